@@ -1,0 +1,317 @@
+"""Chart builders: pure functions from a run's records to a Plotly figure (no UI, no I/O).
+
+Each function takes plain data (the trainer's per-step history as a DataFrame, numpy arrays, a schedule)
+and returns a `plotly.graph_objects.Figure`, so the pages only place them and the tests read them.
+
+Rules every builder follows (see the research notes, "Charts"):
+- SVG `go.Scatter`, never `Scattergl`: redrawn every half second, WebGL blocked the browser's main thread.
+- At most about `MAX_POINTS` points a series (first and last kept), because every redraw re-sends it all.
+- `uirevision` on every figure, so that a zoom survives the next redraw.
+- Text from the user's corpus is passed through `html.escape`: Plotly reads a subset of HTML in text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .truncation import survival
+
+MAX_POINTS = 2000  # points a line series keeps after downsampling
+MAX_ROWS = 300  # rows the ||dL/dh_t|| heatmap keeps
+HEIGHT = 300  # px, default figure height
+EMPTY = "No data yet — press Start"
+
+_METRICS = {
+    "loss": "loss L (cross-entropy)",
+    "perplexity": "perplexity exp(L)",
+    "tokens_per_sec": "tokens / s",
+}
+_AXES = {"tokens": "tokens seen", "wall_time": "training time (s)", "step": "step"}
+_PARAMS = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")  # d2l's names for the RNN's parameters
+_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}  # whitespace drawn as a visible glyph
+_CELL_COLORS = ("#dbe9f6", "#fde3c8")  # alternating segment shades
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------
+
+
+def _even(n: int, m: int) -> np.ndarray:
+    """Indices of at most m evenly spaced positions in range(n), the first and the last included."""
+    if n <= m:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max(m, 2)).round().astype(int))
+
+
+def _downsample(n: int, max_points: int = MAX_POINTS, keep: np.ndarray | None = None) -> np.ndarray:
+    """Indices to draw of a series of length n: evenly spaced, plus the positions where `keep` is True
+    (thinned too if they alone would take more than half the budget)."""
+    kept = np.flatnonzero(keep) if keep is not None else np.array([], dtype=int)
+    if len(kept) > max_points // 2:
+        kept = kept[_even(len(kept), max_points // 2)]
+    return np.union1d(_even(n, max_points - len(kept)), kept).astype(int)
+
+
+def _layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, uirevision: str, **kw) -> go.Figure:
+    """The layout all charts share: compact margins, a legend on top, a fixed uirevision."""
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 14}},
+        xaxis_title=xlabel,
+        yaxis_title=ylabel,
+        height=kw.pop("height", HEIGHT),
+        margin={"l": 55, "r": 15, "t": 40, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        uirevision=uirevision,
+        **kw,
+    )
+    return fig
+
+
+def _placeholder(title: str, uirevision: str, message: str = EMPTY) -> go.Figure:
+    """An empty figure with a centred message, so a page can draw the chart before the first step."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, "", "", uirevision)
+
+
+def _is_empty(df: pd.DataFrame | None, *columns: str) -> bool:
+    return df is None or len(df) == 0 or any(c not in df.columns for c in columns)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training curves
+# ---------------------------------------------------------------------------------------------------
+
+
+def metric_chart(runs: dict[str, pd.DataFrame], y: str = "loss", x: str = "tokens") -> go.Figure:
+    """One line per run of a training metric: the runs the user ticked, overlaid.
+
+    Against tokens seen, strategies compare per unit of data; against wall time, per unit of compute:
+    randomized truncation (d2l §8.7.1.3) is unbiased but its 1/pi_t weights add variance, and the book
+    finds it no better than regular truncation in practice. Perplexity is drawn on a log axis."""
+    if y not in _METRICS or x not in _AXES:
+        raise ValueError(f"y must be one of {list(_METRICS)} and x one of {list(_AXES)} (got {y!r}, {x!r})")
+    title = f"{_METRICS[y]} against {_AXES[x]}"
+    uirev = f"metric:{y}:{x}"
+    runs = {name: df for name, df in (runs or {}).items() if not _is_empty(df, x, y)}
+    if not runs:
+        return _placeholder(title, uirev)
+    fig = go.Figure()
+    for name, df in runs.items():
+        idx = _downsample(len(df))
+        fig.add_trace(go.Scatter(
+            x=df[x].to_numpy()[idx], y=df[y].to_numpy()[idx], mode="lines", name=html.escape(str(name)),
+        ))  # fmt: skip
+    fig = _layout(fig, title, _AXES[x], _METRICS[y], uirev, hovermode="x unified")
+    if y == "perplexity":
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
+    """The global gradient norm ‖g‖ before and after clipping at θ (d2l §8.5.5: g <- min(1, θ/‖g‖) g).
+
+    Spikes far above the dashed θ line are exploding gradients (Pascanu et al. 2013); the markers show
+    the steps where clipping changed the update. Clipped steps are always kept when downsampling."""
+    title, uirev = "Gradient norm ‖g‖ before and after clipping", "grad_norm"
+    if _is_empty(df, "step", "grad_norm", "grad_norm_clipped", "clipped"):
+        return _placeholder(title, uirev)
+    clipped = df["clipped"].to_numpy().astype(bool)
+    idx = _downsample(len(df), keep=clipped)
+    step, raw, after = (df[c].to_numpy()[idx] for c in ("step", "grad_norm", "grad_norm_clipped"))
+    hit = clipped[idx]
+    fig = go.Figure([
+        go.Scatter(x=step, y=raw, mode="lines", name="‖g‖ before clipping"),
+        go.Scatter(x=step, y=after, mode="lines", name="‖g‖ after clipping"),
+        go.Scatter(x=step[hit], y=raw[hit], mode="markers", name="clipped",
+                   marker={"symbol": "x", "size": 7, "color": "crimson"}),
+    ])  # fmt: skip
+    if theta is not None and math.isfinite(theta) and theta > 0:
+        fig.add_trace(go.Scatter(
+            x=[step[0], step[-1]], y=[theta, theta], mode="lines", name=f"θ = {theta:g}",
+            line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
+        ))  # fmt: skip
+    fig = _layout(fig, title, "step", "‖g‖", uirev, hovermode="x unified")
+    return fig.update_yaxes(type="log")
+
+
+def param_norm_chart(df: pd.DataFrame) -> go.Figure:
+    """The gradient norm of each parameter, ‖∂L/∂W‖ for W_xh, W_hh, b_h, W_hq, b_q (log scale).
+
+    ∂L/∂W_hh is the one that sums products of W_hh^T over every lag (d2l eq. 8.7.16), so it is the first
+    to explode or vanish; W_hq's gradient never goes through the recurrence. All-zero columns (a model
+    without biases) are left out, as a log axis cannot draw them."""
+    title, uirev = "Gradient norm per parameter ‖∂L/∂W‖", "param_norm"
+    cols = [p for p in _PARAMS if not _is_empty(df, "step", f"norm_{p}") and (df[f"norm_{p}"] > 0).any()]
+    if not cols:
+        return _placeholder(title, uirev)
+    idx = _downsample(len(df))
+    step = df["step"].to_numpy()[idx]
+    fig = go.Figure(
+        [go.Scatter(x=step, y=df[f"norm_{p}"].to_numpy()[idx], mode="lines", name=p) for p in cols]
+    )
+    fig = _layout(fig, title, "step", "‖∂L/∂W‖", uirev, hovermode="x unified")
+    return fig.update_yaxes(type="log")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Where gradients vanish or explode
+# ---------------------------------------------------------------------------------------------------
+
+
+def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None) -> go.Figure:
+    """log10 ‖∂L/∂h_t‖ for each time step t in the window (across) and each training step (down).
+
+    ∂L/∂h_t collects the gradient from every later step through products of W_hh^T diag(f'(a)) (d2l eq.
+    8.7.15): colour fading towards t = 1 is the vanishing gradient, colour growing there is the exploding
+    one, and truncation cuts those products short. Rows are thinned to at most `MAX_ROWS`, evenly,
+    keeping the latest; zeros are drawn at the smallest positive value so the log is defined."""
+    title, uirev = "‖∂L/∂h_t‖ across the window, over training", "dh_heatmap"
+    dh = np.asarray(dh, dtype=np.float64)
+    if dh.ndim != 2 or dh.size == 0:
+        return _placeholder(title, uirev)
+    steps = np.arange(1, len(dh) + 1) if steps is None else np.asarray(steps)
+    idx = _even(len(dh), MAX_ROWS)  # includes the last row
+    rows = np.where(np.isfinite(dh[idx]), dh[idx], np.nan)  # (rows, T)
+    positive = rows[rows > 0]
+    floor = positive.min() if positive.size else 1e-30
+    z = np.log10(np.where(rows > 0, rows, floor))  # NaN stays NaN: a gap
+    fig = go.Figure(go.Heatmap(
+        z=z, x=np.arange(1, dh.shape[1] + 1), y=steps[idx], colorscale="Viridis",
+        colorbar={"title": {"text": "log10 ‖∂L/∂h_t‖", "side": "right"}, "thickness": 12},
+        hovertemplate="t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>",
+    ))  # fmt: skip
+    fig = _layout(fig, title, "t (time step in the window)", "training step", uirev)
+    return fig.update_yaxes(autorange="reversed")
+
+
+def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
+    """The spectral norm ‖W_hh‖₂ (largest singular value λ₁) over training, against the line 1/γ.
+
+    Pascanu et al. (2013), with γ a bound on |f'| (γ = 1 for tanh): λ₁ < 1/γ is sufficient for the
+    gradient to vanish over long lags; λ₁ > 1/γ is necessary (not sufficient) for it to explode."""
+    if not (math.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a positive number (got {gamma})")
+    title, uirev = "Spectral norm of W_hh", "spectral"
+    d = None if _is_empty(df, "step", "spectral_norm") else df.dropna(subset=["spectral_norm"])
+    if d is None or d.empty:
+        return _placeholder(title, uirev)
+    fig = go.Figure(go.Scatter(
+        x=d["step"].to_numpy(), y=d["spectral_norm"].to_numpy(), mode="lines+markers", name="‖W_hh‖₂",
+        marker={"size": 4},
+    ))  # fmt: skip
+    fig.add_hline(
+        y=1 / gamma, line_dash="dash", line_color="gray",
+        annotation_text="1/γ: below, sufficient to vanish; above, necessary to explode (Pascanu et al. 2013)",
+        annotation_position="top left", annotation_font_size=10,
+    )  # fmt: skip
+    return _layout(fig, title, "step", "‖W_hh‖₂ = λ₁", uirev, hovermode="x unified")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Randomized truncation
+# ---------------------------------------------------------------------------------------------------
+
+
+def schedule_preview(schedule, num_steps: int) -> go.Figure:
+    """What a randomized-truncation schedule does over one window, starting right after a cut (t = 0).
+
+    (1) π_t, the probability of *not* cutting at lag k; (2) the segment lengths it produces, with the
+    mass that runs to the window's end uncut; (3) the weight 1/S(k) = 1/(π_1...π_k) the estimator gives
+    a dependency across lag k, on a log axis. Constant π makes 1/S grow exponentially (a heavy variance
+    price for long dependencies); ARTBP's falling hazard keeps it polynomial (Tallec & Ollivier 2017)."""
+    max_lag = max(int(num_steps) - 1, 1)
+    s = survival(schedule, max_lag)
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
+        "π_t after a cut", "segment length P(L = k)", "path weight 1/S(k)"))  # fmt: skip
+    lag = s["lag"]
+    fig.add_trace(go.Scatter(x=lag, y=s["pi"], mode="lines+markers", name="π_t", marker={"size": 4}), 1, 1)
+    fig.add_trace(go.Bar(x=lag, y=s["segment_pmf"], name="P(L = k)"), 1, 2)
+    fig.add_trace(go.Bar(
+        x=[max_lag + 1], y=[s["survival"][-1]], name="≥ window", text=["≥ window"], textposition="outside",
+        marker_color="gray", hovertemplate="no cut in the window: %{y:.3g}<extra></extra>",
+    ), 1, 2)  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=lag, y=s["weight"], mode="lines+markers", name="1/S(k)", marker={"size": 4}), 1, 3
+    )
+    fig.update_xaxes(title_text="lag k since the cut")
+    fig.update_yaxes(range=[0, 1.05], row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=3)
+    fig.update_layout(
+        height=HEIGHT, margin={"l": 45, "r": 15, "t": 40, "b": 40}, showlegend=False, bargap=0.1,
+        uirevision=f"schedule:{schedule!r}:{num_steps}",
+    )  # fmt: skip
+    return fig
+
+
+def segment_weights(xi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For gates xi (T,), per position t: (segment index, segment length, compensation weight).
+
+    A segment starts at each cut (xi_t == 0; t = 0 always is, the window boundary). The weight at t is
+    the product of xi over the edges from the segment's start to t, the factor that multiplies the
+    gradient flowing from step t back to the segment's start: 1/(π...π) for randomized truncation, 1 for
+    regular and full. E.g. xi = [0, 1, 1, 0, 2, 2] -> ([0,0,0,1,1,1], [3,3,3,3,3,3], [1,1,1,1,2,4])."""
+    xi = np.asarray(xi, dtype=np.float64).ravel()
+    if xi.size == 0:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0)
+    cut = xi == 0
+    cut[0] = True
+    seg = np.cumsum(cut) - 1  # (T,)
+    length = np.bincount(seg)[seg]  # (T,)
+    factors = np.where(cut, 1.0, xi)  # the start's own (cut) edge does not count
+    starts = np.flatnonzero(cut)
+    weight = np.concatenate([np.cumprod(f) for f in np.split(factors, starts[1:])])
+    return seg, length, weight
+
+
+def _cell_hover(char: str, t: int, seg: int, length: int, xi: float, weight: float) -> str:
+    return (f"{char}  t = {t}<br>segment {seg + 1}, length {length}<br>ξ_t = {xi:.3g}"
+            f"<br>weight to the segment start = {weight:.3g}")  # fmt: skip
+
+
+def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Figure:
+    """The book's three-row picture of truncation (d2l §8.7.1.4, Fig. 8.7.1), drawn from real gates.
+
+    One row per strategy; each character of the window is a cell, consecutive segments alternate in
+    shade, and a black bar marks every cut (xi_t == 0: no gradient flows from t back into h_{t-1}).
+    Hovering a cell gives xi_t and the compensation weight 1/S that randomized truncation attaches to the
+    dependency from t back to its segment's start (Tallec & Ollivier 2017)."""
+    title, uirev = "Where the gradient is cut in this window", "segmentation"
+    T = len(tokens)
+    if T == 0 or not rows:
+        return _placeholder(title, uirev)
+    chars = [html.escape(_VISIBLE.get(c, c)) for c in tokens]
+    z, hover, cut_x, cut_y = [], [], [], []
+    for r, xi in enumerate(rows.values()):
+        xi = np.asarray(xi, dtype=np.float64).ravel()
+        if len(xi) != T:
+            raise ValueError(f"each row needs one gate per token: {len(xi)} gates for {T} tokens")
+        seg, length, weight = segment_weights(xi)
+        z.append(seg % 2)
+        hover.append([_cell_hover(chars[t], t, seg[t], length[t], xi[t], weight[t]) for t in range(T)])
+        for t in np.flatnonzero((xi == 0) | (np.arange(T) == 0)):  # one bar per cut, on its left edge
+            cut_x += [t - 0.5, t - 0.5, None]
+            cut_y += [r - 0.48, r + 0.48, None]
+    fig = go.Figure([
+        go.Heatmap(
+            z=z, x=np.arange(T), y=np.arange(len(rows)), text=[chars] * len(rows), texttemplate="%{text}",
+            textfont={"size": max(6, min(12, 600 // T))}, hovertext=hover, hoverinfo="text",
+            colorscale=[[0, _CELL_COLORS[0]], [1, _CELL_COLORS[1]]], zmin=0, zmax=1, showscale=False,
+            xgap=1,
+        ),
+        go.Scatter(x=cut_x, y=cut_y, mode="lines", line={"color": "black", "width": 3}, name="cut",
+                   hoverinfo="skip", showlegend=False),
+    ])  # fmt: skip
+    labels = [html.escape(str(k)) for k in rows]
+    fig = _layout(fig, title, "t", "", uirev, height=90 + 40 * len(rows), hovermode="closest")
+    fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed", showgrid=False)
+    return fig.update_xaxes(showgrid=False, zeroline=False)

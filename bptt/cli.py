@@ -1,0 +1,116 @@
+"""`python -m bptt train`: the dashboard's training run, from a terminal.
+
+The flags come from the same table as the URL and the widgets (bptt.config.FIELDS). Progress goes to
+stderr; the last line on stdout is one JSON object (perplexity, tokens_per_sec, tokens, seconds,
+prediction, ...), so a script can read the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .config import FIELDS, ConfigError, RunConfig
+from .data import CorpusError, decode_upload, load_corpus, make_corpus
+from .training import Trainer
+
+MAX_FILE_BYTES = 50_000_000  # a local corpus file; the dashboard's uploads are capped far lower
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bptt", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a char-RNN with one truncation strategy (d2l §8.5, §8.7)")
+    defaults = RunConfig()
+    for f in FIELDS.values():
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if f.name == "corpus":
+            train.add_argument(
+                flag, default=default, help="time_machine, bundled, or a path to a UTF-8 text file"
+            )
+        elif f.kind is str:
+            train.add_argument(flag, default=default, choices=f.choices, help=f.help)
+        else:
+            train.add_argument(flag, type=f.kind, default=default, help=f"{f.help} (default {default})")
+    train.add_argument("--metrics", type=Path, help="write the per-step metrics to this CSV file")
+    train.add_argument("--prefix", default="time traveller", help="prefix for the prediction")
+    train.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def load(cfg: RunConfig, corpus_arg: str):
+    """The corpus the flag names: a built-in one, or a text file prepared as the book prepares its own."""
+    if corpus_arg in ("time_machine", "bundled"):
+        return load_corpus(
+            corpus_arg, tokenizer=cfg.tokenizer, max_tokens=cfg.max_tokens, max_vocab=cfg.max_vocab
+        )
+    path = Path(corpus_arg)
+    data = path.read_bytes()
+    text = decode_upload(data, max_bytes=MAX_FILE_BYTES)
+    return make_corpus(
+        text, path.name, tokenizer=cfg.tokenizer, max_tokens=cfg.max_tokens, max_vocab=cfg.max_vocab
+    )
+
+
+def train(args: argparse.Namespace) -> int:
+    values = {f: getattr(args, f) for f in FIELDS if f != "corpus"}
+    corpus_arg = args.corpus
+    try:
+        cfg = RunConfig(
+            corpus="upload" if corpus_arg not in ("time_machine", "bundled") else corpus_arg, **values
+        )
+        corpus = load(cfg, corpus_arg)
+        trainer = Trainer(cfg, corpus)
+    except (ConfigError, CorpusError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if corpus.notice:
+        print(f"notice: {corpus.notice}", file=sys.stderr)
+    log = sys.stderr
+    print(
+        f"corpus: {corpus.name}, {len(corpus):,} tokens, vocab {len(corpus.vocab)}; "
+        f"truncation: {cfg.describe_truncation()}; device: {trainer.device}",
+        file=log,
+    )
+    start = time.perf_counter()
+    last_epoch = [0]
+
+    def progress(rec: dict) -> None:
+        epoch = trainer.epoch
+        if not args.quiet and epoch != last_epoch[0] and (epoch % 10 == 0 or epoch == cfg.epochs):
+            last_epoch[0] = epoch
+            print(
+                f"epoch {epoch:4d}/{cfg.epochs}  perplexity {trainer.perplexity():8.3f}  "
+                f"grad norm {rec['grad_norm']:8.3f}  {trainer.tokens / trainer.wall_time:9,.0f} tokens/s",
+                file=log,
+            )
+
+    trainer.run(progress)
+    seconds = time.perf_counter() - start
+    if args.metrics:
+        trainer.history.frame().to_csv(args.metrics, index=False)
+    result = {
+        "status": trainer.status,
+        "message": trainer.message,
+        "perplexity": trainer.perplexity(),
+        "tokens_per_sec": trainer.tokens / trainer.wall_time if trainer.wall_time else 0.0,
+        "tokens": trainer.tokens,
+        "steps": trainer.step_count,
+        "seconds": seconds,
+        "prediction": trainer.predict(args.prefix, 50),
+        "corpus": corpus.name,
+        "config": cfg.to_dict(),
+    }
+    if trainer.status == "diverged":
+        print(f"error: {trainer.message}", file=log)
+    print(json.dumps(result))
+    return 0 if trainer.status == "finished" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return train(args)

@@ -1,0 +1,298 @@
+"""One run's configuration: a frozen dataclass, validated in one place.
+
+The same table (`FIELDS`) drives the CLI flags, the URL query string and the dashboard's widgets,
+so a run can be shared as a link (as TensorFlow Playground does) and every value a visitor can reach
+is bounded for a shared public host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is out of range or inconsistent; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one configuration field is bounded, parsed and shown."""
+
+    name: str
+    kind: type  # int, float or str
+    label: str  # short label for a widget or a flag's help
+    help: str
+    lo: float | None = None  # inclusive lower bound (numbers)
+    hi: float | None = None  # inclusive upper bound (numbers)
+    choices: tuple[str, ...] = ()  # allowed values (strings)
+    lo_open: bool = False  # True: the lower bound itself is excluded (pi > 0, lr > 0)
+
+
+# Bounds for a shared host with one or two cores and under 3 GB (issue: ready for a public host).
+MAX_BATCH_TOKENS = 4096  # batch_size * num_steps: bounds the (T, B, H) buffers of one minibatch
+MAX_RUN_TOKENS = 20_000_000  # epochs * max_tokens: about four minutes of training on one core
+
+FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in [
+        Field(
+            "corpus",
+            str,
+            "Corpus",
+            "time_machine (the book's), bundled (offline Shakespeare) or upload",
+            choices=("time_machine", "bundled", "upload"),
+        ),
+        Field(
+            "tokenizer",
+            str,
+            "Tokens",
+            "letters: the book's preprocessing (a-z and space); chars: every character (Chinese text)",
+            choices=("letters", "chars"),
+        ),
+        Field(
+            "max_tokens",
+            int,
+            "Max tokens",
+            "keep only the first max_tokens tokens (the book: 10,000)",
+            lo=1_000,
+            hi=200_000,
+        ),
+        Field(
+            "max_vocab",
+            int,
+            "Max vocabulary",
+            "chars mode: keep the most frequent N tokens, the rest <unk>",
+            lo=30,
+            hi=2_000,
+        ),
+        Field(
+            "num_steps", int, "Sequence length (num_steps)", "time steps per minibatch window", lo=2, hi=200
+        ),
+        Field("batch_size", int, "Batch size", "sequences per minibatch", lo=1, hi=128),
+        Field("num_hiddens", int, "Hidden units (num_hiddens)", "size of the hidden state h_t", lo=4, hi=512),
+        Field(
+            "truncation",
+            str,
+            "Truncation",
+            "full, regular (cut every k steps) or randomized (pi_t)",
+            choices=("full", "regular", "randomized"),
+        ),
+        Field("k", int, "k (regular)", "regular truncation: cut the gradient every k steps", lo=1, hi=200),
+        Field(
+            "schedule",
+            str,
+            "pi_t schedule",
+            "randomized: constant pi, ARTBP hazard, or linear in t",
+            choices=("constant", "artbp", "linear"),
+        ),
+        Field(
+            "pi",
+            float,
+            "pi",
+            "constant: P(no cut) per step; linear: pi at the window's start",
+            lo=0.0,
+            hi=1.0,
+            lo_open=True,
+        ),
+        Field(
+            "pi_end",
+            float,
+            "pi at the end",
+            "linear: pi at the window's last step",
+            lo=0.0,
+            hi=1.0,
+            lo_open=True,
+        ),
+        Field(
+            "alpha",
+            float,
+            "alpha (ARTBP)",
+            "ARTBP hazard c_T = alpha / ((alpha-1) T0 + T)",
+            lo=1.0,
+            hi=10.0,
+            lo_open=True,
+        ),
+        Field("t0", float, "T0 (ARTBP)", "ARTBP: the typical segment length scale", lo=2.0, hi=1_000.0),
+        Field(
+            "sampler",
+            str,
+            "Sampler",
+            "sequential (state carried, detached) or random (fresh state)",
+            choices=("sequential", "random"),
+        ),
+        Field("optimizer", str, "Optimizer", "sgd (the book) or adam", choices=("sgd", "adam")),
+        Field("lr", float, "Learning rate", "the book: SGD with lr 1", lo=0.0, hi=100.0, lo_open=True),
+        Field(
+            "clip",
+            float,
+            "Clip theta",
+            "clip the global gradient norm at theta (0: off; the book: 1)",
+            lo=0.0,
+            hi=1_000.0,
+        ),
+        Field("epochs", int, "Epochs", "passes over the tokens (the book: 500)", lo=1, hi=2_000),
+        Field("seed", int, "Seed", "same seed, same run", lo=0, hi=2**31 - 1),
+        Field(
+            "device", str, "Device", "auto (a GPU when present), cpu or cuda", choices=("auto", "cpu", "cuda")
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run. Defaults are the book's experiment (d2l §8.5, §8.7)."""
+
+    corpus: str = "time_machine"  # which text to train on
+    tokenizer: str = "letters"  # the book's preprocessing: letters only, lowercase, character tokens
+    max_tokens: int = 10_000  # the book keeps the first 10,000 tokens
+    max_vocab: int = 200  # chars mode only: vocabulary cap (rest maps to <unk>)
+    num_steps: int = 35  # T: time steps per minibatch (the book: 35)
+    batch_size: int = 32  # B: rows per minibatch (the book: 32)
+    num_hiddens: int = 256  # H: hidden units (the book's concise model: 256; from scratch: 512)
+    truncation: str = "regular"  # full | regular | randomized (d2l §8.7.1)
+    k: int = 35  # regular: cut every k steps; k >= num_steps is the book's per-window truncation
+    schedule: str = "constant"  # randomized: constant | artbp | linear
+    pi: float = 0.9  # constant pi_t; linear: pi at t = 0
+    pi_end: float = 0.5  # linear: pi at t = num_steps - 1
+    alpha: float = 3.0  # ARTBP hazard parameter (Tallec & Ollivier 2017 use 3)
+    t0: float = 10.0  # ARTBP length scale (the paper uses 50 with longer windows)
+    sampler: str = "sequential"  # sequential partitioning (state carried) | random sampling
+    optimizer: str = "sgd"  # sgd | adam
+    lr: float = 1.0  # the book: 1
+    clip: float = 1.0  # global-norm clipping theta; 0 turns it off (the book: 1)
+    epochs: int = 500  # the book: 500
+    seed: int = 0  # seeds initialisation, sampler offsets and the xi_t draws
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        problems = validate(self)
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (validated like any config)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_query(self) -> dict[str, str]:
+        """Every field as a string, for `st.query_params` or a URL."""
+        return {name: _format(value) for name, value in self.to_dict().items()}
+
+    def describe_truncation(self) -> str:
+        """A short human label, e.g. 'randomized (constant pi=0.9)'."""
+        if self.truncation == "regular":
+            return f"regular (k={self.k})"
+        if self.truncation == "randomized":
+            if self.schedule == "constant":
+                return f"randomized (pi={self.pi:g})"
+            if self.schedule == "artbp":
+                return f"randomized (ARTBP alpha={self.alpha:g}, T0={self.t0:g})"
+            return f"randomized (pi {self.pi:g} to {self.pi_end:g})"
+        return "full"
+
+
+def _format(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _check_field(f: Field, value: Any) -> str | None:
+    """The problem with one value, or None."""
+    if f.kind is str:
+        if not isinstance(value, str) or value not in f.choices:
+            return f"{f.name} must be one of {', '.join(f.choices)} (got {value!r})"
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{f.name} must be a number (got {value!r})"
+    if f.kind is int and not isinstance(value, int):
+        return f"{f.name} must be a whole number (got {value!r})"
+    if not math.isfinite(value):
+        return f"{f.name} must be finite (got {value!r})"
+    low_ok = value > f.lo if f.lo_open else value >= f.lo
+    if not low_ok or value > f.hi:
+        bracket = "(" if f.lo_open else "["
+        return f"{f.name} must be in {bracket}{f.lo:g}, {f.hi:g}] (got {value:g})"
+    return None
+
+
+def validate(cfg: RunConfig) -> list[str]:
+    """All problems with a configuration, as sentences (empty when it is valid)."""
+    problems = [p for f in FIELDS.values() if (p := _check_field(f, getattr(cfg, f.name))) is not None]
+    if problems:
+        return problems
+    if cfg.batch_size * cfg.num_steps > MAX_BATCH_TOKENS:
+        problems.append(
+            f"batch_size x num_steps must be at most {MAX_BATCH_TOKENS:,} on this host "
+            f"(got {cfg.batch_size} x {cfg.num_steps} = {cfg.batch_size * cfg.num_steps:,})"
+        )
+    if cfg.epochs * cfg.max_tokens > MAX_RUN_TOKENS:
+        problems.append(
+            f"epochs x max_tokens must be at most {MAX_RUN_TOKENS:,} on this host "
+            f"(got {cfg.epochs:,} x {cfg.max_tokens:,})"
+        )
+    return problems
+
+
+def _parse(f: Field, raw: Any) -> Any:
+    """Parse a raw (string) value and clamp numbers into range; raise ValueError if unusable."""
+    if f.kind is str:
+        value = str(raw).strip().lower()
+        if value not in f.choices:
+            raise ValueError(f"{f.name}: {raw!r} is not one of {', '.join(f.choices)}")
+        return value
+    text = str(raw).strip()
+    value = float(text)  # ValueError for junk
+    if not math.isfinite(value):
+        raise ValueError(f"{f.name}: {raw!r} is not a finite number")
+    if f.kind is int:
+        value = int(round(value))
+    value = min(max(value, f.lo), f.hi)
+    if f.lo_open and value <= f.lo:
+        value = f.kind(min(f.hi, 0.01 if f.kind is float else f.lo + 1))
+    return f.kind(value)
+
+
+def from_mapping(params: Mapping[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
+    """Build a config from untrusted strings (a URL's query, say): clamp, skip junk, never raise.
+
+    Returns the config and a list of notes on what was clamped or ignored, for the user to see.
+    """
+    base = base or RunConfig()
+    values = base.to_dict()
+    notes: list[str] = []
+    for name, raw in params.items():
+        f = FIELDS.get(name)
+        if f is None:
+            continue
+        if isinstance(raw, (list, tuple)):
+            raw = raw[-1] if raw else ""
+        try:
+            value = _parse(f, raw)
+        except (ValueError, TypeError, OverflowError):
+            notes.append(f"ignored {name}={str(raw)[:40]!r}: not a valid value")
+            continue
+        if f.kind is not str and _format(value) != str(raw).strip():
+            notes.append(f"{name}={str(raw)[:40]!r} was adjusted to {_format(value)}")
+        values[name] = value
+    # Cross-field bounds: shrink the batch, then the epochs, rather than refuse the whole link.
+    if values["batch_size"] * values["num_steps"] > MAX_BATCH_TOKENS:
+        values["batch_size"] = max(1, MAX_BATCH_TOKENS // values["num_steps"])
+        notes.append(
+            f"batch_size reduced to {values['batch_size']} (batch_size x num_steps <= {MAX_BATCH_TOKENS})"
+        )
+    if values["epochs"] * values["max_tokens"] > MAX_RUN_TOKENS:
+        values["epochs"] = max(1, MAX_RUN_TOKENS // values["max_tokens"])
+        notes.append(f"epochs reduced to {values['epochs']} (epochs x max_tokens <= {MAX_RUN_TOKENS:,})")
+    return RunConfig(**values), notes
+
+
+# The two presets of the dashboard.
+BOOK_EXPERIMENT = RunConfig()
+QUICK_LOOK = RunConfig(max_tokens=5_000, num_hiddens=128, epochs=40, num_steps=35, batch_size=32)
+PRESETS: dict[str, RunConfig] = {"The book's experiment": BOOK_EXPERIMENT, "Quick look": QUICK_LOOK}

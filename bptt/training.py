@@ -1,0 +1,272 @@
+"""A trainer that advances one minibatch per `step()` (d2l §8.5's train_ch8, unrolled for a live UI).
+
+The dashboard calls `step()` in short chunks from a timer, so training can pause, resume and be
+inspected between any two minibatches. Each step returns a record; the history keeps those records as
+columns. A lock makes a second thread's `step()` a no-op rather than a second writer (Streamlit's fast
+reruns can overlap the previous script thread, see the research notes).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import RunConfig
+from .data import (
+    Corpus,
+    check_trainable,
+    num_batches,
+    seq_data_iter_random,
+    seq_data_iter_sequential,
+    tokenize,
+)
+from .model import CharRNN, resolve_device
+from .truncation import bptt, make_strategy
+
+# Scalar columns of the history, in order; `dh_norms` (one row of T values per step) is kept apart.
+COLUMNS = (
+    "step", "epoch", "tokens", "loss", "perplexity", "grad_norm", "grad_norm_clipped", "clipped",
+    "norm_W_xh", "norm_W_hh", "norm_b_h", "norm_W_hq", "norm_b_q", "cut_fraction", "spectral_norm",
+    "wall_time", "tokens_per_sec",
+)  # fmt: skip
+
+
+class History:
+    """Per-step metrics as growing columns (not a list of dicts): compact and cheap to copy."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[float]] = {c: [] for c in COLUMNS}
+        self.dh_norms: list[np.ndarray] = []  # per step: (T,) ||dL/dh_t||
+        self.epochs: dict[str, list[float]] = {"epoch": [], "perplexity": [], "tokens": [], "wall_time": []}
+
+    def __len__(self) -> int:
+        return len(self.columns["step"])
+
+    def append(self, record: dict[str, Any]) -> None:
+        for c in COLUMNS:
+            self.columns[c].append(record[c])
+        self.dh_norms.append(record["dh_norms"])
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({c: list(v) for c, v in self.columns.items()})
+
+    def dh_matrix(self) -> np.ndarray:
+        """(steps, T) matrix of ||dL/dh_t||; empty (0, 0) before the first step."""
+        return np.stack(self.dh_norms) if self.dh_norms else np.zeros((0, 0), dtype=np.float32)
+
+    def epoch_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({c: list(v) for c, v in self.epochs.items()})
+
+
+class Trainer:
+    """Trains a CharRNN on a corpus with one truncation strategy, one minibatch per `step()`.
+
+    status: 'ready' -> 'running' -> 'finished', or 'diverged' when the loss or gradient stops being
+    finite (the update is not applied: the last good weights and the whole history stay).
+    """
+
+    def __init__(self, cfg: RunConfig, corpus: Corpus, *, spectral_every: int = 10) -> None:
+        check_trainable(len(corpus), cfg.batch_size, cfg.num_steps, cfg.sampler)
+        self.cfg, self.corpus, self.spectral_every = cfg, corpus, spectral_every
+        self.device = resolve_device(cfg.device)
+        init = torch.Generator().manual_seed(cfg.seed)
+        self.model = CharRNN(len(corpus.vocab), cfg.num_hiddens, device=self.device, generator=init)
+        self.strategy = make_strategy(cfg)
+        self.rng = np.random.default_rng(cfg.seed)  # sampler offsets and shuffles
+        self.gate_generator = torch.Generator().manual_seed(cfg.seed + 1)  # the xi_t draws
+        params = list(self.model.parameters())
+        if cfg.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=cfg.lr)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self._backup = [p.detach().clone() for p in params]  # last good weights
+        self.lock = threading.Lock()
+        self.history = History()
+        self.status, self.message = "ready", ""
+        self.epoch, self.step_count, self.tokens, self.wall_time = 0, 0, 0, 0.0
+        self.batches_per_epoch = num_batches(len(corpus), cfg.batch_size, cfg.num_steps, cfg.sampler)
+        self._batch_in_epoch = 0
+        self._batches: Iterator | None = None
+        self._state: torch.Tensor | None = None
+        self._epoch_loss, self._epoch_tokens = 0.0, 0
+        self.last_window: dict[str, Any] | None = None  # X (B, T) and xi (T, B) of the latest step
+
+    # -- progress ------------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "diverged")
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the run done, in [0, 1]."""
+        if self.status == "finished":
+            return 1.0
+        per_epoch = max(self.batches_per_epoch, 1)
+        return min(1.0, (self.epoch + self._batch_in_epoch / per_epoch) / self.cfg.epochs)
+
+    # -- training ------------------------------------------------------------------------------------
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The next minibatch, starting a new epoch when one runs out; None when all epochs are done."""
+        while True:
+            if self._batches is None:
+                if self.epoch >= self.cfg.epochs:
+                    return None
+                sampler = (
+                    seq_data_iter_sequential if self.cfg.sampler == "sequential" else seq_data_iter_random
+                )
+                self._batches = sampler(self.corpus.corpus, self.cfg.batch_size, self.cfg.num_steps, self.rng)
+                self._state, self._batch_in_epoch = None, 0  # d2l: state initialised at each epoch's start
+                self._epoch_loss, self._epoch_tokens = 0.0, 0
+            batch = next(self._batches, None)
+            if batch is not None:
+                return batch
+            self._end_epoch()
+
+    def _end_epoch(self) -> None:
+        self.epoch += 1
+        self._batches = None
+        if self._epoch_tokens:
+            e = self.history.epochs
+            e["epoch"].append(self.epoch)
+            e["perplexity"].append(math.exp(self._epoch_loss / self._epoch_tokens))
+            e["tokens"].append(self.tokens)
+            e["wall_time"].append(self.wall_time)
+
+    def step(self) -> dict[str, Any] | None:
+        """Train on one minibatch and return its record; None when done, or when another thread is
+        inside `step()` right now (the call is skipped, never run twice at once)."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            return self._step()
+        finally:
+            self.lock.release()
+
+    def _step(self) -> dict[str, Any] | None:
+        if self.done:
+            return None
+        batch = self._next_batch()
+        if batch is None:
+            self.status, self.message = "finished", f"Finished {self.cfg.epochs} epochs."
+            return None
+        self.status = "running"
+        start = time.perf_counter()
+        X, Y = batch
+        B, T = X.shape
+        state = None if self.cfg.sampler == "random" else self._state  # random sampling: fresh state
+        xi = self.strategy.gates(B, T, self.gate_generator)
+        out = bptt(self.model, X, Y, xi, state)
+
+        params = dict(self.model.named_parameters())
+        for name, g in out.grads.items():
+            params[name].grad = g
+        # Per-parameter norms of the raw gradient, then the global norm, clipped at theta when on (the
+        # book clips the global L2 norm at theta = 1, d2l §8.5.5). clip_grad_norm_ returns the norm
+        # before clipping.
+        norms = {f"norm_{n}": float(torch.linalg.vector_norm(g)) for n, g in out.grads.items()}
+        theta = self.cfg.clip if self.cfg.clip > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), theta))
+        if not (math.isfinite(out.loss) and math.isfinite(grad_norm)):
+            return self._diverge(f"The loss became {out.loss:g} (gradient norm {grad_norm:g}) at step "
+                                 f"{self.step_count + 1}.")  # fmt: skip
+        clipped = grad_norm > theta
+        grad_norm_clipped = theta if clipped else grad_norm
+        torch._foreach_copy_(self._backup, [p.detach() for p in self.model.parameters()])
+        self.optimizer.step()
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            torch._foreach_copy_([p.data for p in self.model.parameters()], self._backup)
+            return self._diverge(f"The weights overflowed at step {self.step_count + 1}.")
+        self._state = out.state  # carried to the next window, with no graph: the detach is a cut
+
+        self.step_count += 1
+        self._batch_in_epoch += 1
+        self.tokens += B * T
+        self._epoch_loss += out.loss * B * T
+        self._epoch_tokens += B * T
+        spectral = math.nan
+        if self.step_count == 1 or self.step_count % self.spectral_every == 0:
+            spectral = float(torch.linalg.matrix_norm(self.model.W_hh.detach(), ord=2))
+        elapsed = time.perf_counter() - start
+        self.wall_time += elapsed
+        self.last_window = {"X": X.cpu(), "xi": out.xi.float()}
+        record = {
+            "step": self.step_count,
+            "epoch": self.epoch + self._batch_in_epoch / max(self.batches_per_epoch, 1),
+            "tokens": self.tokens,
+            "loss": out.loss,
+            "perplexity": math.exp(min(out.loss, 700.0)),
+            "grad_norm": grad_norm,
+            "grad_norm_clipped": grad_norm_clipped,
+            "clipped": clipped,
+            "norm_b_h": 0.0,
+            "norm_b_q": 0.0,
+            **norms,
+            "cut_fraction": float((out.xi[1:] == 0).float().mean()) if T > 1 else 0.0,
+            "spectral_norm": spectral,
+            "wall_time": self.wall_time,
+            "tokens_per_sec": B * T / elapsed,
+            "dh_norms": out.dh_norms.float().cpu().numpy(),
+        }
+        self.history.append(record)
+        return record
+
+    def _diverge(self, why: str) -> None:
+        for p in self.model.parameters():
+            p.grad = None
+        self.status = "diverged"
+        self.message = (f"{why} Training stopped: try a smaller learning rate or turn clipping on. "
+                        f"The weights and the history up to step {self.step_count} are kept.")  # fmt: skip
+        return None
+
+    def run_for(self, seconds: float, max_steps: int | None = None) -> list[dict[str, Any]]:
+        """Step until `seconds` have passed (at least one step), the run ends, or max_steps is reached."""
+        records: list[dict[str, Any]] = []
+        deadline = time.perf_counter() + seconds
+        while not self.done and (max_steps is None or len(records) < max_steps):
+            rec = self.step()
+            if rec is None:
+                if self.done or self.lock.locked():
+                    break
+                continue
+            records.append(rec)
+            if time.perf_counter() >= deadline:
+                break
+        return records
+
+    def run(self, callback=None) -> None:
+        """Train to the end; `callback(record)` after each step (the CLI prints progress with it)."""
+        while not self.done:
+            rec = self.step()
+            if rec is not None and callback is not None:
+                callback(rec)
+
+    # -- reading, safe while another thread trains ----------------------------------------------------
+    def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+        """Copies of (per-step history, (steps, T) ||dL/dh_t|| matrix, per-epoch history), taken under
+        the lock so that a growing history is never read half-written."""
+        with self.lock:
+            return self.history.frame(), self.history.dh_matrix(), self.history.epoch_frame()
+
+    def perplexity(self) -> float:
+        """The last completed epoch's perplexity, exp(mean cross-entropy) as the book reports it; before
+        the first epoch ends, that of the epoch so far."""
+        e = self.history.epochs["perplexity"]
+        if e:
+            return e[-1]
+        return math.exp(self._epoch_loss / self._epoch_tokens) if self._epoch_tokens else math.nan
+
+    def predict(self, prefix: str = "time traveller", num_preds: int = 50, temperature: float = 0.0) -> str:
+        """Greedy (temperature 0) or sampled continuation of `prefix` (d2l's predict_ch8)."""
+        with self.lock:
+            gen = torch.Generator().manual_seed(self.cfg.seed + self.step_count)
+            return self.model.predict(
+                prefix, num_preds, self.corpus.vocab,
+                tokenize=lambda s: tokenize(s, self.cfg.tokenizer), temperature=temperature, generator=gen,
+            )  # fmt: skip
