@@ -77,19 +77,20 @@ def train(args: argparse.Namespace) -> int:
         file=log,
     )
     start = time.perf_counter()
-    last_epoch = [0]
+    every = max(1, cfg.epochs // 50)  # about 50 progress lines per run
+
+    def report() -> None:
+        if not args.quiet:
+            tps = trainer.tokens / trainer.wall_time if trainer.wall_time else 0.0
+            print(f"epoch {trainer.epoch:4d}/{cfg.epochs}  perplexity {trainer.perplexity():8.3f}  "
+                  f"{tps:9,.0f} tokens/s", file=log)  # fmt: skip
 
     def progress(rec: dict) -> None:
-        epoch = trainer.epoch
-        if not args.quiet and epoch != last_epoch[0] and (epoch % 10 == 0 or epoch == cfg.epochs):
-            last_epoch[0] = epoch
-            print(
-                f"epoch {epoch:4d}/{cfg.epochs}  perplexity {trainer.perplexity():8.3f}  "
-                f"grad norm {rec['grad_norm']:8.3f}  {trainer.tokens / trainer.wall_time:9,.0f} tokens/s",
-                file=log,
-            )
+        if trainer._batch_in_epoch == 1 and trainer.epoch % every == 0 and trainer.epoch > 0:
+            report()  # the first step of an epoch: the previous epoch's perplexity is final
 
     trainer.run(progress)
+    report()
     seconds = time.perf_counter() - start
     if args.metrics:
         trainer.history.frame().to_csv(args.metrics, index=False)

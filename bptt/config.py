@@ -199,7 +199,7 @@ class RunConfig:
 
 
 def _format(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return repr(value) if isinstance(value, float) else str(value)  # repr: the shortest exact float
 
 
 def _check_field(f: Field, value: Any) -> str | None:
@@ -216,9 +216,12 @@ def _check_field(f: Field, value: Any) -> str | None:
         return f"{f.name} must be finite (got {value!r})"
     low_ok = value > f.lo if f.lo_open else value >= f.lo
     if not low_ok or value > f.hi:
-        bracket = "(" if f.lo_open else "["
-        return f"{f.name} must be in {bracket}{f.lo:g}, {f.hi:g}] (got {value:g})"
+        return f"{f.name} must be in {_range(f)} (got {value:g})"
     return None
+
+
+def _range(f: Field) -> str:
+    return f"{'(' if f.lo_open else '['}{f.lo:g}, {f.hi:g}]"
 
 
 def validate(cfg: RunConfig) -> list[str]:
@@ -239,23 +242,23 @@ def validate(cfg: RunConfig) -> list[str]:
     return problems
 
 
-def _parse(f: Field, raw: Any) -> Any:
-    """Parse a raw (string) value and clamp numbers into range; raise ValueError if unusable."""
+def _parse(f: Field, raw: Any) -> tuple[Any, bool]:
+    """Parse one untrusted value; numbers are clamped into range. Returns (value, whether it was
+    adjusted); raises ValueError when nothing usable is there."""
+    text = str(raw).strip()
     if f.kind is str:
-        value = str(raw).strip().lower()
+        value = text.lower()
         if value not in f.choices:
             raise ValueError(f"{f.name}: {raw!r} is not one of {', '.join(f.choices)}")
-        return value
-    text = str(raw).strip()
-    value = float(text)  # ValueError for junk
-    if not math.isfinite(value):
+        return value, False
+    number = float(text)  # ValueError for junk
+    if not math.isfinite(number):
         raise ValueError(f"{f.name}: {raw!r} is not a finite number")
-    if f.kind is int:
-        value = int(round(value))
-    value = min(max(value, f.lo), f.hi)
-    if f.lo_open and value <= f.lo:
-        value = f.kind(min(f.hi, 0.01 if f.kind is float else f.lo + 1))
-    return f.kind(value)
+    value = min(max(number, f.lo), f.hi)
+    if f.lo_open and value <= f.lo:  # pi = 0, lr = 0: the smallest sensible value instead
+        value = f.lo + min(0.01, (f.hi - f.lo) / 100)
+    value = int(round(value)) if f.kind is int else float(value)
+    return value, value != number
 
 
 def from_mapping(params: Mapping[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
@@ -273,12 +276,12 @@ def from_mapping(params: Mapping[str, Any], base: RunConfig | None = None) -> tu
         if isinstance(raw, (list, tuple)):
             raw = raw[-1] if raw else ""
         try:
-            value = _parse(f, raw)
+            value, adjusted = _parse(f, raw)
         except (ValueError, TypeError, OverflowError):
             notes.append(f"ignored {name}={str(raw)[:40]!r}: not a valid value")
             continue
-        if f.kind is not str and _format(value) != str(raw).strip():
-            notes.append(f"{name}={str(raw)[:40]!r} was adjusted to {_format(value)}")
+        if adjusted:
+            notes.append(f"{name}={str(raw)[:40]!r} was adjusted to {_format(value)} (allowed: {_range(f)})")
         values[name] = value
     # Cross-field bounds: shrink the batch, then the epochs, rather than refuse the whole link.
     if values["batch_size"] * values["num_steps"] > MAX_BATCH_TOKENS:

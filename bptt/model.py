@@ -11,6 +11,7 @@ plainly unrolled graph.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -130,7 +131,9 @@ class CharRNN(nn.Module):
         for _ in range(num_preds):
             logits, state = self(torch.tensor([[outputs[-1]]]), state)
             if temperature > 0:
-                probs = torch.softmax(logits[0].double().cpu() / temperature, dim=0)
+                scaled = logits[0].double().cpu() / temperature
+                scaled[0] = -math.inf  # never sample <unk>: it is not a character to show
+                probs = torch.softmax(scaled, dim=0)
                 outputs.append(int(torch.multinomial(probs, 1, generator=generator)))
             else:
                 outputs.append(int(logits[0].argmax()))

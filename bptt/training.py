@@ -38,6 +38,16 @@ COLUMNS = (
 )  # fmt: skip
 
 
+def perplexity(mean_loss: float) -> float:
+    """exp(mean cross-entropy) (d2l §8.4.4); inf rather than an OverflowError for a diverging loss."""
+    return math.exp(mean_loss) if mean_loss < 709.0 else math.inf
+
+
+# A loss above 100 nats per token (perplexity e^100) means training has blown up: chance level is ln V,
+# at most ln 2000 = 7.6 here. Stopping there keeps the run's weights and charts meaningful.
+DIVERGED_LOSS = 100.0
+
+
 class History:
     """Per-step metrics as growing columns (not a list of dicts): compact and cheap to copy."""
 
@@ -135,7 +145,7 @@ class Trainer:
         if self._epoch_tokens:
             e = self.history.epochs
             e["epoch"].append(self.epoch)
-            e["perplexity"].append(math.exp(self._epoch_loss / self._epoch_tokens))
+            e["perplexity"].append(perplexity(self._epoch_loss / self._epoch_tokens))
             e["tokens"].append(self.tokens)
             e["wall_time"].append(self.wall_time)
 
@@ -173,7 +183,7 @@ class Trainer:
         norms = {f"norm_{n}": float(torch.linalg.vector_norm(g)) for n, g in out.grads.items()}
         theta = self.cfg.clip if self.cfg.clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), theta))
-        if not (math.isfinite(out.loss) and math.isfinite(grad_norm)):
+        if not (math.isfinite(out.loss) and math.isfinite(grad_norm) and out.loss < DIVERGED_LOSS):
             return self._diverge(f"The loss became {out.loss:g} (gradient norm {grad_norm:g}) at step "
                                  f"{self.step_count + 1}.")  # fmt: skip
         clipped = grad_norm > theta
@@ -181,7 +191,6 @@ class Trainer:
         torch._foreach_copy_(self._backup, [p.detach() for p in self.model.parameters()])
         self.optimizer.step()
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            torch._foreach_copy_([p.data for p in self.model.parameters()], self._backup)
             return self._diverge(f"The weights overflowed at step {self.step_count + 1}.")
         self._state = out.state  # carried to the next window, with no graph: the detach is a cut
 
@@ -201,7 +210,7 @@ class Trainer:
             "epoch": self.epoch + self._batch_in_epoch / max(self.batches_per_epoch, 1),
             "tokens": self.tokens,
             "loss": out.loss,
-            "perplexity": math.exp(min(out.loss, 700.0)),
+            "perplexity": perplexity(out.loss),
             "grad_norm": grad_norm,
             "grad_norm_clipped": grad_norm_clipped,
             "clipped": clipped,
@@ -218,6 +227,10 @@ class Trainer:
         return record
 
     def _diverge(self, why: str) -> None:
+        """Stop, and put back the weights of the last step whose loss was sound: the weights that gave
+        this bad loss came out of the previous update, and `_backup` holds those from before it."""
+        with torch.no_grad():
+            torch._foreach_copy_(list(self.model.parameters()), self._backup)
         for p in self.model.parameters():
             p.grad = None
         self.status = "diverged"
@@ -260,7 +273,7 @@ class Trainer:
         e = self.history.epochs["perplexity"]
         if e:
             return e[-1]
-        return math.exp(self._epoch_loss / self._epoch_tokens) if self._epoch_tokens else math.nan
+        return perplexity(self._epoch_loss / self._epoch_tokens) if self._epoch_tokens else math.nan
 
     def predict(self, prefix: str = "time traveller", num_preds: int = 50, temperature: float = 0.0) -> str:
         """Greedy (temperature 0) or sampled continuation of `prefix` (d2l's predict_ch8)."""

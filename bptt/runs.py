@@ -1,0 +1,265 @@
+"""The runs of one dashboard session, and the pure helpers the pages use around them (no Streamlit).
+
+A session keeps a few runs side by side ("full vs regular vs randomized" is three runs and one glance),
+each with the settings it was started with. The registry is capped, because a shared public host has
+one or two cores and under 3 GB for all visitors: the oldest finished run goes first.
+
+The helpers keep widget values inside the bounds of `bptt.config.FIELDS` (a widget must never be handed
+a value it would refuse), turn a URL into a config without ever raising, and format a run for export.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import FIELDS, MAX_BATCH_TOKENS, MAX_RUN_TOKENS, ConfigError, RunConfig, from_mapping
+from .truncation import Full, Regular
+
+MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
+
+# The smallest value a widget offers for a field whose lower bound is open (pi > 0, lr > 0, alpha > 1).
+_OPEN_STEP = {"lr": 1e-5}
+_DEFAULT_OPEN_STEP = 0.01
+
+
+# ---------------------------------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------------------------------
+
+
+def run_label(cfg: RunConfig) -> str:
+    """The strategy in the book's notation, e.g. 'randomized (π=0.9)' or 'regular (k=35)'."""
+    if cfg.truncation == "regular":
+        return f"regular (k={cfg.k})"
+    if cfg.truncation == "randomized":
+        if cfg.schedule == "constant":
+            return f"randomized (π={cfg.pi:g})"
+        if cfg.schedule == "artbp":
+            return f"randomized (ARTBP α={cfg.alpha:g}, T0={cfg.t0:g})"
+        return f"randomized (π {cfg.pi:g}→{cfg.pi_end:g})"
+    return "full"
+
+
+@dataclass
+class Run:
+    """One training run: its settings, its trainer, and whether the user stopped it."""
+
+    id: int  # 1, 2, ... in the order the session started them
+    name: str  # e.g. "#2 randomized (π=0.9)"
+    cfg: RunConfig
+    trainer: Any  # a bptt.training.Trainer (anything with .status and .done)
+    created: float = field(default_factory=time.time)  # seconds since the epoch
+    stopped: bool = False  # Stop pressed: the run is kept but never trains again
+
+    @property
+    def finished(self) -> bool:
+        """True when the run will not train again (finished, diverged or stopped)."""
+        return self.stopped or bool(self.trainer.done)
+
+    @property
+    def status(self) -> str:
+        """ready / running / finished / diverged, or 'stopped'."""
+        if self.stopped and not self.trainer.done:
+            return "stopped"
+        return self.trainer.status
+
+
+class RunRegistry:
+    """The runs of one session, oldest first, at most `cap` of them."""
+
+    def __init__(self, cap: int = MAX_RUNS) -> None:
+        if cap < 1:
+            raise ValueError(f"cap must be at least 1 (got {cap})")
+        self.cap = cap
+        self._runs: dict[int, Run] = {}  # insertion order = creation order
+        self._next_id = 1
+
+    def add(self, cfg: RunConfig, trainer: Any) -> tuple[Run, list[Run]]:
+        """Register a new run; returns it and the runs dropped to stay within the cap.
+
+        The oldest finished run is dropped first; only when every run is still live does the oldest one
+        go, so the cap holds whatever happens."""
+        run = Run(id=self._next_id, name=f"#{self._next_id} {run_label(cfg)}", cfg=cfg, trainer=trainer)
+        self._next_id += 1
+        dropped: list[Run] = []
+        while len(self._runs) >= self.cap:
+            victim = next((r for r in self._runs.values() if r.finished), None)
+            victim = victim or next(iter(self._runs.values()))
+            dropped.append(self._runs.pop(victim.id))
+        self._runs[run.id] = run
+        return run, dropped
+
+    def get(self, run_id: int | None) -> Run | None:
+        return self._runs.get(run_id) if run_id is not None else None
+
+    def remove(self, run_id: int) -> Run | None:
+        """Forget a run; returns it, or None when there was no such run."""
+        return self._runs.pop(run_id, None)
+
+    def clear(self) -> None:
+        """Forget every run (the numbering goes on, so names stay unique within the session)."""
+        self._runs.clear()
+
+    def list(self) -> list[Run]:
+        """The runs, oldest first."""
+        return list(self._runs.values())
+
+    def ids(self) -> list[int]:
+        return list(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._runs
+
+
+def summary(runs: list[Run]) -> pd.DataFrame:
+    """One row per run for a table: name, status, steps, epoch, perplexity, tokens/s, created."""
+    rows = []
+    for r in runs:
+        t = r.trainer
+        rows.append({
+            "run": r.name,
+            "status": r.status,
+            "step": t.step_count,
+            "epoch": f"{t.epoch}/{r.cfg.epochs}",
+            "perplexity": round(t.perplexity(), 3) if math.isfinite(t.perplexity()) else None,
+            "tokens/s": round(t.tokens / t.wall_time) if t.wall_time > 0 else None,
+            "corpus": t.corpus.name,
+            "started": time.strftime("%H:%M:%S", time.localtime(r.created)),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def metrics_csv(trainer: Any) -> str:
+    """The per-step history of a run as CSV (one row per minibatch)."""
+    frame, _, _ = trainer.snapshot()
+    return frame.to_csv(index=False)
+
+
+def settings_json(run: Run) -> str:
+    """A run's settings as JSON; `from_mapping` (or the URL) reads them back."""
+    return json.dumps(
+        {"name": run.name, "corpus_name": run.trainer.corpus.name, "settings": run.cfg.to_dict()}, indent=2
+    )
+
+
+def config_diff(old: RunConfig, new: RunConfig) -> list[str]:
+    """The settings that differ, as 'name: old → new'."""
+    a, b = old.to_dict(), new.to_dict()
+    return [f"{k}: {a[k]} → {b[k]}" for k in a if a[k] != b[k]]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settings: widget bounds, clamping, the URL
+# ---------------------------------------------------------------------------------------------------
+
+
+def widget_range(name: str) -> tuple[int | float, int | float]:
+    """(min, max) a widget offers for a numeric field: FIELDS' bounds, an open lower bound nudged in."""
+    f = FIELDS[name]
+    if f.kind is str:
+        raise ValueError(f"{name} is not numeric")
+    lo = f.lo + (_OPEN_STEP.get(name, _DEFAULT_OPEN_STEP) if f.lo_open else 0)
+    if f.kind is int:
+        return int(math.ceil(lo)), int(f.hi)
+    return float(lo), float(f.hi)
+
+
+def batch_size_max(num_steps: int) -> int:
+    """The largest batch size with batch_size x num_steps within MAX_BATCH_TOKENS."""
+    return max(1, min(int(FIELDS["batch_size"].hi), MAX_BATCH_TOKENS // max(num_steps, 1)))
+
+
+def epochs_max(max_tokens: int) -> int:
+    """The most epochs with epochs x max_tokens within MAX_RUN_TOKENS."""
+    return max(1, min(int(FIELDS["epochs"].hi), MAX_RUN_TOKENS // max(max_tokens, 1)))
+
+
+def fit_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Widget values -> values every widget accepts and RunConfig validates, with notes on what moved.
+
+    Missing or unusable values take the default; numbers are clamped into `widget_range`; then the
+    cross-field bounds shrink batch_size (to fit num_steps) and epochs (to fit max_tokens)."""
+    default = RunConfig().to_dict()
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    for name, f in FIELDS.items():
+        v = values.get(name, default[name])
+        if f.kind is str:
+            if v not in f.choices:
+                notes.append(f"{name}={str(v)[:40]!r} is not an option; using {default[name]}")
+                v = default[name]
+        else:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                notes.append(f"{name}={str(v)[:40]!r} is not a number; using {default[name]:g}")
+                v = default[name]
+            lo, hi = widget_range(name)
+            fitted = f.kind(min(max(v, lo), hi) if f.kind is float else min(max(round(v), lo), hi))
+            if fitted != v:
+                notes.append(f"{name}={v:g} was adjusted to {fitted:g}")
+            v = fitted
+        out[name] = v
+    if out["batch_size"] > (top := batch_size_max(out["num_steps"])):
+        notes.append(f"batch_size lowered to {top} so that batch_size × num_steps ≤ {MAX_BATCH_TOKENS:,}")
+        out["batch_size"] = top
+    if out["epochs"] > (top := epochs_max(out["max_tokens"])):
+        notes.append(f"epochs lowered to {top:,} so that epochs × max_tokens ≤ {MAX_RUN_TOKENS:,}")
+        out["epochs"] = top
+    return out, notes
+
+
+def config_from_values(values: Mapping[str, Any]) -> tuple[RunConfig, list[str]]:
+    """A valid RunConfig from widget values (see `fit_values`), with the notes."""
+    fitted, notes = fit_values(values)
+    return RunConfig(**fitted), notes
+
+
+def config_from_query(params: Mapping[str, Any]) -> tuple[RunConfig, list[str]]:
+    """A shared link's settings: `from_mapping` (clamps, skips junk), then the widgets' bounds.
+
+    Never raises: a parameter that makes from_mapping fail is ignored with a note."""
+    params = {k: v for k, v in params.items() if k in FIELDS}
+    try:
+        cfg, notes = from_mapping(params)
+    except (ConfigError, ValueError, TypeError):
+        kept: dict[str, Any] = {}
+        notes = []
+        for name, raw in params.items():  # keep each parameter that works on top of those kept so far
+            try:
+                from_mapping({**kept, name: raw})
+            except (ConfigError, ValueError, TypeError):
+                notes.append(f"ignored {name}={str(raw)[:40]!r}: not a valid value")
+                continue
+            kept[name] = raw
+        cfg, more = from_mapping(kept)
+        notes = more + notes
+    fitted, more = fit_values(cfg.to_dict())
+    return RunConfig(**fitted), notes + more
+
+
+# ---------------------------------------------------------------------------------------------------
+# The book's three-row figure (d2l §8.7.1.4), for one window
+# ---------------------------------------------------------------------------------------------------
+
+
+def segmentation_rows(cfg: RunConfig, xi: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows for `charts.segmentation_strip`: this run's gates xi (T,), then regular (k) and full over the
+    same window for comparison; a comparison row that repeats this run's own strategy is left out."""
+    xi = np.asarray(xi, dtype=np.float64).ravel()
+    T = len(xi)
+    rows = {f"this run: {run_label(cfg)}": xi}
+    if cfg.truncation != "regular":
+        rows[f"regular (k={cfg.k})"] = Regular(cfg.k).gates(1, T)[:, 0].numpy()
+    if cfg.truncation != "full":
+        rows["full"] = Full().gates(1, T)[:, 0].numpy()
+    return rows

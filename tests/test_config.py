@@ -1,0 +1,135 @@
+"""The run configuration: one validator, and URL/query parsing that clamps and never raises."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bptt.config import (
+    BOOK_EXPERIMENT,
+    FIELDS,
+    MAX_BATCH_TOKENS,
+    MAX_RUN_TOKENS,
+    PRESETS,
+    ConfigError,
+    RunConfig,
+    from_mapping,
+    validate,
+)
+from bptt.truncation import ARTBPPi, make_strategy
+
+
+def test_defaults_are_the_books_experiment():
+    c = BOOK_EXPERIMENT
+    assert (c.num_steps, c.batch_size, c.num_hiddens, c.max_tokens, c.epochs) == (35, 32, 256, 10_000, 500)
+    assert (c.optimizer, c.lr, c.clip, c.sampler, c.truncation, c.k) == (
+        "sgd",
+        1.0,
+        1.0,
+        "sequential",
+        "regular",
+        35,
+    )
+    assert all(validate(p) == [] for p in PRESETS.values())
+
+
+@pytest.mark.parametrize(
+    "field, bad",
+    [
+        ("pi", 0.0),
+        ("pi", -0.5),
+        ("pi", 1.5),
+        ("k", 0),
+        ("num_steps", 1),
+        ("num_hiddens", 100_000),
+        ("lr", 0.0),
+        ("lr", math.nan),
+        ("clip", -1.0),
+        ("epochs", 0),
+        ("batch_size", 2.5),
+        ("truncation", "tbptt"),
+        ("alpha", 1.0),
+        ("max_tokens", math.inf),
+        ("seed", True),
+        ("corpus", None),
+    ],
+)
+def test_every_out_of_range_value_is_refused_with_its_name(field, bad):
+    with pytest.raises(ConfigError, match=field):
+        RunConfig(**{field: bad})
+
+
+def test_cross_field_limits_for_a_shared_host():
+    with pytest.raises(ConfigError, match="batch_size x num_steps"):
+        RunConfig(batch_size=128, num_steps=200)
+    with pytest.raises(ConfigError, match="epochs x max_tokens"):
+        RunConfig(epochs=2000, max_tokens=200_000)
+    assert RunConfig(batch_size=MAX_BATCH_TOKENS // 200, num_steps=200)
+
+
+def test_query_round_trip_is_exact():
+    cfg = RunConfig(truncation="randomized", schedule="artbp", alpha=2.5, t0=37.5, lr=0.00123456789, seed=42)
+    back, notes = from_mapping(cfg.to_query())
+    assert back == cfg and notes == []
+
+
+@pytest.mark.parametrize(
+    "params, expect, note",
+    [
+        ({"num_steps": "-5"}, ("num_steps", 2), "adjusted"),
+        ({"num_steps": "1e9"}, ("num_steps", 200), "adjusted"),
+        ({"lr": "nan"}, ("lr", 1.0), "ignored"),
+        ({"lr": "inf"}, ("lr", 1.0), "ignored"),
+        ({"pi": "0"}, ("pi", 0.01), "adjusted"),
+        ({"pi": "-3"}, ("pi", 0.01), "adjusted"),
+        ({"pi": "7"}, ("pi", 1.0), "adjusted"),
+        ({"k": "0"}, ("k", 1), "adjusted"),
+        ({"batch_size": "abc"}, ("batch_size", 32), "ignored"),
+        ({"truncation": "<script>"}, ("truncation", "regular"), "ignored"),
+        ({"truncation": " Randomized "}, ("truncation", "randomized"), None),
+        ({"epochs": ["3", "4"]}, ("epochs", 4), None),
+    ],
+)
+def test_absurd_query_values_are_clamped_with_a_note(params, expect, note):
+    cfg, notes = from_mapping(params)
+    assert getattr(cfg, expect[0]) == expect[1]
+    if note:
+        assert note in notes[0] and expect[0] in notes[0]
+    else:
+        assert notes == []
+
+
+def test_query_cross_field_overflow_shrinks_the_batch():
+    cfg, notes = from_mapping({"num_steps": "200", "batch_size": "128"})
+    assert cfg.num_steps == 200 and cfg.batch_size * cfg.num_steps <= MAX_BATCH_TOKENS
+    assert any("batch_size reduced" in n for n in notes)
+    cfg, notes = from_mapping({"epochs": "2000", "max_tokens": "200000"})
+    assert cfg.epochs * cfg.max_tokens <= MAX_RUN_TOKENS and any("epochs reduced" in n for n in notes)
+
+
+query_values = st.one_of(
+    st.text(max_size=30),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.sampled_from(["nan", "-inf", "1e400", "", " ", "0x10", "None", "true", "１２"]),
+    st.lists(st.text(max_size=5), max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from([*FIELDS, "junk", "__class__"]), query_values, max_size=12))
+def test_from_mapping_never_raises_and_always_gives_a_valid_config(params):
+    cfg, notes = from_mapping(params)
+    assert validate(cfg) == []
+    assert isinstance(notes, list) and all(isinstance(n, str) and len(n) < 300 for n in notes)
+    make_strategy(cfg)  # every config the URL can produce builds a strategy (pi in (0, 1], valid ARTBP)
+
+
+@settings(max_examples=200, deadline=None)
+@given(alpha=st.floats(1.0001, 10.0), t0=st.floats(2.0, 1000.0))
+def test_every_allowed_artbp_setting_gives_pi_in_zero_one(alpha, t0):
+    import torch
+
+    pi = ARTBPPi(alpha, t0).pi(1, torch.tensor([1, 10, 1000]))
+    assert torch.all(pi > 0) and torch.all(pi <= 1)
