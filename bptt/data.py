@@ -198,7 +198,8 @@ def time_machine_text(
         import platformdirs  # only needed for the default location
 
         cache_dir = platformdirs.user_cache_dir("bptt-lab")
-    url = url or DATA_URL + "timemachine.txt"
+    # BPTT_DATA_URL points the download at a mirror (or, in tests, at a local server).
+    url = url or os.environ.get("BPTT_DATA_URL", DATA_URL) + "timemachine.txt"
     path = Path(cache_dir) / f"timemachine-{sha1[:10]}.txt"
     try:
         data = path.read_bytes() if path.is_file() else None

@@ -133,7 +133,7 @@ def summary(runs: list[Run]) -> pd.DataFrame:
             "step": t.step_count,
             "epoch": f"{t.epoch}/{r.cfg.epochs}",
             "perplexity": round(t.perplexity(), 3) if math.isfinite(t.perplexity()) else None,
-            "tokens/s": round(t.tokens / t.wall_time) if t.wall_time > 0 else None,
+            "tokens/s (mean)": round(t.tokens / t.wall_time) if t.wall_time > 0 else None,
             "corpus": t.corpus.name,
             "started": time.strftime("%H:%M:%S", time.localtime(r.created)),
         })  # fmt: skip

@@ -13,7 +13,16 @@ import torch
 import torch.nn.functional as F
 
 import bptt
-from bptt.truncation import ARTBPPi, ConstantPi, Full, LinearPi, Randomized, Regular, estimate_gradient, survival
+from bptt.truncation import (
+    ARTBPPi,
+    ConstantPi,
+    Full,
+    LinearPi,
+    Randomized,
+    Regular,
+    estimate_gradient,
+    survival,
+)
 
 V, H, B, T = 6, 5, 3, 10
 
@@ -23,7 +32,7 @@ def make_model(activation="tanh", bias=True, scale=0.6, seed=0):
     g = torch.Generator().manual_seed(seed)
     model = bptt.CharRNN(V, H, activation=activation, bias=bias, dtype=torch.float64, generator=g)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.requires_grad:
                 p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * scale)
     return model

@@ -1,0 +1,18 @@
+"""BPTT Lab: the frame and the router. The pages live in pages/ and are registered here explicitly."""
+
+import streamlit as st
+
+st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout="wide")
+
+# The training page's settings ("cfg_*") and view options ("ui_*") are widget state. Streamlit forgets
+# a widget's value once a run does not draw it (another page, a hidden π slider); writing each value
+# back at the top of every run keeps it, so settings survive a visit to another page.
+for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(("cfg_", "ui_"))]:
+    st.session_state[key] = st.session_state[key]
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
+]
+st.navigation(pages).run()

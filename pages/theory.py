@@ -1,0 +1,73 @@
+"""The section's key equations (d2l §8.7), and what a π_t schedule does to one window."""
+
+import logging
+
+import streamlit as st
+
+from bptt import charts
+from bptt.truncation import ARTBPPi, ConstantPi
+
+log = logging.getLogger("bptt_lab.theory")
+
+# Also here, not only in app.py: a first visit straight to this page on a fresh server runs it alone
+# (Streamlit's pages/ discovery is on until some session has run app.py).
+st.set_page_config(page_title="Theory · BPTT Lab", layout="wide")
+
+st.title("The equations")
+st.caption("d2l §8.7 (English edition §9.7), with the known errata marked")
+
+st.subheader("Why the gradient is hard")
+st.markdown(
+    "With $h_t = f(x_t, h_{t-1}, w_h)$, the hidden state depends on $w_h$ directly and through $h_{t-1}$:"
+)
+st.latex(
+    r"\frac{\partial h_t}{\partial w_h} = \frac{\partial f(x_t,h_{t-1},w_h)}{\partial w_h}"
+    r" + \frac{\partial f(x_t,h_{t-1},w_h)}{\partial h_{t-1}}\,\frac{\partial h_{t-1}}{\partial w_h}"
+)
+st.markdown("For the linear RNN of §8.7.2 the gradient reaching $h_t$ is a sum of powers of $W_{hh}^\\top$:")
+st.latex(
+    r"\frac{\partial L}{\partial h_t} = W_{hh}^\top \frac{\partial L}{\partial h_{t+1}}"
+    r" + W_{qh}^\top \frac{\partial L}{\partial o_t}"
+    r" = \sum_{i=t}^{T} \left(W_{hh}^\top\right)^{T-i} W_{qh}^\top \frac{\partial L}{\partial o_{T+t-i}}"
+)
+st.markdown(
+    "Eigenvalues of $W_{hh}$ below 1 in magnitude vanish in those powers, above 1 they explode: the "
+    "vanishing and exploding gradient."
+)
+
+st.subheader("Randomized truncation (Tallec & Ollivier 2017)")
+st.latex(
+    r"P(\xi_t = 0) = 1-\pi_t,\quad P\!\left(\xi_t = \tfrac{1}{\pi_t}\right) = \pi_t"
+    r"\quad\Longrightarrow\quad E[\xi_t] = 1"
+)
+st.latex(
+    r"z_t = \frac{\partial f(x_t,h_{t-1},w_h)}{\partial w_h}"
+    r" + \xi_t\,\frac{\partial f(x_t,h_{t-1},w_h)}{\partial h_{t-1}}\,\frac{\partial h_{t-1}}{\partial w_h},"
+    r"\qquad E[z_t] = \frac{\partial h_t}{\partial w_h}"
+)
+st.info(
+    "Errata of the Chinese text: it prints $P(\\xi_t = \\pi_t^{-1} = \\pi_t)$ for "
+    "$P(\\xi_t = 1/\\pi_t) = \\pi_t$, and $E|\\xi_t| = \\partial h_t/\\partial w_h$ for "
+    "$E[z_t] = \\partial h_t/\\partial w_h$. Unbiasedness of the recursive $z_t$ also needs each $\\xi_t$ "
+    "drawn independently of the data and of the later $\\xi$.",
+    icon=":material/edit_note:",
+)
+
+st.subheader("What a schedule does to one window")
+left, right = st.columns([1, 3])
+with left:
+    kind = st.radio("π_t schedule", ["constant", "ARTBP"], horizontal=True, key="theory_kind")
+    num_steps = st.slider("num_steps", 5, 200, 35, key="theory_num_steps")
+    if kind == "constant":
+        pi = st.slider("π", 0.05, 1.0, 0.9, 0.01, key="theory_pi")
+        schedule = ConstantPi(pi)
+    else:
+        alpha = st.slider("α", 1.1, 10.0, 3.0, 0.1, key="theory_alpha")
+        t0 = st.slider("T0", 2.0, 200.0, 10.0, 1.0, key="theory_t0")
+        schedule = ARTBPPi(alpha, t0)
+with right:
+    try:
+        st.plotly_chart(charts.schedule_preview(schedule, num_steps), key="theory_schedule")
+    except Exception:
+        log.exception("schedule preview failed")
+        st.error("The preview could not be drawn for these values.")

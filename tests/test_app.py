@@ -1,0 +1,301 @@
+"""The dashboard under streamlit.testing.v1.AppTest: pages render, the buttons drive training, the URL
+carries the settings, bad input is refused politely.
+
+AppTest never fires `run_every`, so each `.run()` stands for one tick of the live panel (about 0.3 s of
+training). Every run gets an explicit timeout: the first one imports torch and builds a model. The
+corpus is the bundled one (no network), cut short so that runs finish fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bptt.config import QUICK_LOOK, RunConfig
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TRAIN = "pages/train.py"
+TIMEOUT = 60
+TINY = {"corpus": "bundled", "max_tokens": "2000", "num_hiddens": "32", "epochs": "2"}
+LONG = {"corpus": "bundled", "max_tokens": "20000", "num_hiddens": "32", "epochs": "500"}  # ~8,500 steps
+
+
+def open_page(page: str, params: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)  # the home page; switch_page needs one run first
+    at.query_params.clear()
+    at.query_params.update(params or {})
+    return at.switch_page(page).run(timeout=TIMEOUT)
+
+
+def registry(at: AppTest):
+    return at.session_state["registry"]
+
+
+def active(at: AppTest):
+    return registry(at).get(at.session_state["active"])
+
+
+def steps(at: AppTest) -> int:
+    return active(at).trainer.step_count
+
+
+def tick(at: AppTest, n: int = 1) -> AppTest:
+    for _ in range(n):
+        at.run(timeout=TIMEOUT)
+        assert not at.exception, at.exception
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    return at
+
+
+# -- pages ---------------------------------------------------------------------------------------------
+
+
+def test_home_page_renders_and_links_to_training():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=TIMEOUT)
+    assert not at.exception
+    assert at.title[0].value == "BPTT Lab"
+    assert "randomized" in at.markdown[0].value
+
+
+@pytest.mark.parametrize(
+    ("page", "title"), [(TRAIN, "Train an RNN with BPTT"), ("pages/theory.py", "The equations")]
+)
+def test_every_page_renders_without_exception(page, title):
+    at = open_page(page, TINY)
+    assert not at.exception, at.exception
+    assert not at.error
+    assert at.title[0].value == title
+
+
+def test_theory_page_shows_the_estimator_and_its_errata():
+    at = open_page("pages/theory.py")
+    assert any(r"E[\xi_t] = 1" in el.value for el in at.latex)
+    assert "Errata" in at.info[0].value
+    at.radio(key="theory_kind").set_value("ARTBP").run(timeout=TIMEOUT)
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+
+
+# -- the buttons ---------------------------------------------------------------------------------------
+
+
+def test_start_trains_pause_holds_resume_continues():
+    at = open_page(TRAIN, LONG)
+    assert at.session_state["phase"] == "idle" and len(registry(at)) == 0
+    click(at, "btn_start")
+    assert at.session_state["phase"] == "running"
+    first = steps(at)
+    assert first > 0  # the run that handled the click already trained one chunk
+    tick(at, 2)
+    second = steps(at)
+    assert second > first
+
+    click(at, "btn_pause")
+    assert at.session_state["phase"] == "paused"
+    paused = steps(at)
+    tick(at, 3)
+    assert steps(at) == paused
+    assert "paused" in at.get("progress")[0].proto.text
+    assert not at.button(key="btn_resume").disabled and at.button(key="btn_pause").disabled
+
+    click(at, "btn_resume")
+    tick(at)
+    assert steps(at) > paused and at.session_state["phase"] == "running"
+
+
+def test_stop_keeps_the_run_and_reset_forgets_every_run():
+    at = open_page(TRAIN, LONG)
+    click(at, "btn_start")
+    click(at, "btn_stop")
+    run = active(at)
+    assert at.session_state["phase"] == "idle" and run.status == "stopped"
+    held = run.trainer.step_count
+    tick(at, 2)
+    assert run.trainer.step_count == held
+    assert at.button(key="btn_resume").disabled and not at.button(key="btn_start").disabled
+
+    click(at, "btn_start")  # a second run
+    assert len(registry(at)) == 2 and at.session_state["ui_overlay"] == [1, 2]
+    click(at, "btn_reset")
+    assert len(registry(at)) == 0 and at.session_state["phase"] == "idle"
+    assert any("Press **Start**" in el.value for el in at.info)
+
+
+def test_quick_look_preset_runs_to_finished():
+    at = open_page(TRAIN, {"corpus": "bundled"})
+    at.selectbox(key="ui_preset").set_value("Quick look").run(timeout=TIMEOUT)
+    assert not at.exception
+    quick = RunConfig(**{**QUICK_LOOK.to_dict(), "corpus": "bundled"})
+    assert at.session_state["cfg_epochs"] == quick.epochs and at.session_state["cfg_corpus"] == "bundled"
+    click(at, "btn_start")
+    assert active(at).cfg == quick
+    for _ in range(60):
+        if active(at).status == "finished":
+            break
+        tick(at)
+    assert active(at).status == "finished"
+    tick(at)  # the run after the one that finished: the ticks have stopped
+    assert at.session_state["phase"] == "idle"
+    assert at.success and "Finished" in at.success[0].value
+    assert at.get("progress")[0].proto.value == 100
+
+
+def test_a_setting_changed_during_a_run_applies_to_the_next_run():
+    at = open_page(TRAIN, LONG)
+    click(at, "btn_start")
+    at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)
+    assert not at.exception
+    assert any("apply to the next run" in el.value and "num_hiddens: 32 → 64" in el.value for el in at.info)
+    assert active(at).cfg.num_hiddens == 32
+    before = steps(at)
+    tick(at)
+    assert steps(at) > before  # still training the first run
+
+
+def test_runs_are_overlaid_on_the_curves():
+    at = open_page(TRAIN, TINY)
+    click(at, "btn_start")
+    at.radio(key="cfg_truncation").set_value("full").run(timeout=TIMEOUT)
+    click(at, "btn_start")
+    tick(at, 2)
+    names = [r.name for r in registry(at).list()]
+    assert names == ["#1 regular (k=35)", "#2 full"]
+    loss = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "loss" in c.proto.spec)
+    assert [trace["name"] for trace in loss["data"]] == names
+    assert [b.proto.label for b in at.get("download_button")] == ["Metrics (CSV)", "Settings (JSON)"]
+
+
+# -- the URL -------------------------------------------------------------------------------------------
+
+
+def test_settings_round_trip_through_the_query_string():
+    cfg = RunConfig(corpus="bundled", num_steps=50, batch_size=16, truncation="randomized", schedule="artbp",
+                    alpha=2.5, t0=20.0, lr=0.5, optimizer="adam", seed=7)  # fmt: skip
+    at = open_page(TRAIN, cfg.to_query())
+    assert not at.exception
+    assert not any("adjusted" in el.value for el in at.info)
+    assert at.slider(key="cfg_num_steps").value == 50
+    assert at.slider(key="cfg_batch_size").value == 16
+    assert at.radio(key="cfg_truncation").value == "randomized"
+    assert at.selectbox(key="cfg_schedule").value == "artbp"
+    assert at.slider(key="cfg_alpha").value == 2.5
+    assert at.number_input(key="cfg_t0").value == 20.0
+    assert at.number_input(key="cfg_lr").value == 0.5
+    assert at.radio(key="cfg_optimizer").value == "adam"
+    assert at.query_params == cfg.to_query()  # the page writes them back, whole
+
+    at.slider(key="cfg_num_steps").set_value(60).run(timeout=TIMEOUT)
+    assert at.query_params["num_steps"] == "60"
+
+
+def test_absurd_query_values_are_clamped_with_a_note():
+    params = {**TINY, "num_steps": "-5", "lr": "nan", "pi": "0", "k": "0", "batch_size": "abc",
+              "truncation": "randomized", "alpha": "0.5", "epochs": "1e9"}  # fmt: skip
+    at = open_page(TRAIN, params)
+    assert not at.exception, at.exception
+    assert "adjusted" in at.info[0].value
+    notes = at.text[0].value
+    for name in ("num_steps", "lr", "pi", "k", "batch_size", "alpha", "epochs"):
+        assert name in notes
+    assert at.slider(key="cfg_num_steps").value == 2
+    assert at.slider(key="cfg_pi").value == pytest.approx(0.01)
+    assert at.number_input(key="cfg_lr").value == RunConfig().lr
+    assert at.slider(key="cfg_batch_size").value == RunConfig().batch_size
+    assert at.query_params["num_steps"] == "2"
+    click(at, "btn_start")  # the clamped settings train
+    assert steps(at) > 0
+
+
+def test_a_setting_pushing_a_cross_field_bound_lowers_the_other():
+    at = open_page(TRAIN, {**TINY, "batch_size": "128", "num_steps": "30"})
+    at.slider(key="cfg_num_steps").set_value(200).run(timeout=TIMEOUT)
+    assert not at.exception
+    assert at.slider(key="cfg_batch_size").value == 4096 // 200
+    assert at.slider(key="cfg_batch_size").max == 4096 // 200
+    assert any("batch_size lowered" in t.value for t in at.toast)
+
+
+# -- the corpus ----------------------------------------------------------------------------------------
+
+
+def corpus_name(at: AppTest) -> str:
+    return at.session_state["corpus"][1].name
+
+
+def test_an_invalid_upload_shows_an_error_and_keeps_the_previous_corpus():
+    at = open_page(TRAIN, TINY)
+    assert corpus_name(at) == "Shakespeare (bundled)"
+    at.selectbox(key="cfg_corpus").set_value("upload").run(timeout=TIMEOUT)
+    assert not at.exception and not at.error
+    at.file_uploader[0].set_value(("bad.txt", b"\xff\xfe\x00\x00binary", "text/plain")).run(timeout=TIMEOUT)
+    assert not at.exception
+    assert at.error and "UTF-16" in at.error[0].value
+    assert corpus_name(at) == "Shakespeare (bundled)"
+    assert any("Still using: Shakespeare (bundled)" in t.value for t in at.text)
+
+    good = ("the time traveller for so it will be convenient to speak of him " * 200).encode()
+    at.file_uploader[0].set_value(("mine.txt", good, "text/plain")).run(timeout=TIMEOUT)
+    assert not at.error and corpus_name(at) == "upload: mine.txt"
+    at.file_uploader[0].set_value(("empty.txt", b"", "text/plain")).run(timeout=TIMEOUT)
+    assert at.error and corpus_name(at) == "upload: mine.txt"
+    click(at, "btn_start")  # trains on the text kept
+    assert active(at).trainer.corpus.name == "upload: mine.txt" and steps(at) > 0
+
+
+def test_a_text_too_short_for_one_minibatch_is_refused_at_start():
+    at = open_page(TRAIN, {**TINY, "corpus": "upload", "batch_size": "128", "num_steps": "30"})
+    short = b"a short text, far too short for one minibatch of the book's size. " * 10
+    at.file_uploader[0].set_value(("short.txt", short, "text/plain")).run(timeout=TIMEOUT)
+    assert corpus_name(at) == "upload: short.txt"
+    click(at, "btn_start")
+    assert len(registry(at)) == 0 and at.session_state["phase"] == "idle"
+    assert any("needs at least" in e.value for e in at.error)
+
+
+# -- failures never show a traceback -------------------------------------------------------------------
+
+
+def test_a_diverging_run_is_reported_and_the_ticks_stop():
+    at = open_page(TRAIN, {**TINY, "max_tokens": "5000", "epochs": "50", "lr": "100", "clip": "0"})
+    click(at, "btn_start")
+    for _ in range(10):
+        if active(at).trainer.done:
+            break
+        tick(at)
+    tick(at)
+    assert active(at).status == "diverged" and at.session_state["phase"] == "idle"
+    assert any("Training stopped" in e.value for e in at.error)
+
+
+def test_an_error_while_training_pauses_the_run_and_says_so(monkeypatch):
+    from bptt.training import Trainer
+
+    at = open_page(TRAIN, LONG)
+    click(at, "btn_start")
+
+    def broken(self, seconds, max_steps=None):
+        raise RuntimeError("simulated failure inside torch")
+
+    monkeypatch.setattr(Trainer, "run_for", broken)
+    tick(at)
+    assert at.session_state["phase"] == "paused"
+    assert any("paused" in e.value and "server log" in e.value for e in at.error)
+    assert not any("simulated" in e.value for e in at.error)  # no internals for the visitor
+
+
+def test_an_error_while_drawing_shows_a_short_message(monkeypatch):
+    from bptt import charts
+
+    at = open_page(TRAIN, TINY)
+    click(at, "btn_start")
+    monkeypatch.setattr(charts, "metric_chart", lambda *a, **k: 1 / 0)
+    tick(at, 2)
+    assert any("could not be drawn" in e.value for e in at.error)

@@ -1,0 +1,225 @@
+"""bptt.runs: the session's run registry and the pure helpers the training page relies on."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from bptt.config import FIELDS, MAX_BATCH_TOKENS, MAX_RUN_TOKENS, RunConfig, from_mapping
+from bptt.data import make_corpus
+from bptt.runs import (
+    MAX_RUNS,
+    RunRegistry,
+    config_diff,
+    config_from_query,
+    config_from_values,
+    fit_values,
+    metrics_csv,
+    segmentation_rows,
+    settings_json,
+    summary,
+    widget_range,
+)
+from bptt.training import Trainer
+
+
+@dataclass
+class FakeTrainer:
+    """Just what the registry reads: a status."""
+
+    status: str = "running"
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "diverged")
+
+
+def _registry(statuses: list[str], cap: int = 3) -> RunRegistry:
+    reg = RunRegistry(cap=cap)
+    for s in statuses:
+        reg.add(RunConfig(), FakeTrainer(s))
+    return reg
+
+
+# -- the registry --------------------------------------------------------------------------------------
+
+
+def test_names_number_the_runs_and_use_the_books_notation():
+    reg = RunRegistry()
+    names = [
+        reg.add(cfg, FakeTrainer())[0].name
+        for cfg in [
+            RunConfig(truncation="full"),
+            RunConfig(truncation="regular", k=10),
+            RunConfig(truncation="randomized", schedule="constant", pi=0.9),
+            RunConfig(truncation="randomized", schedule="artbp", alpha=3.0, t0=10.0),
+            RunConfig(truncation="randomized", schedule="linear", pi=0.9, pi_end=0.5),
+        ]
+    ]
+    assert names == [
+        "#1 full",
+        "#2 regular (k=10)",
+        "#3 randomized (π=0.9)",
+        "#4 randomized (ARTBP α=3, T0=10)",
+        "#5 randomized (π 0.9→0.5)",
+    ]
+
+
+def test_the_cap_drops_the_oldest_finished_run_first():
+    reg = _registry(["finished", "running", "diverged"])  # ids 1, 2, 3
+    run, dropped = reg.add(RunConfig(), FakeTrainer())
+    assert [r.id for r in dropped] == [1]
+    assert reg.ids() == [2, 3, 4] and run.id == 4
+    _, dropped = reg.add(RunConfig(), FakeTrainer())
+    assert [r.id for r in dropped] == [3]  # 2 is older, but still live
+    assert reg.ids() == [2, 4, 5]
+
+
+def test_the_cap_holds_even_when_every_run_is_live():
+    reg = _registry(["running"] * 3)
+    _, dropped = reg.add(RunConfig(), FakeTrainer())
+    assert [r.id for r in dropped] == [1]
+    assert len(reg) == 3
+
+
+def test_a_stopped_run_counts_as_finished_and_says_so():
+    reg = _registry(["running", "running", "running"])
+    reg.get(2).stopped = True
+    assert reg.get(2).status == "stopped" and reg.get(2).finished
+    assert reg.get(1).status == "running" and not reg.get(1).finished
+    _, dropped = reg.add(RunConfig(), FakeTrainer())
+    assert [r.id for r in dropped] == [2]
+
+
+def test_the_default_cap_is_eight_runs():
+    reg = RunRegistry()
+    for _ in range(MAX_RUNS + 3):
+        reg.add(RunConfig(), FakeTrainer("finished"))
+    assert MAX_RUNS == 8 and len(reg) == 8 and reg.ids() == list(range(4, 12))
+
+
+def test_remove_and_clear():
+    reg = _registry(["running", "finished"], cap=8)
+    assert reg.remove(1).id == 1
+    assert reg.remove(1) is None and reg.get(1) is None and 1 not in reg
+    assert reg.ids() == [2]
+    reg.clear()
+    assert len(reg) == 0 and reg.list() == []
+    assert reg.add(RunConfig(), FakeTrainer())[0].id == 3  # names stay unique within a session
+
+
+def test_a_registry_needs_room_for_one_run():
+    with pytest.raises(ValueError):
+        RunRegistry(cap=0)
+
+
+# -- settings ------------------------------------------------------------------------------------------
+
+
+def test_widget_ranges_come_from_fields_with_open_bounds_excluded():
+    assert widget_range("num_steps") == (FIELDS["num_steps"].lo, FIELDS["num_steps"].hi)
+    lo, hi = widget_range("pi")
+    assert 0 < lo <= 0.01 and hi == 1.0
+    assert widget_range("alpha")[0] > 1.0
+    assert widget_range("lr")[0] > 0
+    with pytest.raises(ValueError):
+        widget_range("corpus")
+
+
+def test_fit_values_clamps_into_the_widget_ranges_and_notes_it():
+    values, notes = fit_values({"num_steps": 999, "pi": 0.0, "lr": math.nan, "truncation": "bogus"})
+    assert values["num_steps"] == 200 and values["pi"] == widget_range("pi")[0]
+    assert values["lr"] == RunConfig().lr and values["truncation"] == RunConfig().truncation
+    assert any("num_steps=999 was adjusted to 200" in n for n in notes)
+    assert values["batch_size"] == MAX_BATCH_TOKENS // 200  # 32 x 200 would be too many tokens
+    assert len(notes) == 5
+    RunConfig(**values)  # valid
+
+
+def test_fit_values_applies_the_cross_field_bounds():
+    values, notes = fit_values({**RunConfig().to_dict(), "num_steps": 200, "batch_size": 128})
+    assert values["batch_size"] == MAX_BATCH_TOKENS // 200
+    values, notes = fit_values({**RunConfig().to_dict(), "max_tokens": 200_000, "epochs": 2_000})
+    assert values["epochs"] == MAX_RUN_TOKENS // 200_000
+    assert any("epochs lowered" in n for n in notes)
+
+
+def test_valid_values_pass_through_unchanged():
+    cfg = RunConfig(truncation="randomized", schedule="linear", pi=0.8, pi_end=0.3, lr=0.5, seed=7)
+    assert config_from_values(cfg.to_dict()) == (cfg, [])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"num_steps": "-5", "lr": "nan", "pi": "0", "k": "0", "batch_size": "abc"},
+        {"alpha": "0.5"},  # from_mapping alone raises on this one
+        {"alpha": "1", "t0": "inf", "truncation": "RANDOMIZED", "device": "tpu"},
+        {"lr": "1e-9", "epochs": ["3", "4"], "unknown": "x"},
+    ],
+)
+def test_config_from_query_never_raises_and_explains(params):
+    cfg, notes = config_from_query(params)
+    assert isinstance(cfg, RunConfig)
+    assert notes  # every one of these needs a word to the user
+    for name in ("num_steps", "pi", "alpha", "lr", "k"):
+        lo, hi = widget_range(name)
+        assert lo <= getattr(cfg, name) <= hi
+
+
+def test_a_config_survives_the_query_string():
+    cfg = RunConfig(corpus="bundled", truncation="randomized", schedule="artbp", alpha=2.5, t0=20.0, lr=0.1)
+    assert config_from_query(cfg.to_query()) == (cfg, [])
+
+
+def test_config_diff_names_what_changed():
+    assert config_diff(RunConfig(), RunConfig()) == []
+    assert config_diff(RunConfig(), RunConfig(num_steps=50, lr=0.5)) == [
+        "num_steps: 35 → 50",
+        "lr: 1.0 → 0.5",
+    ]
+
+
+# -- the segmentation rows and the exports -------------------------------------------------------------
+
+
+def test_segmentation_rows_compare_with_regular_and_full():
+    xi = np.array([0.0, 1.25, 0.0, 1.25, 1.25, 1.25])
+    rows = segmentation_rows(RunConfig(truncation="randomized", k=2), xi)
+    assert list(rows) == ["this run: randomized (π=0.9)", "regular (k=2)", "full"]
+    np.testing.assert_array_equal(rows["regular (k=2)"], [0, 1, 0, 1, 0, 1])
+    np.testing.assert_array_equal(rows["full"], [0, 1, 1, 1, 1, 1])
+    rows = segmentation_rows(RunConfig(truncation="regular", k=3), np.array([0.0, 1, 1, 0, 1, 1]))
+    assert list(rows) == ["this run: regular (k=3)", "full"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    corpus = make_corpus("the time traveller for so it will be convenient to speak of him " * 40, "tiny")
+    cfg = RunConfig(max_tokens=2_000, num_steps=10, batch_size=4, num_hiddens=8, epochs=1, device="cpu")
+    reg = RunRegistry()
+    run, _ = reg.add(cfg, Trainer(cfg, corpus))
+    run.trainer.run_for(10.0, max_steps=5)
+    return run
+
+
+def test_metrics_csv_has_one_row_per_step(tiny_run):
+    lines = metrics_csv(tiny_run.trainer).strip().splitlines()
+    assert lines[0].split(",")[:4] == ["step", "epoch", "tokens", "loss"]
+    assert len(lines) == 1 + tiny_run.trainer.step_count == 6
+
+
+def test_settings_json_reads_back_into_the_same_config(tiny_run):
+    data = json.loads(settings_json(tiny_run))
+    assert data["name"] == tiny_run.name and data["corpus_name"] == "tiny"
+    assert from_mapping({k: str(v) for k, v in data["settings"].items()})[0] == tiny_run.cfg
+
+
+def test_summary_has_a_row_per_run(tiny_run):
+    table = summary([tiny_run])
+    assert table.loc[0, "run"] == tiny_run.name and table.loc[0, "step"] == 5
+    assert table.loc[0, "status"] == "running"
