@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-# Also here, not only in app.py: a first visit straight to this page on a fresh server runs it alone
-# (Streamlit's pages/ discovery is on until some session has run app.py).
-st.set_page_config(page_title="BPTT Lab", layout="wide")
+from pages import ensure_router
+
+ensure_router()
 
 st.title("BPTT Lab")
 st.caption(

@@ -6,12 +6,11 @@ import streamlit as st
 
 from bptt import charts
 from bptt.truncation import ARTBPPi, ConstantPi
+from pages import ensure_router
 
 log = logging.getLogger("bptt_lab.theory")
 
-# Also here, not only in app.py: a first visit straight to this page on a fresh server runs it alone
-# (Streamlit's pages/ discovery is on until some session has run app.py).
-st.set_page_config(page_title="Theory · BPTT Lab", layout="wide")
+ensure_router()
 
 st.title("The equations")
 st.caption("d2l §8.7 (English edition §9.7), with the known errata marked")

@@ -33,6 +33,7 @@ from bptt.runs import (
 )
 from bptt.training import Trainer
 from bptt.truncation import make_strategy
+from pages import ensure_router
 
 log = logging.getLogger("bptt_lab.train")
 ss = st.session_state
@@ -321,9 +322,7 @@ def live_panel() -> None:
 
 # -- the page ----------------------------------------------------------------------------------------
 
-# Also here, not only in app.py: a first visit straight to this page on a fresh server runs it alone
-# (Streamlit's pages/ discovery is on until some session has run app.py).
-st.set_page_config(page_title="Train · BPTT Lab", layout="wide")
+ensure_router()
 
 if "settings_ready" not in ss:  # first load of the session: the settings come from the link
     cfg0, ss["url_notes"] = config_from_query(st.query_params.to_dict())

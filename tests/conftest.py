@@ -50,7 +50,8 @@ class AppServer:
         raise RuntimeError(f"streamlit did not start; log:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
