@@ -83,3 +83,20 @@ class TrainingSlots:
         while self._queue and len(self._holders) < self.capacity:
             session, _ = self._queue.popitem(last=False)
             self._holders[session] = now
+
+
+_shared: TrainingSlots | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_slots(capacity: int | None = None) -> TrainingSlots:
+    """The process's one TrainingSlots (every session of a Streamlit server shares it). Its capacity is
+    `capacity`, else the BPTT_MAX_TRAINING environment variable, else 2; passing a capacity replaces it."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or capacity is not None:
+            import os
+
+            n = capacity if capacity is not None else int(os.environ.get("BPTT_MAX_TRAINING", "2"))
+            _shared = TrainingSlots(capacity=max(1, n))
+        return _shared

@@ -7,6 +7,8 @@ reruns the whole page, which draws the fragment again without a timer.
 """
 
 import logging
+import os
+import uuid
 from contextlib import contextmanager
 
 import numpy as np
@@ -31,6 +33,7 @@ from bptt.runs import (
     summary,
     widget_range,
 )
+from bptt.slots import TrainingSlots, shared_slots
 from bptt.training import Trainer
 from bptt.truncation import make_strategy
 from pages import ensure_router
@@ -38,8 +41,8 @@ from pages import ensure_router
 log = logging.getLogger("bptt_lab.train")
 ss = st.session_state
 
-TICK_SECONDS = 0.5  # run_every while training; with the tick itself a redraw comes about every 0.9 s
-WORK_SECONDS = 0.3  # training per tick, so a click never waits long behind a chunk
+TICK_SECONDS = 0.2  # run_every while training: the browser asks for the next chunk soon after a redraw
+WORK_SECONDS = 0.7  # training per tick: most of the wall time trains, and a click waits at most this long
 NUM_PREDS = 50  # characters the model writes after the prefix (the book: 50)
 MAX_PREFIX = 100
 KEEP_ON_PRESET = ("corpus", "tokenizer", "max_vocab", "device")  # a preset is the experiment, not the data
@@ -70,6 +73,29 @@ def guarded(what: str):
     except Exception:
         log.exception("%s failed", what)
         tell("error", f"{what} failed. The details are in the server log.")
+
+
+@st.cache_resource
+def configure_torch() -> int:
+    """Once per process: torch's threads are process-wide, so each training slot gets cores / slots of
+    them and two sessions on two cores never fight over one core."""
+    threads = max(1, (os.cpu_count() or 1) // shared_slots().capacity)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def training_slots() -> TrainingSlots:
+    """At most BPTT_MAX_TRAINING sessions (default 2) train at once; the others queue and take turns."""
+    configure_torch()
+    return shared_slots()
+
+
+def session_id() -> str:
+    return ss.setdefault("session_id", uuid.uuid4().hex)
+
+
+def release_slot() -> None:
+    training_slots().release(session_id())
 
 
 def registry() -> RunRegistry:
@@ -110,6 +136,8 @@ def on_start() -> None:
 def set_phase(phase: str) -> None:
     with guarded(f"Setting {phase}"):
         ss["phase"] = phase
+        if phase != "running":
+            release_slot()
 
 
 def on_stop() -> None:
@@ -118,12 +146,14 @@ def on_stop() -> None:
         if run is not None:
             run.stopped = True
         ss["phase"] = "idle"
+        release_slot()
 
 
 def on_reset() -> None:
     with guarded("Reset"):
         registry().clear()
         ss["active"], ss["phase"], ss["ui_overlay"] = None, "idle", []
+        release_slot()
 
 
 def on_remove() -> None:
@@ -132,6 +162,7 @@ def on_remove() -> None:
         registry().remove(run_id)
         if run_id == ss.get("active"):
             ss["active"], ss["phase"] = None, "idle"
+            release_slot()
         ss["ui_overlay"] = [i for i in ss.get("ui_overlay", []) if i in registry()]
 
 
@@ -209,14 +240,21 @@ def choice(name: str, labels: dict[str, str] | None = None, *, radio: bool = Fal
 
 
 def tick() -> bool:
-    """Advance the active run by one chunk; True when the page must rerun (the run just ended)."""
+    """Advance the active run by one chunk when this session holds a training slot; True when the page
+    must rerun (the run just ended)."""
+    ss["queue"] = None
     if ss.get("phase") != "running":
         return False
     run = registry().get(ss.get("active"))
     if run is not None and not run.finished:
-        run.trainer.run_for(WORK_SECONDS)
+        ticket = training_slots().request(session_id())
+        if ticket.granted:
+            run.trainer.run_for(WORK_SECONDS)
+        else:
+            ss["queue"] = ticket
     if run is None or run.finished:
         ss["phase"] = "idle"
+        release_slot()
         return True
     return False
 
@@ -239,6 +277,12 @@ def draw() -> None:
     ppl = t.perplexity()
     speed = df["tokens_per_sec"].tail(20).median() if len(df) else float("nan")
     st.progress(t.progress, text=f"{run.name}: {shown_status(run)}")
+    if ss.get("queue") is not None:
+        q = ss["queue"]
+        st.info(
+            f"Waiting for a free training slot: this server trains {q.training} sessions at a time. "
+            f"You are number {q.position} of {q.waiting} in the queue; runs take turns every few seconds."
+        )
     m = st.columns(5)
     m[0].metric("Step", f"{t.step_count:,}")
     m[1].metric("Epoch", f"{t.epoch} / {run.cfg.epochs}")

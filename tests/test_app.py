@@ -15,12 +15,19 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bptt.config import QUICK_LOOK, RunConfig
+from bptt.slots import shared_slots
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TRAIN = "pages/train.py"
 TIMEOUT = 60
 TINY = {"corpus": "bundled", "max_tokens": "2000", "num_hiddens": "32", "epochs": "2"}
 LONG = {"corpus": "bundled", "max_tokens": "20000", "num_hiddens": "32", "epochs": "500"}  # ~8,500 steps
+
+
+@pytest.fixture(autouse=True)
+def free_slots():
+    """Every test starts with fresh process-wide slots: AppTest sessions of earlier tests stay 'running'."""
+    yield shared_slots(capacity=64)
 
 
 def open_page(page: str, params: dict[str, str] | None = None) -> AppTest:
@@ -109,6 +116,21 @@ def test_start_trains_pause_holds_resume_continues():
     click(at, "btn_resume")
     tick(at)
     assert steps(at) > paused and at.session_state["phase"] == "running"
+
+
+def test_a_session_waits_in_the_queue_while_the_slots_are_taken():
+    slots = shared_slots(capacity=1)
+    assert slots.request("another visitor").granted
+    at = open_page(TRAIN, LONG)
+    click(at, "btn_start")
+    tick(at, 2)
+    assert steps(at) == 0 and at.session_state["phase"] == "running"
+    assert any("Waiting for a free training slot" in i.value and "number 1 of 1" in i.value for i in at.info)
+    slots.release("another visitor")
+    tick(at)
+    assert steps(at) > 0 and not any("Waiting" in i.value for i in at.info)
+    click(at, "btn_pause")
+    assert slots.status().training == 0, "a paused session gives its slot back"
 
 
 def test_stop_keeps_the_run_and_reset_forgets_every_run():
