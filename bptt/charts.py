@@ -24,7 +24,7 @@ from .truncation import survival
 
 MAX_POINTS = 2000  # points a line series keeps after downsampling
 MAX_ROWS = 300  # rows the ||dL/dh_t|| heatmap keeps
-HEIGHT = 300  # px, default figure height
+HEIGHT = 330  # px, default figure height
 EMPTY = "No data yet — press Start"
 
 _METRICS = {
@@ -62,16 +62,25 @@ def _downsample(n: int, max_points: int = MAX_POINTS, keep: np.ndarray | None = 
 def _layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, uirevision: str, **kw) -> go.Figure:
     """The layout all charts share: compact margins, a legend on top, a fixed uirevision."""
     fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 14}},
+        title={"text": title, "x": 0.01, "y": 0.98, "yanchor": "top", "font": {"size": 14}},
         xaxis_title=xlabel,
         yaxis_title=ylabel,
         height=kw.pop("height", HEIGHT),
-        margin={"l": 55, "r": 15, "t": 40, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        margin={"l": 55, "r": 15, "t": 64, "b": 40},  # room for the title and, under it, the legend
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
         uirevision=uirevision,
         **kw,
     )
     return fig
+
+
+def _log_y(fig: go.Figure, values, **where) -> go.Figure:
+    """A log y axis labelled by decades when the data span one or more of them; Plotly's default adds
+    2 and 5 between decades, which crowds a 300-pixel chart."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    wide = v.size > 0 and np.log10(v.max() / v.min()) >= 1.0
+    return fig.update_yaxes(type="log", dtick=1 if wide else None, **where)
 
 
 def _placeholder(title: str, uirevision: str, message: str = EMPTY) -> go.Figure:
@@ -113,7 +122,7 @@ def metric_chart(runs: dict[str, pd.DataFrame], y: str = "loss", x: str = "token
         ))  # fmt: skip
     fig = _layout(fig, title, _AXES[x], _METRICS[y], uirev, hovermode="x unified")
     if y == "perplexity":
-        fig.update_yaxes(type="log")
+        _log_y(fig, np.concatenate([df[y].to_numpy() for df in runs.values()]))
     return fig
 
 
@@ -141,7 +150,7 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
             line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
         ))  # fmt: skip
     fig = _layout(fig, title, "step", "‖g‖", uirev, hovermode="x unified")
-    return fig.update_yaxes(type="log")
+    return _log_y(fig, np.concatenate([raw, after, [theta or np.nan]]))
 
 
 def param_norm_chart(df: pd.DataFrame) -> go.Figure:
@@ -160,7 +169,7 @@ def param_norm_chart(df: pd.DataFrame) -> go.Figure:
         [go.Scatter(x=step, y=df[f"norm_{p}"].to_numpy()[idx], mode="lines", name=p) for p in cols]
     )
     fig = _layout(fig, title, "step", "‖∂L/∂W‖", uirev, hovermode="x unified")
-    return fig.update_yaxes(type="log")
+    return _log_y(fig, np.concatenate([df[f"norm_{p}"].to_numpy() for p in cols]))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -245,7 +254,7 @@ def schedule_preview(schedule, num_steps: int) -> go.Figure:
     )
     fig.update_xaxes(title_text="lag k since the cut")
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
-    fig.update_yaxes(type="log", row=1, col=3)
+    _log_y(fig, s["weight"], row=1, col=3)
     fig.update_layout(
         height=HEIGHT, margin={"l": 45, "r": 15, "t": 40, "b": 40}, showlegend=False, bargap=0.1,
         uirevision=f"schedule:{schedule!r}:{num_steps}",
