@@ -272,6 +272,41 @@ def test_an_invalid_upload_shows_an_error_and_keeps_the_previous_corpus():
     assert active(at).trainer.corpus.name == "upload: mine.txt" and steps(at) > 0
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "shown"),
+    [
+        ("zh.txt", "时间旅行者（为了方便，我们这样称呼他）正在给我们讲述一个深奥的问题。" * 60, "时间旅行者"),
+        ("emoji.txt", "the time traveller 🚀 smiled 😀 and said ✨ " * 80, "🚀"),
+        (
+            "html.txt",
+            "<script>alert(1)</script> **bold** [link](http://x) <b>b</b> # head\n" * 60,
+            "<script>",
+        ),
+    ],
+)
+def test_any_unicode_text_trains_and_is_shown_as_plain_text(name, text, shown):
+    at = open_page(TRAIN, {**TINY, "tokenizer": "chars"})
+    at.selectbox(key="cfg_corpus").set_value("upload").run(timeout=TIMEOUT)
+    at.file_uploader[0].set_value((name, text.encode("utf-8"), "text/plain")).run(timeout=TIMEOUT)
+    assert not at.exception and not at.error
+    assert corpus_name(at) == f"upload: {name}"
+    excerpt = [c.value for c in at.code if shown in c.value]
+    assert excerpt, "the excerpt shows the text verbatim, in a code block (never rendered as HTML/Markdown)"
+    for el in [*at.markdown, *at.info, *at.caption, *at.error, *at.warning, *at.success]:
+        assert shown not in el.value, f"user text reached a Markdown element: {el.value[:80]}"
+    click(at, "btn_start")
+    assert steps(at) > 0
+
+
+def test_chinese_text_with_the_letters_tokenizer_says_to_use_chars():
+    at = open_page(TRAIN, TINY)
+    at.selectbox(key="cfg_corpus").set_value("upload").run(timeout=TIMEOUT)
+    data = ("时间旅行者正在给我们讲述一个深奥的问题。" * 60).encode()
+    at.file_uploader[0].set_value(("zh.txt", data, "text/plain")).run(timeout=TIMEOUT)
+    assert not at.exception
+    assert at.error and "chars" in at.error[0].value
+
+
 def test_a_text_too_short_for_one_minibatch_is_refused_at_start():
     at = open_page(TRAIN, {**TINY, "corpus": "upload", "batch_size": "128", "num_steps": "30"})
     short = b"a short text, far too short for one minibatch of the book's size. " * 10
