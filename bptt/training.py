@@ -222,6 +222,9 @@ class Trainer:
             "wall_time": self.wall_time,
             "tokens_per_sec": B * T / elapsed,
             "dh_norms": out.dh_norms.float().cpu().numpy(),
+            "cuts": (
+                out.xi == 0
+            ).cpu(),  # (T, B): where the gradient was cut, the window boundary (t=0) included
         }
         self.history.append(record)
         return record

@@ -33,6 +33,8 @@ def test_a_step_returns_a_full_record(corpus):
     assert set(COLUMNS) <= set(rec) and rec["step"] == 1 and rec["tokens"] == 8 * 10
     assert rec["perplexity"] == pytest.approx(math.exp(rec["loss"]))
     assert rec["dh_norms"].shape == (10,) and np.all(rec["dh_norms"] > 0)
+    assert rec["cuts"].shape == (10, 8) and rec["cuts"][0].all()  # the window boundary is a cut
+    assert rec["cuts"][1:].sum() == 0  # regular truncation with k = num_steps cuts nowhere else
     assert rec["grad_norm_clipped"] <= SMALL.clip + 1e-9
     assert math.isfinite(rec["spectral_norm"])  # measured on the first step
     per_param = math.sqrt(sum(rec[f"norm_{n}"] ** 2 for n in ("W_xh", "W_hh", "b_h", "W_hq", "b_q")))
