@@ -30,6 +30,13 @@ class Field:
     hi: float | None = None  # inclusive upper bound (numbers)
     choices: tuple[str, ...] = ()  # allowed values (strings)
     lo_open: bool = False  # True: the lower bound itself is excluded (pi > 0, lr > 0)
+    open_step: float = 0.01  # with lo_open: the smallest value offered is lo + open_step
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(smallest, largest) value a widget offers or a URL is clamped to; ints rounded inwards."""
+        lo = self.lo + (self.open_step if self.lo_open else 0)
+        return (int(math.ceil(lo)), int(self.hi)) if self.kind is int else (float(lo), float(self.hi))
 
 
 # Bounds for a shared host with one or two cores and under 3 GB (issue: ready for a public host).
@@ -125,7 +132,16 @@ FIELDS: dict[str, Field] = {
             choices=("sequential", "random"),
         ),
         Field("optimizer", str, "Optimizer", "sgd (the book) or adam", choices=("sgd", "adam")),
-        Field("lr", float, "Learning rate", "the book: SGD with lr 1", lo=0.0, hi=100.0, lo_open=True),
+        Field(
+            "lr",
+            float,
+            "Learning rate",
+            "the book: SGD with lr 1",
+            lo=0.0,
+            hi=100.0,
+            lo_open=True,
+            open_step=1e-5,
+        ),
         Field(
             "clip",
             float,
@@ -186,15 +202,15 @@ class RunConfig:
         return {name: _format(value) for name, value in self.to_dict().items()}
 
     def describe_truncation(self) -> str:
-        """A short human label, e.g. 'randomized (constant pi=0.9)'."""
+        """The strategy in the book's notation, e.g. 'randomized (π=0.9)' or 'regular (k=35)'."""
         if self.truncation == "regular":
             return f"regular (k={self.k})"
         if self.truncation == "randomized":
             if self.schedule == "constant":
-                return f"randomized (pi={self.pi:g})"
+                return f"randomized (π={self.pi:g})"
             if self.schedule == "artbp":
-                return f"randomized (ARTBP alpha={self.alpha:g}, T0={self.t0:g})"
-            return f"randomized (pi {self.pi:g} to {self.pi_end:g})"
+                return f"randomized (ARTBP α={self.alpha:g}, T0={self.t0:g})"
+            return f"randomized (π {self.pi:g}→{self.pi_end:g})"
         return "full"
 
 
@@ -254,9 +270,8 @@ def _parse(f: Field, raw: Any) -> tuple[Any, bool]:
     number = float(text)  # ValueError for junk
     if not math.isfinite(number):
         raise ValueError(f"{f.name}: {raw!r} is not a finite number")
-    value = min(max(number, f.lo), f.hi)
-    if f.lo_open and value <= f.lo:  # pi = 0, lr = 0: the smallest sensible value instead
-        value = f.lo + min(0.01, (f.hi - f.lo) / 100)
+    lo, hi = f.bounds  # pi = 0, lr = 0: the smallest value offered instead
+    value = min(max(number, lo), hi)
     value = int(round(value)) if f.kind is int else float(value)
     return value, value != number
 
@@ -275,24 +290,36 @@ def from_mapping(params: Mapping[str, Any], base: RunConfig | None = None) -> tu
             continue
         if isinstance(raw, (list, tuple)):
             raw = raw[-1] if raw else ""
+        if raw is None:
+            continue
         try:
             value, adjusted = _parse(f, raw)
         except (ValueError, TypeError, OverflowError):
             notes.append(f"ignored {name}={str(raw)[:40]!r}: not a valid value")
             continue
         if adjusted:
-            notes.append(f"{name}={str(raw)[:40]!r} was adjusted to {_format(value)} (allowed: {_range(f)})")
+            notes.append(
+                f"{name}={str(raw).strip()[:40]} was adjusted to {_format(value)} (allowed: {_range(f)})"
+            )
         values[name] = value
     # Cross-field bounds: shrink the batch, then the epochs, rather than refuse the whole link.
-    if values["batch_size"] * values["num_steps"] > MAX_BATCH_TOKENS:
-        values["batch_size"] = max(1, MAX_BATCH_TOKENS // values["num_steps"])
-        notes.append(
-            f"batch_size reduced to {values['batch_size']} (batch_size x num_steps <= {MAX_BATCH_TOKENS})"
-        )
-    if values["epochs"] * values["max_tokens"] > MAX_RUN_TOKENS:
-        values["epochs"] = max(1, MAX_RUN_TOKENS // values["max_tokens"])
-        notes.append(f"epochs reduced to {values['epochs']} (epochs x max_tokens <= {MAX_RUN_TOKENS:,})")
+    if values["batch_size"] > (top := batch_size_max(values["num_steps"])):
+        notes.append(f"batch_size lowered to {top} so that batch_size × num_steps ≤ {MAX_BATCH_TOKENS:,}")
+        values["batch_size"] = top
+    if values["epochs"] > (top := epochs_max(values["max_tokens"])):
+        notes.append(f"epochs lowered to {top:,} so that epochs × max_tokens ≤ {MAX_RUN_TOKENS:,}")
+        values["epochs"] = top
     return RunConfig(**values), notes
+
+
+def batch_size_max(num_steps: int) -> int:
+    """The largest batch size with batch_size x num_steps within MAX_BATCH_TOKENS."""
+    return max(1, min(int(FIELDS["batch_size"].hi), MAX_BATCH_TOKENS // max(num_steps, 1)))
+
+
+def epochs_max(max_tokens: int) -> int:
+    """The most epochs with epochs x max_tokens within MAX_RUN_TOKENS."""
+    return max(1, min(int(FIELDS["epochs"].hi), MAX_RUN_TOKENS // max(max_tokens, 1)))
 
 
 # The two presets of the dashboard.

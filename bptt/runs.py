@@ -20,14 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import FIELDS, MAX_BATCH_TOKENS, MAX_RUN_TOKENS, ConfigError, RunConfig, from_mapping
+from .config import FIELDS, RunConfig, from_mapping
 from .truncation import Full, Regular
 
 MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
-
-# The smallest value a widget offers for a field whose lower bound is open (pi > 0, lr > 0, alpha > 1).
-_OPEN_STEP = {"lr": 1e-5}
-_DEFAULT_OPEN_STEP = 0.01
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -36,16 +32,8 @@ _DEFAULT_OPEN_STEP = 0.01
 
 
 def run_label(cfg: RunConfig) -> str:
-    """The strategy in the book's notation, e.g. 'randomized (π=0.9)' or 'regular (k=35)'."""
-    if cfg.truncation == "regular":
-        return f"regular (k={cfg.k})"
-    if cfg.truncation == "randomized":
-        if cfg.schedule == "constant":
-            return f"randomized (π={cfg.pi:g})"
-        if cfg.schedule == "artbp":
-            return f"randomized (ARTBP α={cfg.alpha:g}, T0={cfg.t0:g})"
-        return f"randomized (π {cfg.pi:g}→{cfg.pi_end:g})"
-    return "full"
+    """The strategy in the book's notation, e.g. 'randomized (π=0.9)'."""
+    return cfg.describe_truncation()
 
 
 @dataclass
@@ -160,7 +148,7 @@ def config_diff(old: RunConfig, new: RunConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Settings: widget bounds, clamping, the URL
+# Settings: widget bounds, clamping, the URL (one mechanism: bptt.config.from_mapping)
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -169,82 +157,22 @@ def widget_range(name: str) -> tuple[int | float, int | float]:
     f = FIELDS[name]
     if f.kind is str:
         raise ValueError(f"{name} is not numeric")
-    lo = f.lo + (_OPEN_STEP.get(name, _DEFAULT_OPEN_STEP) if f.lo_open else 0)
-    if f.kind is int:
-        return int(math.ceil(lo)), int(f.hi)
-    return float(lo), float(f.hi)
-
-
-def batch_size_max(num_steps: int) -> int:
-    """The largest batch size with batch_size x num_steps within MAX_BATCH_TOKENS."""
-    return max(1, min(int(FIELDS["batch_size"].hi), MAX_BATCH_TOKENS // max(num_steps, 1)))
-
-
-def epochs_max(max_tokens: int) -> int:
-    """The most epochs with epochs x max_tokens within MAX_RUN_TOKENS."""
-    return max(1, min(int(FIELDS["epochs"].hi), MAX_RUN_TOKENS // max(max_tokens, 1)))
-
-
-def fit_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Widget values -> values every widget accepts and RunConfig validates, with notes on what moved.
-
-    Missing or unusable values take the default; numbers are clamped into `widget_range`; then the
-    cross-field bounds shrink batch_size (to fit num_steps) and epochs (to fit max_tokens)."""
-    default = RunConfig().to_dict()
-    out: dict[str, Any] = {}
-    notes: list[str] = []
-    for name, f in FIELDS.items():
-        v = values.get(name, default[name])
-        if f.kind is str:
-            if v not in f.choices:
-                notes.append(f"{name}={str(v)[:40]!r} is not an option; using {default[name]}")
-                v = default[name]
-        else:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                notes.append(f"{name}={str(v)[:40]!r} is not a number; using {default[name]:g}")
-                v = default[name]
-            lo, hi = widget_range(name)
-            fitted = f.kind(min(max(v, lo), hi) if f.kind is float else min(max(round(v), lo), hi))
-            if fitted != v:
-                notes.append(f"{name}={v:g} was adjusted to {fitted:g}")
-            v = fitted
-        out[name] = v
-    if out["batch_size"] > (top := batch_size_max(out["num_steps"])):
-        notes.append(f"batch_size lowered to {top} so that batch_size × num_steps ≤ {MAX_BATCH_TOKENS:,}")
-        out["batch_size"] = top
-    if out["epochs"] > (top := epochs_max(out["max_tokens"])):
-        notes.append(f"epochs lowered to {top:,} so that epochs × max_tokens ≤ {MAX_RUN_TOKENS:,}")
-        out["epochs"] = top
-    return out, notes
+    return f.bounds
 
 
 def config_from_values(values: Mapping[str, Any]) -> tuple[RunConfig, list[str]]:
-    """A valid RunConfig from widget values (see `fit_values`), with the notes."""
-    fitted, notes = fit_values(values)
-    return RunConfig(**fitted), notes
+    """A valid RunConfig from widget or URL values: clamped into the widgets' bounds, junk replaced by
+    the default, cross-field bounds applied, with a note on each change. Never raises."""
+    return from_mapping({k: v for k, v in values.items() if k in FIELDS})
 
 
-def config_from_query(params: Mapping[str, Any]) -> tuple[RunConfig, list[str]]:
-    """A shared link's settings: `from_mapping` (clamps, skips junk), then the widgets' bounds.
+def fit_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Widget values -> values every widget accepts (see `config_from_values`)."""
+    cfg, notes = config_from_values(values)
+    return cfg.to_dict(), notes
 
-    Never raises: a parameter that makes from_mapping fail is ignored with a note."""
-    params = {k: v for k, v in params.items() if k in FIELDS}
-    try:
-        cfg, notes = from_mapping(params)
-    except (ConfigError, ValueError, TypeError):
-        kept: dict[str, Any] = {}
-        notes = []
-        for name, raw in params.items():  # keep each parameter that works on top of those kept so far
-            try:
-                from_mapping({**kept, name: raw})
-            except (ConfigError, ValueError, TypeError):
-                notes.append(f"ignored {name}={str(raw)[:40]!r}: not a valid value")
-                continue
-            kept[name] = raw
-        cfg, more = from_mapping(kept)
-        notes = more + notes
-    fitted, more = fit_values(cfg.to_dict())
-    return RunConfig(**fitted), notes + more
+
+config_from_query = config_from_values  # a shared link's settings are read the same way
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -16,16 +16,14 @@ import streamlit as st
 import torch
 
 from bptt import charts
-from bptt.config import FIELDS, PRESETS
+from bptt.config import FIELDS, PRESETS, batch_size_max, epochs_max
 from bptt.data import Corpus, CorpusError, CorpusUnavailable, load_corpus
 from bptt.model import resolve_device
 from bptt.runs import (
     RunRegistry,
-    batch_size_max,
     config_diff,
     config_from_query,
     config_from_values,
-    epochs_max,
     fit_values,
     metrics_csv,
     segmentation_rows,

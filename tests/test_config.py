@@ -103,9 +103,9 @@ def test_absurd_query_values_are_clamped_with_a_note(params, expect, note):
 def test_query_cross_field_overflow_shrinks_the_batch():
     cfg, notes = from_mapping({"num_steps": "200", "batch_size": "128"})
     assert cfg.num_steps == 200 and cfg.batch_size * cfg.num_steps <= MAX_BATCH_TOKENS
-    assert any("batch_size reduced" in n for n in notes)
+    assert any("batch_size lowered" in n for n in notes)
     cfg, notes = from_mapping({"epochs": "2000", "max_tokens": "200000"})
-    assert cfg.epochs * cfg.max_tokens <= MAX_RUN_TOKENS and any("epochs reduced" in n for n in notes)
+    assert cfg.epochs * cfg.max_tokens <= MAX_RUN_TOKENS and any("epochs lowered" in n for n in notes)
 
 
 query_values = st.one_of(

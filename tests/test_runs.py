@@ -157,7 +157,7 @@ def test_valid_values_pass_through_unchanged():
     "params",
     [
         {"num_steps": "-5", "lr": "nan", "pi": "0", "k": "0", "batch_size": "abc"},
-        {"alpha": "0.5"},  # from_mapping alone raises on this one
+        {"alpha": "0.5"},
         {"alpha": "1", "t0": "inf", "truncation": "RANDOMIZED", "device": "tpu"},
         {"lr": "1e-9", "epochs": ["3", "4"], "unknown": "x"},
     ],
