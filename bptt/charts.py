@@ -324,3 +324,36 @@ def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Fig
     fig = _layout(fig, title, "t", "", uirev, height=90 + 40 * len(rows), hovermode="closest")
     fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed", showgrid=False)
     return fig.update_xaxes(showgrid=False, zeroline=False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Influence balancing: where truncation is provably wrong (bptt.analysis)
+# ---------------------------------------------------------------------------------------------------
+
+
+def sensitivity_chart(Ks: np.ndarray, truncated: np.ndarray, true: float) -> go.Figure:
+    """The K-step truncated sensitivity ds^1/dθ of influence balancing against K, and the true value:
+    for K ≤ 40 truncation has the wrong sign (Tallec & Ollivier 2018)."""
+    wrong = np.sign(truncated) != np.sign(true)
+    fig = go.Figure([
+        go.Scatter(x=Ks, y=truncated, mode="lines", name="truncated at K", line={"color": "#3b6ea5"}),
+        go.Scatter(x=Ks[wrong], y=truncated[wrong], mode="markers", name="wrong sign",
+                   marker={"color": "crimson", "size": 5}),
+        go.Scatter(x=[Ks[0], Ks[-1]], y=[true, true], mode="lines", name=f"true = {true:g}",
+                   line={"dash": "dash", "color": "gray"}, hoverinfo="skip"),
+    ])  # fmt: skip
+    return _layout(fig, "What BPTT truncated at K steps sees", "K (steps back)", "ds¹/dθ", "sensitivity")
+
+
+def theta_chart(trajectories: dict[str, np.ndarray], target: float) -> go.Figure:
+    """θ during online SGD under each estimator; a line that stops has diverged (|θ| blew up)."""
+    fig = go.Figure()
+    for name, thetas in trajectories.items():
+        idx = _downsample(len(thetas))
+        fig.add_trace(go.Scatter(x=idx + 1, y=np.asarray(thetas)[idx], mode="lines", name=html.escape(name)))
+    fig.add_trace(go.Scatter(
+        x=[1, max(len(t) for t in trajectories.values())], y=[target, target], mode="lines",
+        name=f"optimum θ = {target:.3g}", line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
+    ))  # fmt: skip
+    fig = _layout(fig, "θ during training", "step", "θ", "theta", hovermode="x unified")
+    return fig.update_yaxes(range=[-1.0, 2.0])

@@ -2,15 +2,26 @@
 
 import logging
 
+import numpy as np
 import streamlit as st
 
 from bptt import charts
+from bptt.analysis import InfluenceBalancing, train_theta
 from bptt.truncation import ARTBPPi, ConstantPi
 from pages import ensure_router
 
 log = logging.getLogger("bptt_lab.theory")
 
 ensure_router()
+
+
+@st.cache_data(max_entries=64)
+def influence_run(truncation: str, k: int, pi: float, steps: int = 4000) -> np.ndarray:
+    """θ over online SGD on influence balancing (cached: the same sliders give the same curve)."""
+    return train_theta(
+        InfluenceBalancing(), steps, truncation=truncation, k=max(k, 1), schedule=ConstantPi(pi)
+    )
+
 
 st.title("The equations")
 st.caption("d2l §8.7 (English edition §9.7), with the known errata marked")
@@ -70,3 +81,33 @@ with right:
     except Exception:
         log.exception("schedule preview failed")
         st.error("The preview could not be drawn for these values.")
+
+st.subheader("A task where truncation is provably wrong")
+st.markdown(
+    "*Influence balancing* (Tallec & Ollivier, ICLR 2018): 23 units, $s_t = A s_{t-1} + \\theta v$ with "
+    "$A = 0.5\\,I + 0.5\\,$(superdiagonal), $v = +1$ on 10 units and $-1$ on 13, loss "
+    "$\\tfrac12 (s^1_t - 1)^2$ on the first unit. Unit $j$ reaches unit 1 only after $j-1$ steps, so a "
+    "gradient truncated to $K$ steps sees the positive influences first and gets the sign wrong for "
+    "$K \\le 40$. The book's unbiased randomized truncation converges, when its variance is tame."
+)
+task = InfluenceBalancing()
+left, right = st.columns([1, 3])
+with left:
+    K = st.slider("Truncation K", 1, 80, 10, key="theory_ib_k")
+    ib_pi = st.slider("π (randomized)", 0.90, 1.0, 0.99, 0.005, key="theory_ib_pi", format="%.3f")
+    st.metric("Truncated ds¹/dθ", f"{task.truncated_sensitivity(K):+.2f}", help="the true value is −6")
+with right:
+    try:
+        Ks = np.arange(1, 81)
+        sens = np.array([task.truncated_sensitivity(int(k)) for k in Ks])
+        trajectories = {
+            "full BPTT": influence_run("full", 0, 1.0),
+            f"truncated, K={K}": influence_run("sliding", K, 1.0),
+            f"randomized, π={ib_pi:g}": influence_run("randomized", 0, ib_pi),
+        }
+        a, b = st.columns(2)
+        a.plotly_chart(charts.sensitivity_chart(Ks, sens, task.true_sensitivity()), key="theory_ib_sens")
+        b.plotly_chart(charts.theta_chart(trajectories, -1 / 6), key="theory_ib_theta")
+    except Exception:
+        log.exception("influence balancing failed")
+        st.error("The influence-balancing demo could not be drawn. Details are in the server log.")
