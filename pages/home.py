@@ -29,5 +29,19 @@ where the cuts fall in the current minibatch, and the text the model writes. Run
 """
 )
 
+with st.expander("中文简介"):
+    st.markdown(
+        """
+循环神经网络对隐藏层权重的梯度是对所有更早时间步的求和，其中 $W_{hh}^\\top$ 的连乘可能消失或爆炸。
+本节给出三种计算方式：**完全计算**（full）、**常规截断**（regular，每 $k$ 步截断，书中实验的做法）和
+**随机截断**（randomized，以概率 $1-\\pi_t$ 截断，并把保留的部分乘以 $1/\\pi_t$，使估计在期望上无偏）。
+
+在“Train”页面，你可以用三种方式训练书中的字符级 RNN（《时间机器》、莎士比亚，或你上传的文本；中文文本请选
+“every character” 分词），实时观察损失、困惑度、裁剪前后的梯度范数、$\\lVert\\partial L/\\partial h_t\\rVert$
+热力图、$W_{hh}$ 的谱范数、当前小批量中截断的位置，以及模型生成的文本。“Theory” 页面给出本节公式、中文版
+勘误，以及一个截断必然出错的例子（influence balancing）。
+"""
+    )
+
 st.page_link("pages/train.py", label="Open the training page", icon=":material/model_training:")
 st.page_link("pages/theory.py", label="The equations", icon=":material/functions:")
