@@ -8,6 +8,7 @@ reruns the whole page, which draws the fragment again without a timer.
 
 import logging
 import os
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -41,6 +42,11 @@ ss = st.session_state
 
 TICK_SECONDS = 0.2  # run_every while training: the browser asks for the next chunk soon after a redraw
 WORK_SECONDS = 0.7  # training per tick: most of the wall time trains, and a click waits at most this long
+# A session waiting for a slot waits this long per tick before it redraws. Without it every queued
+# session redrew all its charts at the tick rate, and those redraws (pure Python, under the GIL) slowed
+# the sessions that train (tests/test_load.py, 2 cores, H=128: 3 sessions made 16 steps/s in all where 2
+# made 100; with the wait, 44).
+QUEUE_SECONDS = 1.0
 NUM_PREDS = 50  # characters the model writes after the prefix (the book: 50)
 MAX_PREFIX = 100
 KEEP_ON_PRESET = ("corpus", "tokenizer", "max_vocab", "device")  # a preset is the experiment, not the data
@@ -250,6 +256,7 @@ def tick() -> bool:
             run.trainer.run_for(WORK_SECONDS)
         else:
             ss["queue"] = ticket
+            time.sleep(QUEUE_SECONDS)  # nothing to draw that changed: don't redraw 5 times a second
     if run is None or run.finished:
         ss["phase"] = "idle"
         release_slot()
@@ -508,11 +515,20 @@ if active is not None and phase != "idle" and (changes := config_diff(active.cfg
 
 ss["ui_overlay"] = [i for i in ss.get("ui_overlay", []) if i in registry()]
 run_names = {r.id: r.name for r in registry().list()}  # a format_func must not read session state
+
+
+def run_name(run_id) -> str:
+    """A run's name for the widgets. Total: Streamlit serializes the value the browser last sent with
+    this function, and after Reset or Remove that value can still hold a name no run has any more;
+    None would make the serializer raise ('bad argument type for built-in operation')."""
+    return run_names.get(run_id, str(run_id))
+
+
 with st.container(horizontal=True):
     st.multiselect(
         "Runs on the curves",
         registry().ids(),
-        format_func=run_names.get,
+        format_func=run_name,
         key="ui_overlay",
         width="stretch",
         placeholder="the active run",
@@ -543,7 +559,7 @@ if registry():
         if ss.get("ui_manage_run") not in registry():
             ss["ui_manage_run"] = ss.get("active") if ss.get("active") in registry() else registry().ids()[-1]
         chosen = registry().get(
-            st.selectbox("Run", registry().ids(), format_func=run_names.get, key="ui_manage_run")
+            st.selectbox("Run", registry().ids(), format_func=run_name, key="ui_manage_run")
         )
         with st.container(horizontal=True):
             st.download_button(

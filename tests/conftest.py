@@ -6,7 +6,9 @@ stats); its log is kept so that a test can assert that no traceback reached it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -96,3 +98,225 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
         yield b
         b.close()
+
+
+# -- helpers for the browser tests and benchmarks/measure_app.py -------------------------------------
+
+MAIN = "[data-testid='stMain']"  # the app's own block: the app chrome has a Stop button of its own
+SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']"
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+# Requests to anywhere else. A regex, not a Python callable: Playwright matches a regex in its driver,
+# while a callable sends every request to Python, where the sync API answers only during a Playwright
+# call: a test that sleeps in Python would stall the page's own requests (lazily loaded widget code).
+REMOTE = re.compile(r"^(?!(https?|wss?)://127\.0\.0\.1[:/]|data:|blob:|about:)")
+
+
+class PageWatch:
+    """A page in its own browser context (its own Streamlit session) that collects what went wrong:
+    uncaught exceptions and console errors. Requests to anywhere but 127.0.0.1 are aborted before they
+    leave the browser (the page icon is a Material symbol that Streamlit fetches from Google's fonts)."""
+
+    def __init__(self, browser, width: int = 1400, height: int = 1000):
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context.route(REMOTE, lambda route: route.abort())
+        self.page = self.context.new_page()
+        self.raw: list[str] = []
+        self.watch(self.page)
+
+    def watch(self, page) -> None:
+        page.on("pageerror", lambda e: self.raw.append(f"pageerror: {e}"))
+        page.on("console", lambda m: self._console(m))
+
+    def _console(self, m) -> None:
+        if m.type != "error":
+            return
+        url = (m.location or {}).get("url", "")
+        if not url.startswith(LOCAL):
+            return  # a request this class aborted on purpose
+        if "404" in m.text and url.rsplit("/_stcore/", 1)[-1] in ("health", "host-config"):
+            return  # Streamlit probing /<page>/_stcore/... for a base path before it tries /_stcore/...
+        self.raw.append(f"console: {m.text} ({url})")
+
+    @property
+    def errors(self) -> list[str]:
+        return list(self.raw)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def button(page, key: str):
+    """A button of the app by its key. A button with help text is drawn twice, one copy hidden."""
+    return page.locator(f"{MAIN} .st-key-{key} button:visible").first
+
+
+def pick_radio(page, key: str, option: str) -> None:
+    page.locator(f".st-key-{key} label").filter(has_text=option).click()
+    poll(lambda: checked_radio(page, key) == option, 20, what=f"{key} = {option}")
+
+
+def checked_radio(page, key: str) -> str | None:
+    js = """k => { const i = document.querySelector(`.st-key-${k} input[type=radio]:checked`);
+                   return i ? i.closest('label').innerText.trim() : null; }"""
+    return page.evaluate(js, key)
+
+
+def slider_value(page, key: str) -> str | None:
+    """A slider's value as the page shows it (Streamlit 1.67 sliders are react-aria range inputs)."""
+    return page.evaluate("k => document.querySelector(`.st-key-${k} input[type=range]`)?.value ?? null", key)
+
+
+def nudge_slider(page, key: str, *keys: str) -> None:
+    """Focus a slider and press keys (ArrowLeft, ArrowRight, Home, End, PageUp, ...)."""
+    handle = page.locator(f".st-key-{key} input[type=range]")
+    handle.focus()
+    for k in keys:
+        handle.press(k)
+
+
+def set_slider(page, key: str, value: float) -> None:
+    """An integer slider to `value` with the keyboard: Home, then one ArrowRight per step."""
+    lo = int(float(page.locator(f".st-key-{key} input[type=range]").get_attribute("min")))
+    for _ in range(3):  # a rerun that lands between two key presses can redraw the slider: try again
+        nudge_slider(page, key, "Home", *["ArrowRight"] * int(value - lo))
+        try:
+            return poll(lambda: float(slider_value(page, key) or "nan") == value, 10, what=f"{key}={value}")
+        except AssertionError:
+            pass
+    raise AssertionError(f"could not set {key} to {value}; it shows {slider_value(page, key)}")
+
+
+def wait_settled(page, timeout: float = 60) -> None:
+    """The script run is over and its widgets are drawn: their code loads lazily after the run, with a
+    placeholder (stSkeleton) in the meantime."""
+    page.wait_for_selector(SETTLED, timeout=timeout * 1000)
+    button(page, "btn_reset").wait_for(timeout=timeout * 1000)
+    page.wait_for_function("!document.querySelector(\"[data-testid='stSkeleton']\")", timeout=timeout * 1000)
+
+
+def metric(page, label: str) -> str | None:
+    loc = page.locator(f"{MAIN} [data-testid='stMetric']").filter(
+        has=page.locator("[data-testid='stMetricLabel']", has_text=label)
+    )
+    try:
+        return loc.first.locator("[data-testid='stMetricValue']").inner_text(timeout=2000)
+    except Exception:  # not drawn (yet), or redrawn while read
+        return None
+
+
+def step_count(page) -> int | None:
+    """The "Step" metric as a number; None while it is not on the page."""
+    text = metric(page, "Step")
+    try:
+        return int(text.replace(",", "")) if text else None
+    except ValueError:
+        return None
+
+
+def poll(condition, timeout: float, interval: float = 0.25, what: str = "condition"):
+    """condition() until it returns something truthy (returned); AssertionError after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_steps_above(page, floor: int, timeout: float = 60) -> int:
+    """Poll the Step metric until it passes `floor`; its value."""
+    return poll(
+        lambda: (s := step_count(page)) is not None and s > floor and s, timeout, what=f"Step > {floor}"
+    )
+
+
+# A rerun keeps the element it replaces on the page a while (data-stale="true"): read the new one.
+PLOT_JS = """k => document.querySelector(
+    `[data-testid='stMain'] .st-key-${k}:not([data-stale='true']) .js-plotly-plot`)"""
+
+
+def chart_points(page, key: str) -> int:
+    """Points in the first trace of the plotly chart with this key (0 when it is not drawn)."""
+    return page.evaluate(f"k => ({PLOT_JS})(k)?._fullData?.[0]?._length || 0", key)
+
+
+def chart_x_end(page, key: str) -> float:
+    """The right end of the x axis of the plotly chart with this key (0 when it is not drawn): it
+    moves while a curve grows, also after the chart thinned the curve to a fixed number of points."""
+    return page.evaluate(f"k => Number(({PLOT_JS})(k)?._fullLayout?.xaxis?.range?.[1] || 0)", key)
+
+
+def chart_traces(page, key: str) -> list[str]:
+    """The names of the traces of the plotly chart with this key."""
+    return page.evaluate(f"k => (({PLOT_JS})(k)?._fullData || []).map(d => d.name || '')", key)
+
+
+def page_exceptions(page) -> list[str]:
+    return page.locator("[data-testid='stException']").all_inner_texts()
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (/proc/<pid>/stat: fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (children, grandchildren, ...), from /proc."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        found += kids
+        frontier += kids
+    return found
+
+
+def cpu_seconds_of(pids) -> float:
+    """utime + stime summed over the processes that still exist."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError):  # a process that ended in the meantime
+            total += proc_cpu_seconds(pid)
+    return total
+
+
+def time_to_idle(pid: int, limit: float = 10.0, idle_share: float = 0.10, window: float = 1.0) -> float:
+    """Seconds until a `window`-second sample shows the process under `idle_share` of a core (the end of
+    that window); inf when it is not idle within `limit` seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        c0, t0 = proc_cpu_seconds(pid), time.monotonic()
+        time.sleep(window)
+        if (proc_cpu_seconds(pid) - c0) / (time.monotonic() - t0) < idle_share:
+            return time.monotonic() - start
+    return float("inf")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a browser test fails, screenshot every page it left open (artifacts/failed-<test>-<n>.png)."""
+    outcome = yield
+    report = outcome.get_result()
+    browser = item.funcargs.get("browser") if hasattr(item, "funcargs") else None
+    if report.when == "call" and report.failed and browser is not None:
+        pages = [p for c in browser.contexts for p in c.pages]
+        for n, page in enumerate(pages):
+            with contextlib.suppress(Exception):  # a page that is closing: nothing to show
+                page.screenshot(path=str(ARTIFACTS / f"failed-{item.name}-{n}.png"), timeout=10_000)

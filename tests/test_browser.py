@@ -1,0 +1,225 @@
+"""The training page in a real browser (headless Chromium) against `streamlit run app.py`.
+
+What AppTest cannot show: the `run_every` ticks that come from the browser, clicks that land while a
+tick trains, the front end drawing the charts, a reload and a second tab. Each test collects the page's
+uncaught exceptions and console errors and checks the server log for tracebacks. Screenshots go to
+artifacts/ (train_running.png, train_gradients.png, train_dh.png, overlay.png, deep_link.png).
+
+The machine may be small and shared: every wait polls for a condition with a generous timeout.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import (
+    ARTIFACTS,
+    MAIN,
+    PLOT_JS,
+    PageWatch,
+    button,
+    chart_points,
+    chart_traces,
+    chart_x_end,
+    checked_radio,
+    nudge_slider,
+    page_exceptions,
+    pick_radio,
+    poll,
+    set_slider,
+    slider_value,
+    start_server,
+    step_count,
+    wait_settled,
+    wait_steps_above,
+)
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+# Trains for minutes (17,000 steps at H=256), so it never ends during a test.
+LONG = "/train?corpus=bundled&max_tokens=20000&num_hiddens=256&epochs=1000"
+SMALL = "/train?corpus=bundled&max_tokens=5000&num_hiddens=128&epochs=2000&truncation=full"
+TIMEOUT_MS = 30_000
+
+
+def open_page(browser, server, path: str, height: int = 1000) -> PageWatch:
+    pw = PageWatch(browser, height=height)
+    pw.page.set_default_timeout(TIMEOUT_MS)
+    pw.page.goto(server.url + path)
+    wait_settled(pw.page)
+    return pw
+
+
+def assert_clean(pw: PageWatch, server) -> None:
+    assert not pw.errors, pw.errors
+    assert not page_exceptions(pw.page), page_exceptions(pw.page)
+    log = server.log()
+    assert "Traceback" not in log, log[-3000:]
+
+
+def settled_step(page) -> int:
+    """The step once the chunk that was training when the click landed (at most 0.7 s) is over: the
+    click's rerun draws the buttons at once, the Step metric only when that chunk has ended."""
+    page.wait_for_timeout(1500)
+    return step_count(page)
+
+
+def heatmap_rows(page, key: str) -> int:
+    js = f"k => (({PLOT_JS})(k)?._fullData || []).find(d => d.type === 'heatmap')?.z?.length || 0"
+    return page.evaluate(js, key)
+
+
+def open_tab(page, name: str, chart_key: str) -> None:
+    page.locator(f"{MAIN} [role=tab]").filter(has_text=name).click()
+    poll(lambda: chart_points(page, chart_key) > 0, 30, what=f"the {chart_key} chart")
+
+
+def train_briefly(page, min_steps: int = 150) -> int:
+    """Start a run, let it make `min_steps` steps, stop it; the steps it made."""
+    expect(button(page, "btn_start")).to_be_enabled()
+    button(page, "btn_start").click()
+    expect(button(page, "btn_stop")).to_be_enabled()
+    steps = wait_steps_above(page, min_steps, timeout=60)
+    button(page, "btn_stop").click()
+    expect(button(page, "btn_start")).to_be_enabled()
+    return steps
+
+
+def test_live_training(app_server, browser):
+    """Randomized truncation picked in the UI; Start, Pause, Resume, a setting changed mid-run, the
+    Gradients and dL/dh_t tabs, Stop: the step counter and the charts advance only while training."""
+    pw = open_page(browser, app_server, LONG)
+    page = pw.page
+
+    pick_radio(page, "cfg_truncation", "randomized")
+    poll(lambda: chart_points(page, "chart_schedule") > 0, 30, what="the schedule preview")
+
+    button(page, "btn_start").click()
+    expect(button(page, "btn_pause")).to_be_enabled()
+    first = wait_steps_above(page, 0, timeout=60)
+    poll(lambda: chart_points(page, "chart_loss") > 0, 30, what="the loss chart")
+    x_end = chart_x_end(page, "chart_loss")
+    second = wait_steps_above(page, first, timeout=30)
+    poll(lambda: chart_x_end(page, "chart_loss") > x_end, 30, what="the loss chart to grow")
+    assert second > first
+    poll(lambda: chart_points(page, "chart_ppl") > 0, 30, what="the perplexity chart")
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    page.screenshot(path=str(ARTIFACTS / "train_running.png"))
+
+    # Pause: the step stays put; Resume: it moves again.
+    button(page, "btn_pause").click()
+    expect(button(page, "btn_resume")).to_be_enabled()
+    expect(button(page, "btn_pause")).to_be_disabled()
+    paused = settled_step(page)
+    page.wait_for_timeout(2000)
+    assert step_count(page) == paused, "the step moved while paused"
+    button(page, "btn_resume").click()
+    expect(button(page, "btn_pause")).to_be_enabled()
+    resumed = wait_steps_above(page, paused, timeout=30)
+
+    # A setting changed mid-run applies to the next run; this one keeps training.
+    before = slider_value(page, "cfg_pi")
+    nudge_slider(page, "cfg_pi", "ArrowLeft")
+    poll(lambda: slider_value(page, "cfg_pi") not in (None, before), 20, what="the π slider to move")
+    note = page.locator(f"{MAIN} [data-testid='stAlert']").filter(has_text="Changes apply to the next run")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("pi:")
+    wait_steps_above(page, resumed, timeout=30)
+
+    open_tab(page, "Gradients", "chart_grad")
+    page.screenshot(path=str(ARTIFACTS / "train_gradients.png"))
+    open_tab(page, "∂L/∂h_t", "chart_spectral")
+    poll(lambda: heatmap_rows(page, "chart_dh") > 0, 30, what="the ∂L/∂h_t heatmap")
+    page.screenshot(path=str(ARTIFACTS / "train_dh.png"))
+
+    button(page, "btn_stop").click()
+    expect(button(page, "btn_start")).to_be_enabled()
+    expect(button(page, "btn_pause")).to_be_disabled()
+    stopped = settled_step(page)
+    page.wait_for_timeout(2000)
+    assert step_count(page) == stopped, "the step moved after Stop"
+    assert_clean(pw, app_server)
+    pw.close()
+
+
+def test_three_run_overlay(app_server, browser):
+    """Full, regular (k=5) and randomized, each trained briefly: all three on the loss curves."""
+    pw = open_page(browser, app_server, SMALL, height=1600)
+    page = pw.page
+    train_briefly(page)
+    pick_radio(page, "cfg_truncation", "regular")
+    set_slider(page, "cfg_k", 5)
+    train_briefly(page)
+    pick_radio(page, "cfg_truncation", "randomized")
+    train_briefly(page)
+
+    chips = page.locator(f"{MAIN} .st-key-ui_overlay .react-aria-ComboBox [data-tag]")
+    try:  # a run is ticked when it starts
+        poll(lambda: chips.count() == 3, 10, what="three runs ticked")
+    except AssertionError:  # tick any the page left out
+        for name in ("#1", "#2", "#3"):
+            if chips.filter(has_text=name).count() == 0:
+                page.locator(f"{MAIN} .st-key-ui_overlay input").click()
+                page.get_by_role("option").filter(has_text=name).click()
+                page.keyboard.press("Escape")
+    expect(chips).to_have_count(3)
+    names = poll(lambda: len(t := chart_traces(page, "chart_loss")) >= 3 and t, 30, what="three curves")
+    joined = " ".join(names)
+    assert "full" in joined and "k=5" in joined and "randomized" in joined, names
+    page.locator(f"{MAIN} .st-key-chart_loss").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "overlay.png"))
+    assert_clean(pw, app_server)
+    pw.close()
+
+
+def test_reload_and_second_tab(app_server, browser):
+    """A reload during training starts a fresh session that works; a second tab trains beside it."""
+    pw = open_page(browser, app_server, LONG)
+    page = pw.page
+    button(page, "btn_start").click()
+    wait_steps_above(page, 0, timeout=60)
+
+    page.reload()
+    wait_settled(page)
+    expect(button(page, "btn_start")).to_be_enabled()
+    button(page, "btn_start").click()
+    first = wait_steps_above(page, 0, timeout=60)
+
+    other = pw.context.new_page()
+    pw.watch(other)
+    other.set_default_timeout(TIMEOUT_MS)
+    other.goto(app_server.url + LONG)
+    wait_settled(other)
+    button(other, "btn_start").click()
+    wait_steps_above(other, 0, timeout=60)
+    wait_steps_above(page, first, timeout=60)  # the first tab still trains beside the second
+
+    for p in (page, other):
+        button(p, "btn_stop").click()
+        expect(button(p, "btn_start")).to_be_enabled()
+        assert not page_exceptions(p), page_exceptions(p)
+    assert_clean(pw, app_server)
+    pw.close()
+
+
+def test_cold_deep_link(browser):
+    """A link straight to /train on a fresh server (no session ran app.py yet) gets the router's
+    navigation and the settings from the link."""
+    server = start_server("coldlink")
+    try:
+        pw = open_page(browser, server, "/train?num_steps=20&pi=0.8&truncation=randomized&corpus=bundled")
+        page = pw.page
+        nav = page.locator("[data-testid='stSidebarNav']")
+        for name in ("Home", "Train", "Theory"):
+            expect(nav.get_by_role("link", name=name)).to_be_visible()
+        poll(lambda: slider_value(page, "cfg_num_steps") and slider_value(page, "cfg_pi"), 30, what="sliders")
+        assert float(slider_value(page, "cfg_num_steps")) == 20
+        assert float(slider_value(page, "cfg_pi")) == pytest.approx(0.8)
+        assert checked_radio(page, "cfg_truncation") == "randomized"
+        assert "bundled" in page.locator(".st-key-cfg_corpus input").input_value()
+        poll(lambda: chart_points(page, "chart_schedule") > 0, 30, what="the schedule preview")
+        page.screenshot(path=str(ARTIFACTS / "deep_link.png"))
+        assert_clean(pw, server)
+        pw.close()
+    finally:
+        server.stop()

@@ -1,0 +1,208 @@
+"""Several visitors at once, and one visitor clicking at random, against `streamlit run app.py`.
+
+    BPTT_LOAD_SESSIONS=3 BPTT_LOAD_SECONDS=20 python -m pytest tests/test_load.py -s
+
+Load: N browser pages (contexts of one Chromium, so N Streamlit sessions) each train their own run for
+D seconds. The training slots let at most BPTT_MAX_TRAINING (2) sessions train at a time and hand the
+slots round every 5 s, so every session must make progress. No page and no server log may show a
+traceback, the server's resident memory stays under a bound, and once the pages close the server goes
+back to idle (< 10% of a core) within 10 s: a closed tab costs no CPU.
+
+Faults: 50 random actions (buttons when enabled, slider nudges with the arrow keys, radio changes, tab
+switches) with short random waits, from a fixed seed; then no traceback anywhere and Start still works.
+
+`drive_sessions` is also what benchmarks/measure_app.py runs for its load figure.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+import pytest
+from conftest import (
+    MAIN,
+    SETTLED,
+    PageWatch,
+    button,
+    cpu_seconds_of,
+    descendants,
+    nudge_slider,
+    page_exceptions,
+    pick_radio,
+    poll,
+    proc_cpu_seconds,
+    proc_rss_mb,
+    step_count,
+    time_to_idle,
+    wait_settled,
+    wait_steps_above,
+)
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SESSIONS = int(os.environ.get("BPTT_LOAD_SESSIONS", "3"))
+SECONDS = float(os.environ.get("BPTT_LOAD_SECONDS", "20"))
+RSS_LIMIT_MB = float(os.environ.get("BPTT_LOAD_RSS_MB", "1500"))
+# Small but not tiny: H=128 on 20,000 tokens; 1000 epochs (17,000 steps) outlast any load test.
+LOAD = "/train?corpus=bundled&max_tokens=20000&num_hiddens=128&epochs=1000"
+QUEUE_TEXT = "Waiting for a free training slot"
+
+
+def drive_sessions(browser, server, sessions: int, seconds: float, path: str = LOAD) -> dict:
+    """`sessions` pages each start a run and train for `seconds`; then they close. Returns the figures:
+    steps and step increases per session, whether each saw the queue, peak RSS (MB), the server's mean
+    CPU share while training, time to idle after closing (s), errors per page, tracebacks in the log."""
+    pid = server.proc.pid
+    rss_peak = proc_rss_mb(pid)
+    pages = []
+    for i in range(sessions):
+        pw = PageWatch(browser, height=900)
+        pw.page.set_default_timeout(60_000)
+        pw.page.goto(f"{server.url}{path}&seed={i}")
+        pages.append(pw)
+    for pw in pages:
+        wait_settled(pw.page, timeout=120)
+    for pw in pages:
+        button(pw.page, "btn_start").click()
+    server_tree = {pid, *descendants(pid)}
+    browser_pids = [p for p in descendants(os.getpid()) if p not in server_tree]  # Chromium, Playwright
+    start, cpu0, browser_cpu0 = time.monotonic(), proc_cpu_seconds(pid), cpu_seconds_of(browser_pids)
+    steps = [0] * sessions
+    increases = [0] * sessions
+    queued = [False] * sessions
+    while time.monotonic() - start < seconds:
+        for i, pw in enumerate(pages):
+            s = step_count(pw.page)
+            if s is not None and s > steps[i]:
+                steps[i], increases[i] = s, increases[i] + 1
+            if not queued[i] and pw.page.get_by_text(QUEUE_TEXT).count():
+                queued[i] = True
+        rss_peak = max(rss_peak, proc_rss_mb(pid))
+        time.sleep(0.5)
+    elapsed = time.monotonic() - start
+    cpu_share = (proc_cpu_seconds(pid) - cpu0) / elapsed
+    browser_share = (cpu_seconds_of(browser_pids) - browser_cpu0) / elapsed
+    errors = [pw.errors + [f"stException: {t}" for t in page_exceptions(pw.page)] for pw in pages]
+    for pw in pages:
+        pw.close()
+    closed = time.monotonic()
+    idle_after = time_to_idle(pid, limit=10.0)
+    rss_peak = max(rss_peak, proc_rss_mb(pid))
+    return {
+        "sessions": sessions,
+        "seconds": elapsed,
+        "steps": steps,
+        "increases": increases,
+        "queued": queued,
+        "rss_peak_mb": rss_peak,
+        "rss_after_mb": proc_rss_mb(pid),
+        "cpu_share": cpu_share,
+        "browser_cpu_share": browser_share,
+        "idle_after_s": idle_after,
+        "closed_at": closed,
+        "errors": errors,
+        "log_tracebacks": server.log().count("Traceback"),
+    }
+
+
+def format_load(r: dict) -> str:
+    return (
+        f"load: {r['sessions']} sessions for {r['seconds']:.0f} s: steps per session {r['steps']} "
+        f"(step increases seen {r['increases']}, saw the queue {r['queued']}); CPU: server "
+        f"{r['cpu_share']:.0%} of a core, Chromium and Playwright {r['browser_cpu_share']:.0%}; "
+        f"peak RSS {r['rss_peak_mb']:.0f} MB; idle "
+        f"{r['idle_after_s']:.1f} s after the pages closed"
+    )
+
+
+def test_concurrent_sessions(app_server, browser):
+    r = drive_sessions(browser, app_server, SESSIONS, SECONDS)
+    print("\n" + format_load(r))
+    assert all(s > 0 for s in r["steps"]) and all(n >= 1 for n in r["increases"]), r
+    assert not any(r["errors"]), r["errors"]
+    assert r["log_tracebacks"] == 0, app_server.log()[-3000:]
+    assert r["rss_peak_mb"] < RSS_LIMIT_MB, r
+    assert r["idle_after_s"] <= 10.0, r
+
+
+# -- faults ------------------------------------------------------------------------------------------
+
+BUTTONS = ("btn_start", "btn_pause", "btn_resume", "btn_stop", "btn_reset")
+SLIDERS = ("cfg_k", "cfg_pi", "cfg_pi_end", "cfg_alpha", "ui_temperature", "cfg_num_steps", "cfg_batch_size",
+           "cfg_num_hiddens")  # fmt: skip
+RADIOS = ("cfg_truncation", "ui_xaxis", "cfg_sampler", "cfg_optimizer")
+
+
+def random_action(page, rng: random.Random) -> str:
+    """One random user action; what it did, as a short string."""
+    kind = rng.choice(["button", "button", "slider", "radio", "tab"])
+    if kind == "button":
+        enabled = [k for k in BUTTONS if button(page, k).is_enabled(timeout=5_000)]
+        key = rng.choice(enabled)
+        button(page, key).click(timeout=5_000)
+        return key
+    if kind == "slider":
+        shown = [k for k in SLIDERS if page.locator(f".st-key-{k} input[type=range]").count()]
+        key, arrow = rng.choice(shown), rng.choice(["ArrowLeft", "ArrowRight"])
+        nudge_slider(page, key, arrow)
+        return f"{key} {arrow}"
+    if kind == "radio":
+        key = rng.choice(RADIOS)
+        labels = page.locator(f".st-key-{key} label:has(input[type=radio])")
+        option = labels.nth(rng.randrange(labels.count()))
+        text = option.inner_text(timeout=5_000)
+        option.click(timeout=5_000)
+        return f"{key} = {text.strip()}"
+    tabs = page.locator(f"{MAIN} [role=tab]")
+    if not tabs.count():
+        return "no tabs"
+    tab = tabs.nth(rng.randrange(tabs.count()))
+    text = tab.inner_text(timeout=5_000)
+    tab.click(timeout=5_000)
+    return f"tab {text}"
+
+
+def test_random_actions(app_server, browser):
+    rng = random.Random(int(os.environ.get("BPTT_FAULT_SEED", "20240807")))
+    pw = PageWatch(browser, height=1200)
+    page = pw.page
+    page.set_default_timeout(30_000)
+    page.goto(app_server.url + LOAD)
+    wait_settled(page, timeout=120)
+    button(page, "btn_start").click()
+    wait_steps_above(page, 0, timeout=60)
+
+    done, skipped = [], 0
+    for _ in range(50):
+        try:
+            done.append(random_action(page, rng))
+        except PlaywrightError:  # the element was being redrawn or just became disabled: a miss
+            skipped += 1
+        page.wait_for_timeout(rng.uniform(50, 600))
+    print(f"\nfaults: {len(done)} actions done, {skipped} missed: {', '.join(done)}")
+
+    page.wait_for_selector(SETTLED, timeout=60_000)
+    assert not pw.errors, pw.errors
+    assert not page_exceptions(page), page_exceptions(page)
+    assert "Traceback" not in app_server.log(), app_server.log()[-3000:]
+
+    # The app still answers: Reset (when there is a run), Start, and the step counter moves. The actions
+    # may have picked Adam at the book's lr of 1, which diverges within steps: back to SGD first.
+    pick_radio(page, "cfg_optimizer", "sgd")
+    if button(page, "btn_stop").is_enabled():
+        button(page, "btn_stop").click()
+    expect(button(page, "btn_start")).to_be_enabled()
+    if button(page, "btn_reset").is_enabled():
+        button(page, "btn_reset").click()
+    expect(page.get_by_text("Press Start to train")).to_be_visible()
+    button(page, "btn_start").click()
+    first = wait_steps_above(page, 0, timeout=60)
+    wait_steps_above(page, first, timeout=60)
+    poll(lambda: not page_exceptions(page), 5, what="no exception on the page")
+    assert not pw.errors, pw.errors
+    assert "Traceback" not in app_server.log(), app_server.log()[-3000:]
+    pw.close()
