@@ -107,6 +107,7 @@ class Trainer:
         self._state: torch.Tensor | None = None
         self._epoch_loss, self._epoch_tokens = 0.0, 0
         self.last_window: dict[str, Any] | None = None  # X (B, T) and xi (T, B) of the latest step
+        self._generation = 0  # bumped by interrupt(): a run_for in flight stops after its current step
 
     # -- progress ------------------------------------------------------------------------------------
     @property
@@ -241,11 +242,22 @@ class Trainer:
                         f"The weights and the history up to step {self.step_count} are kept.")  # fmt: skip
         return None
 
+    def interrupt(self) -> None:
+        """Ask a `run_for` running in another thread to return after its current step (a click in the
+        dashboard should not wait for a whole chunk of training)."""
+        self._generation += 1
+
     def run_for(self, seconds: float, max_steps: int | None = None) -> list[dict[str, Any]]:
-        """Step until `seconds` have passed (at least one step), the run ends, or max_steps is reached."""
+        """Step until `seconds` have passed (at least one step), the run ends, max_steps is reached, or
+        `interrupt()` is called."""
         records: list[dict[str, Any]] = []
         deadline = time.perf_counter() + seconds
-        while not self.done and (max_steps is None or len(records) < max_steps):
+        generation = self._generation
+        while (
+            not self.done
+            and (max_steps is None or len(records) < max_steps)
+            and generation == self._generation
+        ):
             rec = self.step()
             if rec is None:
                 if self.done or self.lock.locked():

@@ -41,12 +41,15 @@ log = logging.getLogger("bptt_lab.train")
 ss = st.session_state
 
 TICK_SECONDS = 0.2  # run_every while training: the browser asks for the next chunk soon after a redraw
-WORK_SECONDS = 0.7  # training per tick: most of the wall time trains, and a click waits at most this long
-# A session waiting for a slot waits this long per tick before it redraws. Without it every queued
-# session redrew all its charts at the tick rate, and those redraws (pure Python, under the GIL) slowed
-# the sessions that train (tests/test_load.py, 2 cores, H=128: 3 sessions made 16 steps/s in all where 2
-# made 100; with the wait, 44).
-QUEUE_SECONDS = 1.0
+# Training per tick: long, so that most of a session's wall time trains rather than redraws (a click
+# does not wait for it: the page interrupts a chunk in flight); the first chunk of a run is short, so
+# the first charts come quickly after Start.
+WORK_SECONDS = 1.5
+FIRST_WORK_SECONDS = 0.25
+# A queued session waits for a slot inside its tick, up to this long, instead of redrawing unchanged
+# charts at the tick rate: those redraws (pure Python, under the GIL) slowed the sessions that train
+# (tests/test_load.py, 2 cores, H=128: 3 sessions made 16 steps/s in all where 2 made 100).
+QUEUE_SECONDS = 2.0
 NUM_PREDS = 50  # characters the model writes after the prefix (the book: 50)
 MAX_PREFIX = 100
 KEEP_ON_PRESET = ("corpus", "tokenizer", "max_vocab", "device")  # a preset is the experiment, not the data
@@ -252,11 +255,14 @@ def tick() -> bool:
     run = registry().get(ss.get("active"))
     if run is not None and not run.finished:
         ticket = training_slots().request(session_id())
+        deadline = time.monotonic() + QUEUE_SECONDS
+        while not ticket.granted and time.monotonic() < deadline:
+            time.sleep(0.1)  # sleeping releases the GIL: the sessions that hold a slot train meanwhile
+            ticket = training_slots().request(session_id())
         if ticket.granted:
-            run.trainer.run_for(WORK_SECONDS)
+            run.trainer.run_for(FIRST_WORK_SECONDS if run.trainer.step_count == 0 else WORK_SECONDS)
         else:
             ss["queue"] = ticket
-            time.sleep(QUEUE_SECONDS)  # nothing to draw that changed: don't redraw 5 times a second
     if run is None or run.finished:
         ss["phase"] = "idle"
         release_slot()
@@ -276,6 +282,9 @@ def draw() -> None:
     run = registry().get(ss.get("active")) or (runs[-1] if runs else None)
     if run is None:
         st.info("Press **Start** to train. The charts fill in as the model learns.")
+        left, right = st.columns(2)  # empty charts: the page's layout, and Plotly loaded before Start
+        left.plotly_chart(charts.metric_chart({}, "loss"), key="chart_loss")
+        right.plotly_chart(charts.metric_chart({}, "perplexity"), key="chart_ppl")
         return
     t = run.trainer
     df, dh, _ = t.snapshot()
@@ -372,6 +381,12 @@ def live_panel() -> None:
 # -- the page ----------------------------------------------------------------------------------------
 
 ensure_router()
+
+# A click or a changed setting starts this full run while the previous run's fragment may still be in
+# the middle of a training chunk (fast reruns): ask it to stop after its current step, so the click is
+# answered now rather than after the chunk.
+if (in_flight := registry().get(ss.get("active"))) is not None:
+    in_flight.trainer.interrupt()
 
 if "settings_ready" not in ss:  # first load of the session: the settings come from the link
     cfg0, ss["url_notes"] = config_from_query(st.query_params.to_dict())

@@ -216,3 +216,17 @@ def test_cli_rejects_bad_settings_with_a_message(capsys):
     assert main(["train", "--corpus", "bundled", "--pi", "0", "--truncation", "randomized"]) == 2
     assert "pi must be in (0, 1]" in capsys.readouterr().err
     assert main(["train", "--corpus", "/nonexistent/file.txt"]) == 2
+
+
+def test_interrupt_ends_a_chunk_in_another_thread_after_one_step(corpus):
+    trainer = Trainer(SMALL.replace(epochs=500, num_hiddens=128), corpus)
+    done = []
+    worker = threading.Thread(target=lambda: done.append(trainer.run_for(30.0)))
+    worker.start()
+    while trainer.step_count < 3:
+        pass
+    trainer.interrupt()
+    worker.join(timeout=5)
+    assert not worker.is_alive(), "run_for returned long before its 30 s"
+    assert not trainer.done and len(done[0]) >= 3
+    assert len(trainer.run_for(0.05)) >= 1  # a new chunk is not affected by the old interrupt
