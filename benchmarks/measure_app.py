@@ -282,16 +282,30 @@ def app_throughput(browser, server, seconds: float) -> dict:
     }
 
 
-def cli_throughput(epochs: int) -> dict:
+def pin_server(server, cpu: int) -> None:
+    """Pin every thread of the app server to one CPU (threads it starts later inherit it)."""
+    subprocess.run(
+        ["taskset", "-a", "-p", "-c", str(cpu), str(server.proc.pid)], check=True, capture_output=True
+    )
+
+
+def cli_throughput(epochs: int, cpu: int | None = None) -> dict:
     args = [f"--{k.replace('_', '-')}={v}" for k, v in {**CONFIG, "epochs": epochs}.items()]
     cmd = [sys.executable, "-m", "bptt", "train", *args, "--quiet"]
+    if cpu is not None:  # one core, hence one torch thread: the app's setting with two slots
+        cmd = ["taskset", "-c", str(cpu), *cmd]
     env = {**os.environ, "BPTT_DATA_URL": "http://127.0.0.1:9/"}
     start = time.perf_counter()
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     result = json.loads(out.stdout.strip().splitlines()[-1])
     threads = subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        [
+            *(["taskset", "-c", str(cpu)] if cpu is not None else []),
+            sys.executable,
+            "-c",
+            "import torch; print(torch.get_num_threads())",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -319,6 +333,13 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="repetitions for (a) and (b)")
     ap.add_argument("--seconds", type=float, default=20, help="training time per app run for (c)")
     ap.add_argument("--cli-epochs", type=int, default=160, help="epochs of the CLI run for (c)")
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="(c) on separate cores: the app server (2 slots, 1 torch thread) and the CLI on CPU 0, "
+        "Chromium on CPU 1, so the browser that a real visitor runs elsewhere does not take the "
+        "server's core",
+    )
     ap.add_argument("--load-sessions", type=int, default=6)
     ap.add_argument("--load-seconds", type=float, default=60)
     args = ap.parse_args(argv)
@@ -330,6 +351,9 @@ def main(argv=None) -> int:
         print(f"  {figure}: {value}" + (f"  [{cond}]" if cond else ""), flush=True)
 
     from playwright.sync_api import sync_playwright
+
+    if args.pin:
+        os.sched_setaffinity(0, {1})  # this script and the Chromium it launches
 
     print(f"config: {CONFIG}, batch {BATCH} x num_steps {NUM_STEPS}; {cores} cores; Chromium {CHROMIUM}")
     with sync_playwright() as p:
@@ -370,13 +394,15 @@ def main(argv=None) -> int:
         if "c" in parts:
             print("(c) throughput: app vs CLI", flush=True)
             app = {}
-            for slots in (1, 2):
+            for slots in (2,) if args.pin else (1, 2):
                 server = start_server(f"measure-slots{slots}", BPTT_MAX_TRAINING=str(slots))
+                if args.pin:
+                    pin_server(server, 0)
                 try:
                     app[slots] = app_throughput(browser, server, args.seconds)
                 finally:
                     server.stop()
-            cli = cli_throughput(args.cli_epochs)
+            cli = cli_throughput(args.cli_epochs, cpu=0 if args.pin else None)
             for slots, r in app.items():
                 threads = max(1, cores // slots)
                 cond = f"BPTT_MAX_TRAINING={slots}, torch threads {threads}, {r['steps']} steps"
