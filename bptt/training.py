@@ -222,7 +222,9 @@ class Trainer:
             "spectral_norm": spectral,
             "wall_time": self.wall_time,
             "tokens_per_sec": B * T / elapsed,
-            "dh_norms": out.dh_norms.float().cpu().numpy(),
+            # A copy, not a view: a view keeps the tensor's allocation alive, and thousands of them in the
+            # history pinned the heap around the large per-step buffers (RSS grew ~0.4 MB per step).
+            "dh_norms": out.dh_norms.float().cpu().numpy().copy(),
             "cuts": (
                 out.xi == 0
             ).cpu(),  # (T, B): where the gradient was cut, the window boundary (t=0) included

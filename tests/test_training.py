@@ -230,3 +230,12 @@ def test_interrupt_ends_a_chunk_in_another_thread_after_one_step(corpus):
     assert not worker.is_alive(), "run_for returned long before its 30 s"
     assert not trainer.done and len(done[0]) >= 3
     assert len(trainer.run_for(0.05)) >= 1  # a new chunk is not affected by the old interrupt
+
+
+def test_history_owns_its_arrays_so_the_per_step_buffers_can_be_freed(corpus):
+    """Numpy views of torch tensors kept in the history pinned the allocator's heap: the server's memory
+    grew by ~0.4 MB per step at H=256 (measured). Every kept array must own its data."""
+    trainer = Trainer(SMALL, corpus)
+    trainer.run_for(0.2, max_steps=5)
+    assert all(a.base is None and a.flags.owndata for a in trainer.history.dh_norms)
+    assert all(not isinstance(v, torch.Tensor) for col in trainer.history.columns.values() for v in col)
