@@ -25,6 +25,8 @@ from .truncation import survival
 MAX_POINTS = 2000  # points a line series keeps after downsampling
 MAX_ROWS = 300  # rows the ||dL/dh_t|| heatmap keeps
 HEIGHT = 330  # px, default figure height
+# Distinct hues for overlaid runs (the Streamlit theme's first two are two blues, hard to tell apart).
+COLORWAY = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 EMPTY = "No data yet — press Start"
 
 _METRICS = {
@@ -69,6 +71,7 @@ def _layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, uirevision: st
         margin={"l": 55, "r": 15, "t": 64, "b": 40},  # room for the title and, under it, the legend
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
         uirevision=uirevision,
+        colorway=COLORWAY,
         **kw,
     )
     return fig
@@ -139,8 +142,9 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
     step, raw, after = (df[c].to_numpy()[idx] for c in ("step", "grad_norm", "grad_norm_clipped"))
     hit = clipped[idx]
     fig = go.Figure([
-        go.Scatter(x=step, y=raw, mode="lines", name="‖g‖ before clipping"),
-        go.Scatter(x=step, y=after, mode="lines", name="‖g‖ after clipping"),
+        # Before clipping wide and pale, after clipping thin on top: where nothing was clipped they coincide.
+        go.Scatter(x=step, y=raw, mode="lines", name="‖g‖ before clipping", line={"width": 4}, opacity=0.45),
+        go.Scatter(x=step, y=after, mode="lines", name="‖g‖ after clipping", line={"width": 1.5}),
         go.Scatter(x=step[hit], y=raw[hit], mode="markers", name="clipped",
                    marker={"symbol": "x", "size": 7, "color": "crimson"}),
     ])  # fmt: skip
