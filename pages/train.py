@@ -362,13 +362,16 @@ def draw() -> None:
 
 @st.fragment(run_every=TICK_SECONDS if ss.get("phase") == "running" else None)
 def live_panel() -> None:
-    rerun = False
+    rerun, first_chunk = False, False
     try:
         # Draw first, then train: the elements are re-sent at once and stay fresh while the chunk runs.
         # Training first left every element of the panel marked stale for the whole chunk (1.5 s of
         # every ~1.8 s); the charts show the previous chunk's state, one tick behind.
         draw()
+        run = registry().get(ss.get("active"))
+        fresh = run is not None and run.trainer.step_count == 0
         rerun = tick()
+        first_chunk = fresh and run.trainer.step_count > 0
     except Exception:
         log.exception("the live panel failed")
         if ss.get("phase") == "running":
@@ -378,6 +381,10 @@ def live_panel() -> None:
             st.error("The charts could not be drawn. Details are in the server log.")
     if rerun:
         st.rerun()  # scope="app": the page is drawn again, and run_every is None now
+    elif first_chunk:
+        # Show the run's first (short) chunk now, not one tick later. The first chunk runs inside the
+        # full rerun that Start caused, where only an app-scoped rerun is allowed; it happens once a run.
+        st.rerun()
 
 
 # -- the page ----------------------------------------------------------------------------------------
