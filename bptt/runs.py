@@ -31,11 +31,6 @@ MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its 
 # ---------------------------------------------------------------------------------------------------
 
 
-def run_label(cfg: RunConfig) -> str:
-    """The strategy in the book's notation, e.g. 'randomized (π=0.9)'."""
-    return cfg.describe_truncation()
-
-
 @dataclass
 class Run:
     """One training run: its settings, its trainer, and whether the user stopped it."""
@@ -75,7 +70,9 @@ class RunRegistry:
 
         The oldest finished run is dropped first; only when every run is still live does the oldest one
         go, so the cap holds whatever happens."""
-        run = Run(id=self._next_id, name=f"#{self._next_id} {run_label(cfg)}", cfg=cfg, trainer=trainer)
+        run = Run(
+            id=self._next_id, name=f"#{self._next_id} {cfg.describe_truncation()}", cfg=cfg, trainer=trainer
+        )
         self._next_id += 1
         dropped: list[Run] = []
         while len(self._runs) >= self.cap:
@@ -161,18 +158,9 @@ def widget_range(name: str) -> tuple[int | float, int | float]:
 
 
 def config_from_values(values: Mapping[str, Any]) -> tuple[RunConfig, list[str]]:
-    """A valid RunConfig from widget or URL values: clamped into the widgets' bounds, junk replaced by
-    the default, cross-field bounds applied, with a note on each change. Never raises."""
+    """A valid RunConfig from widget values or a shared link's query: clamped into the widgets' bounds,
+    junk replaced by the default, cross-field bounds applied, with a note on each change. Never raises."""
     return from_mapping({k: v for k, v in values.items() if k in FIELDS})
-
-
-def fit_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Widget values -> values every widget accepts (see `config_from_values`)."""
-    cfg, notes = config_from_values(values)
-    return cfg.to_dict(), notes
-
-
-config_from_query = config_from_values  # a shared link's settings are read the same way
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -185,7 +173,7 @@ def segmentation_rows(cfg: RunConfig, xi: np.ndarray) -> dict[str, np.ndarray]:
     same window for comparison; a comparison row that repeats this run's own strategy is left out."""
     xi = np.asarray(xi, dtype=np.float64).ravel()
     T = len(xi)
-    rows = {f"this run: {run_label(cfg)}": xi}
+    rows = {f"this run: {cfg.describe_truncation()}": xi}
     if cfg.truncation != "regular":
         rows[f"regular (k={cfg.k})"] = Regular(cfg.k).gates(1, T)[:, 0].numpy()
     if cfg.truncation != "full":

@@ -23,9 +23,7 @@ from bptt.model import resolve_device
 from bptt.runs import (
     RunRegistry,
     config_diff,
-    config_from_query,
     config_from_values,
-    fit_values,
     metrics_csv,
     segmentation_rows,
     settings_json,
@@ -117,7 +115,8 @@ def widget_config():
 def apply_preset() -> None:
     with guarded("Loading the preset"):
         preset = PRESETS[ss["ui_preset"]].to_dict()
-        values, _ = fit_values({**preset, **{k: ss[f"cfg_{k}"] for k in KEEP_ON_PRESET if f"cfg_{k}" in ss}})
+        kept = {k: ss[f"cfg_{k}"] for k in KEEP_ON_PRESET if f"cfg_{k}" in ss}
+        values = config_from_values({**preset, **kept})[0].to_dict()
         for name, value in values.items():
             ss[f"cfg_{name}"] = value
 
@@ -398,7 +397,7 @@ if (in_flight := registry().get(ss.get("active"))) is not None:
     in_flight.trainer.interrupt()
 
 if "settings_ready" not in ss:  # first load of the session: the settings come from the link
-    cfg0, ss["url_notes"] = config_from_query(st.query_params.to_dict())
+    cfg0, ss["url_notes"] = config_from_values(st.query_params.to_dict())
     for name, value in cfg0.to_dict().items():
         ss[f"cfg_{name}"] = value
     for key, value in {
@@ -412,13 +411,12 @@ if "settings_ready" not in ss:  # first load of the session: the settings come f
         ss.setdefault(key, value)
     ss["settings_ready"] = True
 
-values, fit_notes = fit_values({name: ss.get(f"cfg_{name}") for name in FIELDS})
-for name, value in values.items():
+cfg, fit_notes = config_from_values({name: ss.get(f"cfg_{name}") for name in FIELDS})
+for name, value in cfg.to_dict().items():
     if ss.get(f"cfg_{name}") != value:
         ss[f"cfg_{name}"] = value  # before the widgets exist, so they show the fitted value
 for note in fit_notes:
     st.toast(note)
-cfg = config_from_values(values)[0]
 
 st.title("Train an RNN with BPTT")
 for kind, message in ss.pop("messages", []):

@@ -15,9 +15,7 @@ from bptt.runs import (
     MAX_RUNS,
     RunRegistry,
     config_diff,
-    config_from_query,
     config_from_values,
-    fit_values,
     metrics_csv,
     segmentation_rows,
     settings_json,
@@ -130,8 +128,9 @@ def test_widget_ranges_come_from_fields_with_open_bounds_excluded():
         widget_range("corpus")
 
 
-def test_fit_values_clamps_into_the_widget_ranges_and_notes_it():
-    values, notes = fit_values({"num_steps": 999, "pi": 0.0, "lr": math.nan, "truncation": "bogus"})
+def test_widget_values_are_clamped_into_the_widget_ranges_with_notes():
+    cfg, notes = config_from_values({"num_steps": 999, "pi": 0.0, "lr": math.nan, "truncation": "bogus"})
+    values = cfg.to_dict()
     assert values["num_steps"] == 200 and values["pi"] == widget_range("pi")[0]
     assert values["lr"] == RunConfig().lr and values["truncation"] == RunConfig().truncation
     assert any("num_steps=999 was adjusted to 200" in n for n in notes)
@@ -140,10 +139,12 @@ def test_fit_values_clamps_into_the_widget_ranges_and_notes_it():
     RunConfig(**values)  # valid
 
 
-def test_fit_values_applies_the_cross_field_bounds():
-    values, notes = fit_values({**RunConfig().to_dict(), "num_steps": 200, "batch_size": 128})
+def test_widget_values_get_the_cross_field_bounds():
+    cfg, notes = config_from_values({**RunConfig().to_dict(), "num_steps": 200, "batch_size": 128})
+    values = cfg.to_dict()
     assert values["batch_size"] == MAX_BATCH_TOKENS // 200
-    values, notes = fit_values({**RunConfig().to_dict(), "max_tokens": 200_000, "epochs": 2_000})
+    cfg, notes = config_from_values({**RunConfig().to_dict(), "max_tokens": 200_000, "epochs": 2_000})
+    values = cfg.to_dict()
     assert values["epochs"] == MAX_RUN_TOKENS // 200_000
     assert any("epochs lowered" in n for n in notes)
 
@@ -162,8 +163,8 @@ def test_valid_values_pass_through_unchanged():
         {"lr": "1e-9", "epochs": ["3", "4"], "unknown": "x"},
     ],
 )
-def test_config_from_query_never_raises_and_explains(params):
-    cfg, notes = config_from_query(params)
+def test_a_query_never_raises_and_is_explained(params):
+    cfg, notes = config_from_values(params)
     assert isinstance(cfg, RunConfig)
     assert notes  # every one of these needs a word to the user
     for name in ("num_steps", "pi", "alpha", "lr", "k"):
@@ -173,7 +174,7 @@ def test_config_from_query_never_raises_and_explains(params):
 
 def test_a_config_survives_the_query_string():
     cfg = RunConfig(corpus="bundled", truncation="randomized", schedule="artbp", alpha=2.5, t0=20.0, lr=0.1)
-    assert config_from_query(cfg.to_query()) == (cfg, [])
+    assert config_from_values(cfg.to_query()) == (cfg, [])
 
 
 def test_config_diff_names_what_changed():
