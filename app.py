@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from bptt.i18n import _
+from pages.ui.lang import language_switch
+
 st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout="wide")
 
 # The training page's settings ("cfg_*") and view options ("ui_*") are widget state. Streamlit forgets
@@ -10,9 +13,12 @@ st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout=
 for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(("cfg_", "ui_"))]:
     st.session_state[key] = st.session_state[key]
 
+with st.sidebar:
+    language_switch()  # first: every message below is in the chosen language
+
 pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
+    st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
+    st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:"),
+    st.Page("pages/theory.py", title=_("Theory"), icon=":material/functions:"),
 ]
 st.navigation(pages).run()
