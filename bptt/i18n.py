@@ -43,7 +43,7 @@ def negotiate(accept_language: str | None) -> str:
     """The best supported language for an HTTP Accept-Language header (or a browser locale such as
     'zh-CN'), by the q-values the browser sent; English when nothing matches."""
     best, best_q = DEFAULT, -1.0
-    for i, part in enumerate((accept_language or "").split(",")):
+    for part in (accept_language or "").split(","):
         tag, _sep, params = part.strip().partition(";")
         q = 1.0
         if params.strip().startswith("q="):
@@ -52,7 +52,7 @@ def negotiate(accept_language: str | None) -> str:
             except ValueError:
                 continue
         lang = normalize(tag)
-        # Ties keep the browser's order: the earlier tag wins (i breaks them).
+        # Ties keep the browser's order: a later tag must be strictly preferred to win.
         if lang is not None and q > best_q and q > 0:
             best, best_q = lang, q
     return best
