@@ -101,6 +101,23 @@ def N_(message: str) -> str:
     return message
 
 
+# argparse's own messages (Python 3.11), which it looks up with gettext.gettext in the default domain
+# "messages": our catalog carries their translations, so `python -m bptt --help` is all in one language.
+ARGPARSE_MESSAGES = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("%(prog)s: error: %(message)s\n"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("expected one argument"),
+)
+
+
 def cli_language() -> str:
     """The CLI's language from the environment, as gettext reads it (LANGUAGE, LC_ALL, LC_MESSAGES,
     LANG)."""
@@ -109,3 +126,10 @@ def cli_language() -> str:
         if value:
             return normalize(value.split(":")[0].split(".")[0]) or DEFAULT
     return DEFAULT
+
+
+def setup_cli() -> str:
+    """Put the command line in the environment's language: our messages by `set_language`, argparse's
+    ("usage:", "options", its errors) by binding gettext's default domain to our catalogs."""
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    return set_language(cli_language())
