@@ -1,8 +1,9 @@
 """Messages in the reader's language: English (the source) or Chinese, by GNU gettext catalogs.
 
 Every string a user reads is written in English in the code and wrapped in `_()`; Babel extracts them
-(`pybabel extract -F babel.cfg`) into `bptt/locale/messages.pot`, the Chinese catalog is
-`bptt/locale/zh/LC_MESSAGES/messages.po`, compiled to `messages.mo` beside it. A message without a
+(`python -m bptt.i18n_catalog update`, by babel.cfg) into `bptt/locale/messages.pot` and merges them into
+the Chinese catalog `bptt/locale/zh/LC_MESSAGES/messages.po`, compiled (`... compile`) to `messages.mo`
+beside it; the app reads only the .mo, with the standard library's gettext. A message without a
 translation falls back to its English text (gettext's own fallback), never to an identifier.
 
 The language is a context variable, not a global: one Streamlit process serves many visitors, each
