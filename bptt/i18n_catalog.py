@@ -49,6 +49,15 @@ def extract(root: Path = ROOT) -> Catalog:
     return template
 
 
+def _read(path: Path) -> Catalog:
+    with open(path, "rb") as f:
+        return pofile.read_po(f)
+
+
+def _entries(catalog: Catalog) -> list:
+    return [(m.id, m.locations, m.auto_comments) for m in catalog if m.id]
+
+
 def read_po(locale: str) -> Catalog:
     with open(po_path(locale), "rb") as f:
         return pofile.read_po(f, locale=locale)
@@ -77,11 +86,13 @@ def _write_po(path: Path, catalog: Catalog, no_location: bool = False) -> None:
 def update() -> None:
     """Extract into the .pot and merge it into each .po (new messages empty, changed ones fuzzy)."""
     template = extract()
-    _write_po(POT, template)
+    if not POT.exists() or _entries(_read(POT)) != _entries(template):  # no churn when nothing changed
+        _write_po(POT, template)
     for locale in LOCALES:
         path = po_path(locale)
         catalog = read_po(locale) if path.exists() else Catalog(locale=locale, project=PROJECT, fuzzy=False)
-        catalog.update(template, update_header_comment=False)
+        # The creation date stays: it is in the .mo, which would otherwise change at every update.
+        catalog.update(template, update_header_comment=False, update_creation_date=False)
         # No source lines: an edit elsewhere in a file must not touch the .po (the .pot has them).
         _write_po(path, catalog, no_location=True)
 
