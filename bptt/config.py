@@ -42,6 +42,10 @@ class Field:
         """The help in the current language."""
         return _(self.help)
 
+    def choice_text(self, value: str) -> str:
+        """How a widget shows one allowed value, in the current language (e.g. 'regular' -> 常规截断)."""
+        return _(CHOICE_LABELS.get(self.name, {}).get(value, value))
+
     @property
     def bounds(self) -> tuple[float, float]:
         """(smallest, largest) value a widget offers or a URL is clamped to; ints rounded inwards."""
@@ -194,6 +198,23 @@ FIELDS: dict[str, Field] = {
 }
 
 
+# How a widget shows each allowed value (the value itself stays in URLs, the CLI and JSON), in the book's
+# words (d2l §8.2, §8.3, §8.7.1); translated by Field.choice_text.
+CHOICE_LABELS: dict[str, dict[str, str]] = {
+    "corpus": {
+        "time_machine": N_("The Time Machine (the book's)"),
+        "bundled": N_("Shakespeare (bundled, offline)"),
+        "upload": N_("Your own text (upload)"),
+    },
+    "tokenizer": {"letters": N_("letters (the book)"), "chars": N_("every character")},
+    "truncation": {"full": N_("full"), "regular": N_("regular"), "randomized": N_("randomized")},
+    "schedule": {"constant": N_("constant π"), "artbp": N_("ARTBP"), "linear": N_("linear in t")},
+    "sampler": {"sequential": N_("sequential partitioning"), "random": N_("random sampling")},
+    "optimizer": {"sgd": N_("SGD (the book)"), "adam": N_("Adam")},
+    "device": {"auto": N_("auto"), "cpu": N_("CPU"), "cuda": N_("CUDA (GPU)")},
+}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a training run. Defaults are the book's experiment (d2l §8.5, §8.7)."""
@@ -237,16 +258,19 @@ class RunConfig:
         return {name: _format(value) for name, value in self.to_dict().items()}
 
     def describe_truncation(self) -> str:
-        """The strategy in the book's notation, e.g. 'randomized (π=0.9)' or 'regular (k=35)'."""
+        """The strategy in the book's notation and the current language, e.g. 'randomized (π=0.9)' or
+        'regular (k=35)' (常规截断（k=35）). A caller that stores it keeps the language of that moment."""
         if self.truncation == "regular":
-            return f"regular (k={self.k})"
+            return _("regular (k={k})").format(k=self.k)
         if self.truncation == "randomized":
             if self.schedule == "constant":
-                return f"randomized (π={self.pi:g})"
+                return _("randomized (π={pi})").format(pi=f"{self.pi:g}")
             if self.schedule == "artbp":
-                return f"randomized (ARTBP α={self.alpha:g}, T0={self.t0:g})"
-            return f"randomized (π {self.pi:g}→{self.pi_end:g})"
-        return "full"
+                return _("randomized (ARTBP α={alpha}, T0={t0})").format(
+                    alpha=f"{self.alpha:g}", t0=f"{self.t0:g}"
+                )
+            return _("randomized (π {start}→{end})").format(start=f"{self.pi:g}", end=f"{self.pi_end:g}")
+        return _("full")
 
 
 def _format(value: Any) -> str:

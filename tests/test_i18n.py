@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bptt import charts
-from bptt.config import FIELDS, PRESETS
+from bptt.config import CHOICE_LABELS, FIELDS, PRESETS, RunConfig
 from bptt.data import CorpusError, decode_upload, make_corpus
 from bptt.i18n import LANGUAGES, _, negotiate, ngettext, normalize, translations, use_language
 from bptt.i18n_catalog import LOCALES, compiled, extract, read_mo, read_po
@@ -258,6 +258,38 @@ def test_every_field_label_and_help_is_translated():
         assert [_(name) for name in PRESETS] == ["书中的实验", "快速预览"]
     for f in FIELDS.values():  # English: the ids themselves
         assert (f.label_text(), f.help_text()) == (f.label, f.help)
+
+
+def test_every_choice_has_a_label_in_both_languages():
+    for f in FIELDS.values():
+        assert set(CHOICE_LABELS.get(f.name, {})) == set(f.choices), f.name
+    with use_language("zh"):
+        shown = {(f.name, c): f.choice_text(c) for f in FIELDS.values() for c in f.choices}
+        assert english_words(shown.values()) == []
+        assert (shown["truncation", "full"], shown["truncation", "regular"]) == ("完全计算", "常规截断")
+        assert shown["truncation", "randomized"] == "随机截断"
+        assert shown["tokenizer", "chars"] == "每个字符"
+    assert FIELDS["truncation"].choice_text("regular") == "regular"
+
+
+@pytest.mark.parametrize(
+    ("changes", "en", "zh"),
+    [
+        ({"truncation": "full"}, "full", "完全计算"),
+        ({"truncation": "regular", "k": 7}, "regular (k=7)", "常规截断（k=7）"),
+        ({"truncation": "randomized", "pi": 0.5}, "randomized (π=0.5)", "随机截断（π=0.5）"),
+        (
+            {"truncation": "randomized", "schedule": "linear"},
+            "randomized (π 0.9→0.5)",
+            "随机截断（π 0.9→0.5）",
+        ),
+    ],
+)
+def test_describe_truncation_in_both_languages(changes, en, zh):
+    cfg = RunConfig(**changes)
+    assert cfg.describe_truncation() == en
+    with use_language("zh"):
+        assert cfg.describe_truncation() == zh
 
 
 def test_chinese_text_in_letters_mode_suggests_every_character():
