@@ -1,7 +1,7 @@
 """What a page shows, as text, and which English words are left in it: for the tests that render a page in
 Chinese under AppTest and check that it is all Chinese but for names, symbols and numbers.
 
-    from tests.i18n_check import english_left, visible_text
+    from i18n_check import english_left, visible_text  # as tests import conftest
     at = AppTest.from_file(APP); at.session_state["ui_lang"] = "zh"; at.run()
     assert english_left(at) == []
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from i18n_check import _chart_strings, english_left, english_words, visible_text
 from streamlit.testing.v1 import AppTest
 
 from bptt import charts
@@ -22,7 +23,6 @@ from bptt.data import CorpusError, decode_upload, make_corpus
 from bptt.i18n import LANGUAGES, _, negotiate, ngettext, normalize, translations, use_language
 from bptt.i18n_catalog import LOCALES, compiled, extract, read_mo, read_po
 from bptt.truncation import ConstantPi
-from tests.i18n_check import _chart_strings, english_left, english_words, visible_text
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
