@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .i18n import N_, _
 from .truncation import survival
 
 MAX_POINTS = 2000  # points a line series keeps after downsampling
@@ -27,14 +28,14 @@ MAX_ROWS = 300  # rows the ||dL/dh_t|| heatmap keeps
 HEIGHT = 330  # px, default figure height
 # Distinct hues for overlaid runs (the Streamlit theme's first two are two blues, hard to tell apart).
 COLORWAY = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-EMPTY = "No data yet — press Start"
+EMPTY = N_("No data yet — press Start")  # a message id: shown as _(EMPTY)
 
 _METRICS = {
-    "loss": "loss L (cross-entropy)",
-    "perplexity": "perplexity exp(L)",
-    "tokens_per_sec": "tokens / s",
+    "loss": N_("loss L (cross-entropy)"),
+    "perplexity": N_("perplexity exp(L)"),
+    "tokens_per_sec": N_("tokens / s"),
 }
-_AXES = {"tokens": "tokens seen", "wall_time": "training time (s)", "step": "step"}
+_AXES = {"tokens": N_("tokens seen"), "wall_time": N_("training time (s)"), "step": N_("step")}
 _PARAMS = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")  # d2l's names for the RNN's parameters
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}  # whitespace drawn as a visible glyph
 _CELL_COLORS = ("#dbe9f6", "#fde3c8")  # alternating segment shades
@@ -86,10 +87,18 @@ def _log_y(fig: go.Figure, values, **where) -> go.Figure:
     return fig.update_yaxes(type="log", dtick=1 if wide else None, **where)
 
 
-def _placeholder(title: str, uirevision: str, message: str = EMPTY) -> go.Figure:
-    """An empty figure with a centred message, so a page can draw the chart before the first step."""
+def _placeholder(title: str, uirevision: str, message: str | None = None) -> go.Figure:
+    """An empty figure with a centred message (by default EMPTY, translated), so a page can draw the
+    chart before the first step."""
     fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+    fig.add_annotation(
+        text=_(EMPTY) if message is None else message,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, "", "", uirevision)
@@ -112,7 +121,7 @@ def metric_chart(runs: dict[str, pd.DataFrame], y: str = "loss", x: str = "token
     finds it no better than regular truncation in practice. Perplexity is drawn on a log axis."""
     if y not in _METRICS or x not in _AXES:
         raise ValueError(f"y must be one of {list(_METRICS)} and x one of {list(_AXES)} (got {y!r}, {x!r})")
-    title = f"{_METRICS[y]} against {_AXES[x]}"
+    title = _("{metric} against {axis}").format(metric=_(_METRICS[y]), axis=_(_AXES[x]))
     uirev = f"metric:{y}:{x}"
     runs = {name: df for name, df in (runs or {}).items() if not _is_empty(df, x, y)}
     if not runs:
@@ -123,7 +132,7 @@ def metric_chart(runs: dict[str, pd.DataFrame], y: str = "loss", x: str = "token
         fig.add_trace(go.Scatter(
             x=df[x].to_numpy()[idx], y=df[y].to_numpy()[idx], mode="lines", name=html.escape(str(name)),
         ))  # fmt: skip
-    fig = _layout(fig, title, _AXES[x], _METRICS[y], uirev, hovermode="x unified")
+    fig = _layout(fig, title, _(_AXES[x]), _(_METRICS[y]), uirev, hovermode="x unified")
     if y == "perplexity":
         _log_y(fig, np.concatenate([df[y].to_numpy() for df in runs.values()]))
     return fig
@@ -134,7 +143,7 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
 
     Spikes far above the dashed θ line are exploding gradients (Pascanu et al. 2013); the markers show
     the steps where clipping changed the update. Clipped steps are always kept when downsampling."""
-    title, uirev = "Gradient norm ‖g‖ before and after clipping", "grad_norm"
+    title, uirev = _("Gradient norm ‖g‖ before and after clipping"), "grad_norm"
     if _is_empty(df, "step", "grad_norm", "grad_norm_clipped", "clipped"):
         return _placeholder(title, uirev)
     clipped = df["clipped"].to_numpy().astype(bool)
@@ -143,9 +152,10 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
     hit = clipped[idx]
     fig = go.Figure([
         # Before clipping wide and pale, after clipping thin on top: where nothing was clipped they coincide.
-        go.Scatter(x=step, y=raw, mode="lines", name="‖g‖ before clipping", line={"width": 4}, opacity=0.45),
-        go.Scatter(x=step, y=after, mode="lines", name="‖g‖ after clipping", line={"width": 1.5}),
-        go.Scatter(x=step[hit], y=raw[hit], mode="markers", name="clipped",
+        go.Scatter(x=step, y=raw, mode="lines", name=_("‖g‖ before clipping"), line={"width": 4},
+                   opacity=0.45),
+        go.Scatter(x=step, y=after, mode="lines", name=_("‖g‖ after clipping"), line={"width": 1.5}),
+        go.Scatter(x=step[hit], y=raw[hit], mode="markers", name=_("clipped"),
                    marker={"symbol": "x", "size": 7, "color": "crimson"}),
     ])  # fmt: skip
     if theta is not None and math.isfinite(theta) and theta > 0:
@@ -153,7 +163,7 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
             x=[step[0], step[-1]], y=[theta, theta], mode="lines", name=f"θ = {theta:g}",
             line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
         ))  # fmt: skip
-    fig = _layout(fig, title, "step", "‖g‖", uirev, hovermode="x unified")
+    fig = _layout(fig, title, _("step"), "‖g‖", uirev, hovermode="x unified")
     return _log_y(fig, np.concatenate([raw, after, [theta or np.nan]]))
 
 
@@ -163,7 +173,7 @@ def param_norm_chart(df: pd.DataFrame) -> go.Figure:
     ∂L/∂W_hh is the one that sums products of W_hh^T over every lag (d2l eq. 8.7.16), so it is the first
     to explode or vanish; W_hq's gradient never goes through the recurrence. All-zero columns (a model
     without biases) are left out, as a log axis cannot draw them."""
-    title, uirev = "Gradient norm per parameter ‖∂L/∂W‖", "param_norm"
+    title, uirev = _("Gradient norm per parameter ‖∂L/∂W‖"), "param_norm"
     cols = [p for p in _PARAMS if not _is_empty(df, "step", f"norm_{p}") and (df[f"norm_{p}"] > 0).any()]
     if not cols:
         return _placeholder(title, uirev)
@@ -172,7 +182,7 @@ def param_norm_chart(df: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         [go.Scatter(x=step, y=df[f"norm_{p}"].to_numpy()[idx], mode="lines", name=p) for p in cols]
     )
-    fig = _layout(fig, title, "step", "‖∂L/∂W‖", uirev, hovermode="x unified")
+    fig = _layout(fig, title, _("step"), "‖∂L/∂W‖", uirev, hovermode="x unified")
     return _log_y(fig, np.concatenate([df[f"norm_{p}"].to_numpy() for p in cols]))
 
 
@@ -188,7 +198,7 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None) -> go.Figure:
     8.7.15): colour fading towards t = 1 is the vanishing gradient, colour growing there is the exploding
     one, and truncation cuts those products short. Rows are thinned to at most `MAX_ROWS`, evenly,
     keeping the latest; zeros are drawn at the smallest positive value so the log is defined."""
-    title, uirev = "‖∂L/∂h_t‖ across the window, over training", "dh_heatmap"
+    title, uirev = _("‖∂L/∂h_t‖ across the window, over training"), "dh_heatmap"
     dh = np.asarray(dh, dtype=np.float64)
     if dh.ndim != 2 or dh.size == 0:
         return _placeholder(title, uirev)
@@ -201,9 +211,9 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None) -> go.Figure:
     fig = go.Figure(go.Heatmap(
         z=z, x=np.arange(1, dh.shape[1] + 1), y=steps[idx], colorscale="Viridis",
         colorbar={"title": {"text": "log10 ‖∂L/∂h_t‖", "side": "right"}, "thickness": 12},
-        hovertemplate="t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>",
+        hovertemplate=_("t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}") + "<extra></extra>",
     ))  # fmt: skip
-    fig = _layout(fig, title, "t (time step in the window)", "training step", uirev)
+    fig = _layout(fig, title, _("t (time step in the window)"), _("training step"), uirev)
     return fig.update_yaxes(autorange="reversed")
 
 
@@ -214,7 +224,7 @@ def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
     gradient to vanish over long lags; λ₁ > 1/γ is necessary (not sufficient) for it to explode."""
     if not (math.isfinite(gamma) and gamma > 0):
         raise ValueError(f"gamma must be a positive number (got {gamma})")
-    title, uirev = "Spectral norm of W_hh", "spectral"
+    title, uirev = _("Spectral norm of W_hh"), "spectral"
     d = None if _is_empty(df, "step", "spectral_norm") else df.dropna(subset=["spectral_norm"])
     if d is None or d.empty:
         return _placeholder(title, uirev)
@@ -224,10 +234,11 @@ def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
     ))  # fmt: skip
     fig.add_hline(
         y=1 / gamma, line_dash="dash", line_color="gray",
-        annotation_text="1/γ: below, sufficient to vanish; above, necessary to explode (Pascanu et al. 2013)",
+        annotation_text=_(
+            "1/γ: below, sufficient to vanish; above, necessary to explode (Pascanu et al. 2013)"),
         annotation_position="top left", annotation_font_size=10,
     )  # fmt: skip
-    return _layout(fig, title, "step", "‖W_hh‖₂ = λ₁", uirev, hovermode="x unified")
+    return _layout(fig, title, _("step"), "‖W_hh‖₂ = λ₁", uirev, hovermode="x unified")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -245,18 +256,19 @@ def schedule_preview(schedule, num_steps: int) -> go.Figure:
     max_lag = max(int(num_steps) - 1, 1)
     s = survival(schedule, max_lag)
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
-        "π_t after a cut", "segment length P(L = k)", "path weight 1/S(k)"))  # fmt: skip
+        _("π_t after a cut"), _("segment length P(L = k)"), _("path weight 1/S(k)")))  # fmt: skip
     lag = s["lag"]
     fig.add_trace(go.Scatter(x=lag, y=s["pi"], mode="lines+markers", name="π_t", marker={"size": 4}), 1, 1)
     fig.add_trace(go.Bar(x=lag, y=s["segment_pmf"], name="P(L = k)"), 1, 2)
     fig.add_trace(go.Bar(
-        x=[max_lag + 1], y=[s["survival"][-1]], name="≥ window", text=["≥ window"], textposition="outside",
-        marker_color="gray", hovertemplate="no cut in the window: %{y:.3g}<extra></extra>",
+        x=[max_lag + 1], y=[s["survival"][-1]], name=_("≥ window"), text=[_("≥ window")],
+        textposition="outside", marker_color="gray",
+        hovertemplate=_("no cut in the window: %{y:.3g}") + "<extra></extra>",
     ), 1, 2)  # fmt: skip
     fig.add_trace(
         go.Scatter(x=lag, y=s["weight"], mode="lines+markers", name="1/S(k)", marker={"size": 4}), 1, 3
     )
-    fig.update_xaxes(title_text="lag k since the cut")
+    fig.update_xaxes(title_text=_("lag k since the cut"))
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
     _log_y(fig, s["weight"], row=1, col=3)
     fig.update_layout(
@@ -287,8 +299,9 @@ def segment_weights(xi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _cell_hover(char: str, t: int, seg: int, length: int, xi: float, weight: float) -> str:
-    return (f"{char}  t = {t}<br>segment {seg + 1}, length {length}<br>ξ_t = {xi:.3g}"
-            f"<br>weight to the segment start = {weight:.3g}")  # fmt: skip
+    return _("{char}  t = {t}<br>segment {segment}, length {length}<br>ξ_t = {xi}"
+             "<br>weight to the segment start = {weight}").format(
+        char=char, t=t, segment=seg + 1, length=length, xi=f"{xi:.3g}", weight=f"{weight:.3g}")  # fmt: skip
 
 
 def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Figure:
@@ -298,7 +311,7 @@ def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Fig
     shade, and a black bar marks every cut (xi_t == 0: no gradient flows from t back into h_{t-1}).
     Hovering a cell gives xi_t and the compensation weight 1/S that randomized truncation attaches to the
     dependency from t back to its segment's start (Tallec & Ollivier 2017)."""
-    title, uirev = "Where the gradient is cut in this window", "segmentation"
+    title, uirev = _("Where the gradient is cut in this window"), "segmentation"
     T = len(tokens)
     if T == 0 or not rows:
         return _placeholder(title, uirev)
@@ -321,7 +334,7 @@ def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Fig
             colorscale=[[0, _CELL_COLORS[0]], [1, _CELL_COLORS[1]]], zmin=0, zmax=1, showscale=False,
             xgap=1,
         ),
-        go.Scatter(x=cut_x, y=cut_y, mode="lines", line={"color": "black", "width": 3}, name="cut",
+        go.Scatter(x=cut_x, y=cut_y, mode="lines", line={"color": "black", "width": 3}, name=_("cut"),
                    hoverinfo="skip", showlegend=False),
     ])  # fmt: skip
     labels = [html.escape(str(k)) for k in rows]
@@ -340,13 +353,16 @@ def sensitivity_chart(Ks: np.ndarray, truncated: np.ndarray, true: float) -> go.
     for K ≤ 40 truncation has the wrong sign (Tallec & Ollivier 2018)."""
     wrong = np.sign(truncated) != np.sign(true)
     fig = go.Figure([
-        go.Scatter(x=Ks, y=truncated, mode="lines", name="truncated at K", line={"color": "#3b6ea5"}),
-        go.Scatter(x=Ks[wrong], y=truncated[wrong], mode="markers", name="wrong sign",
+        go.Scatter(x=Ks, y=truncated, mode="lines", name=_("truncated at K"), line={"color": "#3b6ea5"}),
+        go.Scatter(x=Ks[wrong], y=truncated[wrong], mode="markers", name=_("wrong sign"),
                    marker={"color": "crimson", "size": 5}),
-        go.Scatter(x=[Ks[0], Ks[-1]], y=[true, true], mode="lines", name=f"true = {true:g}",
+        go.Scatter(x=[Ks[0], Ks[-1]], y=[true, true], mode="lines",
+                   name=_("true = {value}").format(value=f"{true:g}"),
                    line={"dash": "dash", "color": "gray"}, hoverinfo="skip"),
     ])  # fmt: skip
-    return _layout(fig, "What BPTT truncated at K steps sees", "K (steps back)", "ds¹/dθ", "sensitivity")
+    return _layout(
+        fig, _("What BPTT truncated at K steps sees"), _("K (steps back)"), "ds¹/dθ", "sensitivity"
+    )
 
 
 def theta_chart(trajectories: dict[str, np.ndarray], target: float) -> go.Figure:
@@ -357,7 +373,8 @@ def theta_chart(trajectories: dict[str, np.ndarray], target: float) -> go.Figure
         fig.add_trace(go.Scatter(x=idx + 1, y=np.asarray(thetas)[idx], mode="lines", name=html.escape(name)))
     fig.add_trace(go.Scatter(
         x=[1, max(len(t) for t in trajectories.values())], y=[target, target], mode="lines",
-        name=f"optimum θ = {target:.3g}", line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
+        name=_("optimum θ = {value}").format(value=f"{target:.3g}"), line={"dash": "dash", "color": "gray"},
+        hoverinfo="skip",
     ))  # fmt: skip
-    fig = _layout(fig, "θ during training", "step", "θ", "theta", hovermode="x unified")
+    fig = _layout(fig, _("θ during training"), _("step"), "θ", "theta", hovermode="x unified")
     return fig.update_yaxes(range=[-1.0, 2.0])

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .i18n import N_, _
+
 
 class ConfigError(ValueError):
     """A setting is out of range or inconsistent; the message says which and why."""
@@ -24,13 +26,25 @@ class Field:
 
     name: str
     kind: type  # int, float or str
-    label: str  # short label for a widget or a flag's help
-    help: str
+    label: str  # short label for a widget or a flag's help, in English (the message id)
+    help: str  # in English (the message id); label_text() and help_text() give them translated
     lo: float | None = None  # inclusive lower bound (numbers)
     hi: float | None = None  # inclusive upper bound (numbers)
     choices: tuple[str, ...] = ()  # allowed values (strings)
     lo_open: bool = False  # True: the lower bound itself is excluded (pi > 0, lr > 0)
     open_step: float = 0.01  # with lo_open: the smallest value offered is lo + open_step
+
+    def label_text(self) -> str:
+        """The label in the current language."""
+        return _(self.label)
+
+    def help_text(self) -> str:
+        """The help in the current language."""
+        return _(self.help)
+
+    def choice_text(self, value: str) -> str:
+        """How a widget shows one allowed value, in the current language (e.g. 'regular' -> 常规截断)."""
+        return _(CHOICE_LABELS.get(self.name, {}).get(value, value))
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -49,58 +63,77 @@ FIELDS: dict[str, Field] = {
         Field(
             "corpus",
             str,
-            "Corpus",
-            "time_machine (the book's), bundled (offline Shakespeare) or upload",
+            N_("Corpus"),
+            N_("time_machine (the book's), bundled (offline Shakespeare) or upload"),
             choices=("time_machine", "bundled", "upload"),
         ),
         Field(
             "tokenizer",
             str,
-            "Tokens",
-            "letters: the book's preprocessing (a-z and space); chars: every character (Chinese text)",
+            N_("Tokens"),
+            N_("letters: the book's preprocessing (a-z and space); chars: every character (Chinese text)"),
             choices=("letters", "chars"),
         ),
         Field(
             "max_tokens",
             int,
-            "Max tokens",
-            "keep only the first max_tokens tokens (the book: 10,000)",
+            N_("Max tokens"),
+            N_("keep only the first max_tokens tokens (the book: 10,000)"),
             lo=1_000,
             hi=200_000,
         ),
         Field(
             "max_vocab",
             int,
-            "Max vocabulary",
-            "chars mode: keep the most frequent N tokens, the rest <unk>",
+            N_("Max vocabulary"),
+            N_("chars mode: keep the most frequent N tokens, the rest <unk>"),
             lo=30,
             hi=2_000,
         ),
         Field(
-            "num_steps", int, "Sequence length (num_steps)", "time steps per minibatch window", lo=2, hi=200
+            "num_steps",
+            int,
+            N_("Sequence length (num_steps)"),
+            N_("time steps per minibatch window"),
+            lo=2,
+            hi=200,
         ),
-        Field("batch_size", int, "Batch size", "sequences per minibatch", lo=1, hi=128),
-        Field("num_hiddens", int, "Hidden units (num_hiddens)", "size of the hidden state h_t", lo=4, hi=512),
+        Field("batch_size", int, N_("Batch size"), N_("sequences per minibatch"), lo=1, hi=128),
+        Field(
+            "num_hiddens",
+            int,
+            N_("Hidden units (num_hiddens)"),
+            N_("size of the hidden state h_t"),
+            lo=4,
+            hi=512,
+        ),
         Field(
             "truncation",
             str,
-            "Truncation",
-            "full, regular (cut every k steps) or randomized (pi_t)",
+            N_("Truncation"),
+            N_("full, regular (cut every k steps) or randomized (pi_t)"),
             choices=("full", "regular", "randomized"),
         ),
-        Field("k", int, "k (regular)", "regular truncation: cut the gradient every k steps", lo=1, hi=200),
+        Field(
+            "k",
+            int,
+            N_("k (regular)"),
+            N_("regular truncation: cut the gradient every k steps"),
+            lo=1,
+            hi=200,
+        ),
         Field(
             "schedule",
             str,
-            "pi_t schedule",
-            "randomized: constant pi, ARTBP hazard, or linear in t",
+            N_("pi_t schedule"),
+            N_("randomized: constant pi, ARTBP hazard, or linear in t"),
             choices=("constant", "artbp", "linear"),
         ),
         Field(
-            "pi",
+            N_("pi"),
             float,
             "pi",
-            "constant: P(no cut) per step; linear: pi at the window's start",
+            N_("constant: P(no cut) per step; linear: pi at the window's start"),
             lo=0.0,
             hi=1.0,
             lo_open=True,
@@ -108,8 +141,8 @@ FIELDS: dict[str, Field] = {
         Field(
             "pi_end",
             float,
-            "pi at the end",
-            "linear: pi at the window's last step",
+            N_("pi at the end"),
+            N_("linear: pi at the window's last step"),
             lo=0.0,
             hi=1.0,
             lo_open=True,
@@ -117,26 +150,28 @@ FIELDS: dict[str, Field] = {
         Field(
             "alpha",
             float,
-            "alpha (ARTBP)",
-            "ARTBP hazard c_T = alpha / ((alpha-1) T0 + T)",
+            N_("alpha (ARTBP)"),
+            N_("ARTBP hazard c_T = alpha / ((alpha-1) T0 + T)"),
             lo=1.0,
             hi=10.0,
             lo_open=True,
         ),
-        Field("t0", float, "T0 (ARTBP)", "ARTBP: the typical segment length scale", lo=2.0, hi=1_000.0),
+        Field(
+            "t0", float, N_("T0 (ARTBP)"), N_("ARTBP: the typical segment length scale"), lo=2.0, hi=1_000.0
+        ),
         Field(
             "sampler",
             str,
-            "Sampler",
-            "sequential (state carried, detached) or random (fresh state)",
+            N_("Sampler"),
+            N_("sequential (state carried, detached) or random (fresh state)"),
             choices=("sequential", "random"),
         ),
-        Field("optimizer", str, "Optimizer", "sgd (the book) or adam", choices=("sgd", "adam")),
+        Field("optimizer", str, N_("Optimizer"), N_("sgd (the book) or adam"), choices=("sgd", "adam")),
         Field(
             "lr",
             float,
-            "Learning rate",
-            "the book: SGD with lr 1",
+            N_("Learning rate"),
+            N_("the book: SGD with lr 1"),
             lo=0.0,
             hi=100.0,
             lo_open=True,
@@ -145,17 +180,38 @@ FIELDS: dict[str, Field] = {
         Field(
             "clip",
             float,
-            "Clip theta",
-            "clip the global gradient norm at theta (0: off; the book: 1)",
+            N_("Clip theta"),
+            N_("clip the global gradient norm at theta (0: off; the book: 1)"),
             lo=0.0,
             hi=1_000.0,
         ),
-        Field("epochs", int, "Epochs", "passes over the tokens (the book: 500)", lo=1, hi=2_000),
-        Field("seed", int, "Seed", "same seed, same run", lo=0, hi=2**31 - 1),
+        Field("epochs", int, N_("Epochs"), N_("passes over the tokens (the book: 500)"), lo=1, hi=2_000),
+        Field("seed", int, N_("Seed"), N_("same seed, same run"), lo=0, hi=2**31 - 1),
         Field(
-            "device", str, "Device", "auto (a GPU when present), cpu or cuda", choices=("auto", "cpu", "cuda")
+            "device",
+            str,
+            N_("Device"),
+            N_("auto (a GPU when present), cpu or cuda"),
+            choices=("auto", "cpu", "cuda"),
         ),
     ]
+}
+
+
+# How a widget shows each allowed value (the value itself stays in URLs, the CLI and JSON), in the book's
+# words (d2l §8.2, §8.3, §8.7.1); translated by Field.choice_text.
+CHOICE_LABELS: dict[str, dict[str, str]] = {
+    "corpus": {
+        "time_machine": N_("The Time Machine (the book's)"),
+        "bundled": N_("Shakespeare (bundled, offline)"),
+        "upload": N_("Your own text (upload)"),
+    },
+    "tokenizer": {"letters": N_("letters (the book)"), "chars": N_("every character")},
+    "truncation": {"full": N_("full"), "regular": N_("regular"), "randomized": N_("randomized")},
+    "schedule": {"constant": N_("constant π"), "artbp": N_("ARTBP"), "linear": N_("linear in t")},
+    "sampler": {"sequential": N_("sequential partitioning"), "random": N_("random sampling")},
+    "optimizer": {"sgd": N_("SGD (the book)"), "adam": N_("Adam")},
+    "device": {"auto": N_("auto"), "cpu": N_("CPU"), "cuda": N_("CUDA (GPU)")},
 }
 
 
@@ -202,16 +258,19 @@ class RunConfig:
         return {name: _format(value) for name, value in self.to_dict().items()}
 
     def describe_truncation(self) -> str:
-        """The strategy in the book's notation, e.g. 'randomized (π=0.9)' or 'regular (k=35)'."""
+        """The strategy in the book's notation and the current language, e.g. 'randomized (π=0.9)' or
+        'regular (k=35)' (常规截断（k=35）). A caller that stores it keeps the language of that moment."""
         if self.truncation == "regular":
-            return f"regular (k={self.k})"
+            return _("regular (k={k})").format(k=self.k)
         if self.truncation == "randomized":
             if self.schedule == "constant":
-                return f"randomized (π={self.pi:g})"
+                return _("randomized (π={pi})").format(pi=f"{self.pi:g}")
             if self.schedule == "artbp":
-                return f"randomized (ARTBP α={self.alpha:g}, T0={self.t0:g})"
-            return f"randomized (π {self.pi:g}→{self.pi_end:g})"
-        return "full"
+                return _("randomized (ARTBP α={alpha}, T0={t0})").format(
+                    alpha=f"{self.alpha:g}", t0=f"{self.t0:g}"
+                )
+            return _("randomized (π {start}→{end})").format(start=f"{self.pi:g}", end=f"{self.pi_end:g}")
+        return _("full")
 
 
 def _format(value: Any) -> str:
@@ -222,17 +281,21 @@ def _check_field(f: Field, value: Any) -> str | None:
     """The problem with one value, or None."""
     if f.kind is str:
         if not isinstance(value, str) or value not in f.choices:
-            return f"{f.name} must be one of {', '.join(f.choices)} (got {value!r})"
+            return _("{name} must be one of {choices} (got {value})").format(
+                name=f.name, choices=", ".join(f.choices), value=repr(value)
+            )
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{f.name} must be a number (got {value!r})"
+        return _("{name} must be a number (got {value})").format(name=f.name, value=repr(value))
     if f.kind is int and not isinstance(value, int):
-        return f"{f.name} must be a whole number (got {value!r})"
+        return _("{name} must be a whole number (got {value})").format(name=f.name, value=repr(value))
     if not math.isfinite(value):
-        return f"{f.name} must be finite (got {value!r})"
+        return _("{name} must be finite (got {value})").format(name=f.name, value=repr(value))
     low_ok = value > f.lo if f.lo_open else value >= f.lo
     if not low_ok or value > f.hi:
-        return f"{f.name} must be in {_range(f)} (got {value:g})"
+        return _("{name} must be in {range} (got {value})").format(
+            name=f.name, range=_range(f), value=f"{value:g}"
+        )
     return None
 
 
@@ -247,13 +310,21 @@ def validate(cfg: RunConfig) -> list[str]:
         return problems
     if cfg.batch_size * cfg.num_steps > MAX_BATCH_TOKENS:
         problems.append(
-            f"batch_size x num_steps must be at most {MAX_BATCH_TOKENS:,} on this host "
-            f"(got {cfg.batch_size} x {cfg.num_steps} = {cfg.batch_size * cfg.num_steps:,})"
+            _(
+                "batch_size x num_steps must be at most {limit} on this host "
+                "(got {batch_size} x {num_steps} = {product})"
+            ).format(
+                limit=f"{MAX_BATCH_TOKENS:,}",
+                batch_size=cfg.batch_size,
+                num_steps=cfg.num_steps,
+                product=f"{cfg.batch_size * cfg.num_steps:,}",
+            )
         )
     if cfg.epochs * cfg.max_tokens > MAX_RUN_TOKENS:
         problems.append(
-            f"epochs x max_tokens must be at most {MAX_RUN_TOKENS:,} on this host "
-            f"(got {cfg.epochs:,} x {cfg.max_tokens:,})"
+            _(
+                "epochs x max_tokens must be at most {limit} on this host (got {epochs} x {max_tokens})"
+            ).format(limit=f"{MAX_RUN_TOKENS:,}", epochs=f"{cfg.epochs:,}", max_tokens=f"{cfg.max_tokens:,}")
         )
     return problems
 
@@ -295,19 +366,31 @@ def from_mapping(params: Mapping[str, Any], base: RunConfig | None = None) -> tu
         try:
             value, adjusted = _parse(f, raw)
         except (ValueError, TypeError, OverflowError):
-            notes.append(f"ignored {name}={str(raw)[:40]!r}: not a valid value")
+            notes.append(
+                _("ignored {name}={value}: not a valid value").format(name=name, value=repr(str(raw)[:40]))
+            )
             continue
         if adjusted:
             notes.append(
-                f"{name}={str(raw).strip()[:40]} was adjusted to {_format(value)} (allowed: {_range(f)})"
+                _("{name}={raw} was adjusted to {value} (allowed: {range})").format(
+                    name=name, raw=str(raw).strip()[:40], value=_format(value), range=_range(f)
+                )
             )
         values[name] = value
     # Cross-field bounds: shrink the batch, then the epochs, rather than refuse the whole link.
     if values["batch_size"] > (top := batch_size_max(values["num_steps"])):
-        notes.append(f"batch_size lowered to {top} so that batch_size × num_steps ≤ {MAX_BATCH_TOKENS:,}")
+        notes.append(
+            _("batch_size lowered to {top} so that batch_size × num_steps ≤ {limit}").format(
+                top=top, limit=f"{MAX_BATCH_TOKENS:,}"
+            )
+        )
         values["batch_size"] = top
     if values["epochs"] > (top := epochs_max(values["max_tokens"])):
-        notes.append(f"epochs lowered to {top:,} so that epochs × max_tokens ≤ {MAX_RUN_TOKENS:,}")
+        notes.append(
+            _("epochs lowered to {top} so that epochs × max_tokens ≤ {limit}").format(
+                top=f"{top:,}", limit=f"{MAX_RUN_TOKENS:,}"
+            )
+        )
         values["epochs"] = top
     return RunConfig(**values), notes
 
@@ -327,4 +410,5 @@ BOOK_EXPERIMENT = RunConfig()
 # Quick look: Adam at H=128 writes word-like text within seconds on one core (perplexity about 2 after
 # 200 epochs, about 6 s of training), where the book's SGD needs ~100 epochs before anything shows.
 QUICK_LOOK = RunConfig(num_hiddens=128, optimizer="adam", lr=0.01, epochs=200)
-PRESETS: dict[str, RunConfig] = {"The book's experiment": BOOK_EXPERIMENT, "Quick look": QUICK_LOOK}
+# Keys are English message ids: show them with _(key).
+PRESETS: dict[str, RunConfig] = {N_("The book's experiment"): BOOK_EXPERIMENT, N_("Quick look"): QUICK_LOOK}

