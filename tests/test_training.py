@@ -63,39 +63,69 @@ def test_same_seed_gives_bit_identical_records(corpus):
     assert records(c, 1)[0]["loss"] != records(Trainer(cfg, corpus), 1)[0]["loss"]
 
 
-def test_sequential_sampler_carries_the_state_and_random_resets_it(corpus):
-    """Replays two minibatches by hand: sequential passes the last hidden state on (detached),
-    random sampling starts every minibatch from zeros (d2l §8.5)."""
-    for sampler in ("sequential", "random"):
-        cfg = SMALL.replace(sampler=sampler, truncation="full")
-        trainer = Trainer(cfg, corpus)
-        seen = []
-        orig = trainer._next_batch
+def reference_last_state(weights, X, h0):
+    """h_T of one window in float64, by the book's recurrence h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)
+    (d2l §8.5.2) written out here, with `weights` {name: tensor} and h_0 = `h0` (zeros when None)."""
+    W_xh, W_hh, b_h = (weights[n].double() for n in ("W_xh", "W_hh", "b_h"))
+    h = torch.zeros(X.shape[0], W_hh.shape[0], dtype=torch.float64) if h0 is None else h0.double()
+    for t in range(X.shape[1]):
+        h = torch.tanh(W_xh[X[:, t]] + h @ W_hh + b_h)
+    return h
 
-        def spy(orig=orig, seen=seen):
-            batch = orig()
-            seen.append(batch)
-            return batch
 
-        trainer._next_batch = spy
-        params0 = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
-        trainer.step()
-        X1, _ = seen[0]
-        last_state = trainer.model.hidden_states(X1, None)[-1] if sampler == "sequential" else None
-        # Rebuild a model with the weights after step 1 and compute step 2's loss both ways.
-        rec2 = trainer.step()
-        X2, Y2 = seen[1]
-        model = trainer.model
-        with torch.no_grad():
-            after1 = {n: p.detach().clone() for n, p in model.named_parameters()}
-            # undo step 2 to recover the weights that step 2 saw: they are trainer._backup
-            for p, b in zip(model.parameters(), trainer._backup):
-                p.copy_(b)
-            expected = bptt(model, X2, Y2, Full().gates(*X2.shape), last_state).loss
-            for n, p in model.named_parameters():
-                p.copy_(after1[n])
-        assert rec2["loss"] == pytest.approx(expected, rel=1e-6), sampler
-        assert not all(torch.equal(params0[n], after1[n]) for n in params0)
+def spy_on_bptt(monkeypatch, trainer):
+    """Record, for every call the trainer makes to the BPTT recursion, the window X, the state handed in
+    and the weights as they were before the call (float64 copies)."""
+    import bptt.training
+
+    calls = []
+    real = bptt.training.bptt
+
+    def spy(model, X, Y, xi, state=None):
+        weights = {n: p.detach().double().clone() for n, p in model.named_parameters()}
+        calls.append(
+            {"X": X.clone(), "state": None if state is None else state.detach().clone(), "w": weights}
+        )
+        return real(model, X, Y, xi, state)
+
+    monkeypatch.setattr(bptt.training, "bptt", spy)
+    return calls
+
+
+def test_sequential_sampler_carries_the_state_computed_before_the_update(corpus, monkeypatch):
+    """d2l §8.5.4 (sequential partitioning): each minibatch starts from the last hidden state of the
+    previous one, detached, i.e. h_T of the previous window under the weights *that window was trained
+    with* (the state is computed in the forward pass, before that step's update); each epoch starts from
+    zeros. Checked against the recurrence in float64, step by step over the first epoch and into the next."""
+    trainer = Trainer(SMALL.replace(sampler="sequential", truncation="full"), corpus)
+    calls = spy_on_bptt(monkeypatch, trainer)
+    n = trainer.batches_per_epoch
+    assert n >= 3
+    for _ in range(n + 2):
+        assert trainer.step() is not None
+    assert calls[0]["state"] is None and calls[n]["state"] is None, "every epoch starts from zeros"
+    expected = None  # h_0 of the first window
+    for i in range(1, n):
+        expected = reference_last_state(calls[i - 1]["w"], calls[i - 1]["X"], expected)
+        got = calls[i]["state"]
+        assert got is not None, f"step {i + 1} got no state: the sequential sampler must carry it"
+        tol = 1e-5 * float(expected.abs().max())
+        assert float(expected.abs().max()) > 0.01  # a zero state could not pass
+        err = float((got.double() - expected).abs().max())
+        assert err < tol, f"step {i + 1}: carried state off by {err:.3g} (tolerance {tol:.3g})"
+        # The weights after the update give a measurably different state: the test tells them apart.
+        after = reference_last_state(calls[i]["w"], calls[i - 1]["X"], calls[i - 1]["state"])
+        assert float((after - expected).abs().max()) > 100 * tol
+
+
+def test_random_sampler_starts_every_minibatch_from_zeros(corpus, monkeypatch):
+    """d2l §8.5.4 (random sampling): adjacent minibatches are not adjacent in the text, so every one
+    starts from a fresh zero state."""
+    trainer = Trainer(SMALL.replace(sampler="random", truncation="full"), corpus)
+    calls = spy_on_bptt(monkeypatch, trainer)
+    for _ in range(4):
+        assert trainer.step() is not None
+    assert [c["state"] for c in calls] == [None] * 4
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
