@@ -65,7 +65,12 @@ def test_cross_field_limits_for_a_shared_host():
         RunConfig(batch_size=128, num_steps=200)
     with pytest.raises(ConfigError, match="epochs x max_tokens"):
         RunConfig(epochs=2000, max_tokens=200_000)
-    assert RunConfig(batch_size=MAX_BATCH_TOKENS // 200, num_steps=200)
+    # The limits are inclusive: exactly MAX_BATCH_TOKENS is accepted, one row more is not.
+    top = MAX_BATCH_TOKENS // 200
+    cfg = RunConfig(batch_size=top, num_steps=200)
+    assert (cfg.batch_size, cfg.num_steps) == (top, 200) and validate(cfg) == []
+    with pytest.raises(ConfigError, match="batch_size x num_steps"):
+        RunConfig(batch_size=top + 1, num_steps=200)
 
 
 def test_query_round_trip_is_exact():
