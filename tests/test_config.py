@@ -65,12 +65,14 @@ def test_cross_field_limits_for_a_shared_host():
         RunConfig(batch_size=128, num_steps=200)
     with pytest.raises(ConfigError, match="epochs x max_tokens"):
         RunConfig(epochs=2000, max_tokens=200_000)
-    # The limits are inclusive: exactly MAX_BATCH_TOKENS is accepted, one row more is not.
-    top = MAX_BATCH_TOKENS // 200
-    cfg = RunConfig(batch_size=top, num_steps=200)
-    assert (cfg.batch_size, cfg.num_steps) == (top, 200) and validate(cfg) == []
+    # The limit is inclusive: batch_size x num_steps exactly MAX_BATCH_TOKENS is accepted, one row more
+    # is refused (num_steps: the longest window that divides the limit, so that it can be met exactly).
+    steps = max(n for n in range(1, 201) if MAX_BATCH_TOKENS % n == 0 and MAX_BATCH_TOKENS // n <= 128)
+    top = MAX_BATCH_TOKENS // steps
+    cfg = RunConfig(batch_size=top, num_steps=steps)
+    assert cfg.batch_size * cfg.num_steps == MAX_BATCH_TOKENS and validate(cfg) == []
     with pytest.raises(ConfigError, match="batch_size x num_steps"):
-        RunConfig(batch_size=top + 1, num_steps=200)
+        RunConfig(batch_size=top + 1, num_steps=steps)
 
 
 def test_query_round_trip_is_exact():

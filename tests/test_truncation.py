@@ -315,9 +315,9 @@ def test_invalid_k_and_artbp_parameters_are_errors():
 def test_constant_pi_weight_grows_exponentially():
     s = survival(ConstantPi(0.98), 500)
     np.testing.assert_allclose(s["survival"], 0.98 ** s["lag"])
-    assert s["weight"][99] == pytest.approx(7.54, rel=1e-2)  # research notes: about 7.5x at lag 100
-    assert s["weight"][199] == pytest.approx(56.9, rel=1e-2)  # 57x at lag 200
-    assert s["weight"][499] == pytest.approx(2.4e4, rel=2e-2)  # 2.4e4x at lag 500
+    assert s["weight"][99] == pytest.approx(7.54, rel=1e-2)  # 0.98^-100: the weight 1/(pi...pi) at lag 100
+    assert s["weight"][199] == pytest.approx(56.9, rel=1e-2)  # 0.98^-200
+    assert s["weight"][499] == pytest.approx(2.4e4, rel=2e-2)  # 0.98^-500
 
 
 def test_artbp_weight_grows_polynomially_with_the_papers_closed_form():
@@ -326,7 +326,7 @@ def test_artbp_weight_grows_polynomially_with_the_papers_closed_form():
     # prod_{T=1..k} (1 - 3/(100+T)) = prod (97+T)/(100+T) telescopes to 98*99*100 / ((k+98)(k+99)(k+100))
     np.testing.assert_allclose(s["weight"], (k + 98.0) * (k + 99) * (k + 100) / (98 * 99 * 100), rtol=1e-9)
     median = int(k[np.argmax(s["survival"] <= 0.5)])
-    assert median in (25, 26, 27)  # research notes: median about 26
+    assert median in (25, 26, 27)  # P(L > k) = (98.99.100)/((k+98)(k+99)(k+100)) falls below 1/2 at k = 26
     mean = 1 + s["survival"].sum()  # E[L] = sum_{k>=0} P(L > k)
     assert 45 < mean < 51  # mean about 50 (the tail beyond lag 5000 is cut off)
     assert s["segment_pmf"].sum() == pytest.approx(1 - s["survival"][-1])
