@@ -3,6 +3,7 @@
 import json
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -163,14 +164,32 @@ def test_a_second_thread_inside_step_is_skipped_not_doubled(corpus):
         assert trainer.step_count == 0 and not trainer.done
     finally:
         trainer.lock.release()
+    # Four threads train at once, and each update sleeps half-way, handing the interpreter to the others:
+    # without the lock they would be inside the update together.
+    inside, peak, guard = [0], [0], threading.Lock()
+    real_update = trainer._update
+
+    def slow_update(X, Y):
+        with guard:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        try:
+            time.sleep(0.005)
+            return real_update(X, Y)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    trainer._update = slow_update
     results = []
     threads = [threading.Thread(target=lambda: results.append(trainer.run_for(0.3))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert peak[0] == 1, f"{peak[0]} threads were inside the update at once"
     steps = [r["step"] for rs in results for r in rs]
-    assert sorted(steps) == list(range(1, len(steps) + 1)), "every step ran exactly once"
+    assert steps and sorted(steps) == list(range(1, len(steps) + 1)), "every step ran exactly once"
     frame, dh, _ = trainer.snapshot()
     assert len(frame) == len(dh) == trainer.step_count
 
