@@ -3,7 +3,8 @@
 The dashboard calls `step()` in short chunks from a timer, so training can pause, resume and be
 inspected between any two minibatches. Each step returns a record; the history keeps those records as
 columns. A lock makes a second thread's `step()` a no-op rather than a second writer (Streamlit's fast
-reruns can overlap the previous script thread, see the research notes).
+reruns can overlap the previous script thread: Streamlit starts each rerun, and each fragment run, in a
+thread of its own).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .data import (
     seq_data_iter_sequential,
     tokenize,
 )
+from .i18n import _
 from .model import CharRNN, resolve_device
 from .truncation import bptt, make_strategy
 
@@ -165,16 +167,25 @@ class Trainer:
             return None
         batch = self._next_batch()
         if batch is None:
-            self.status, self.message = "finished", f"Finished {self.cfg.epochs} epochs."
+            self.status = "finished"
+            self.message = _("Finished {epochs} epochs.").format(epochs=self.cfg.epochs)
             return None
         self.status = "running"
         start = time.perf_counter()
-        X, Y = batch
-        B, T = X.shape
-        state = None if self.cfg.sampler == "random" else self._state  # random sampling: fresh state
-        xi = self.strategy.gates(B, T, self.gate_generator)
-        out = bptt(self.model, X, Y, xi, state)
+        update = self._update(*batch)
+        if update is None:
+            return None
+        record = self._record(update, start)
+        self.history.append(record)
+        return record
 
+    def _update(self, X: torch.Tensor, Y: torch.Tensor) -> dict[str, Any] | None:
+        """One minibatch's update: the gated BPTT gradient, the clipped global norm, the divergence
+        guard, the optimizer step and the state carried to the next window. None when it diverged (the
+        weights are put back and nothing is counted)."""
+        state = None if self.cfg.sampler == "random" else self._state  # random sampling: fresh state
+        xi = self.strategy.gates(X.shape[0], X.shape[1], self.gate_generator)
+        out = bptt(self.model, X, Y, xi, state)
         params = dict(self.model.named_parameters())
         for name, g in out.grads.items():
             params[name].grad = g
@@ -185,16 +196,22 @@ class Trainer:
         theta = self.cfg.clip if self.cfg.clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), theta))
         if not (math.isfinite(out.loss) and math.isfinite(grad_norm) and out.loss < DIVERGED_LOSS):
-            return self._diverge(f"The loss became {out.loss:g} (gradient norm {grad_norm:g}) at step "
-                                 f"{self.step_count + 1}.")  # fmt: skip
-        clipped = grad_norm > theta
-        grad_norm_clipped = theta if clipped else grad_norm
+            why = _("The loss became {loss} (gradient norm {norm}) at step {step}.")
+            return self._diverge(
+                why.format(loss=f"{out.loss:g}", norm=f"{grad_norm:g}", step=self.step_count + 1)
+            )
         torch._foreach_copy_(self._backup, [p.detach() for p in self.model.parameters()])
         self.optimizer.step()
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            return self._diverge(f"The weights overflowed at step {self.step_count + 1}.")
+            return self._diverge(_("The weights overflowed at step {step}.").format(step=self.step_count + 1))
         self._state = out.state  # carried to the next window, with no graph: the detach is a cut
+        return {"X": X, "out": out, "norms": norms, "grad_norm": grad_norm, "theta": theta}
 
+    def _record(self, update: dict[str, Any], start: float) -> dict[str, Any]:
+        """Count the step and return its metrics: one row of the history (COLUMNS), plus ||dL/dh_t||
+        and the cuts. `start` is when the step began (perf_counter): its time includes the update's."""
+        X, out, grad_norm, theta = update["X"], update["out"], update["grad_norm"], update["theta"]
+        B, T = X.shape
         self.step_count += 1
         self._batch_in_epoch += 1
         self.tokens += B * T
@@ -206,18 +223,19 @@ class Trainer:
         elapsed = time.perf_counter() - start
         self.wall_time += elapsed
         self.last_window = {"X": X.cpu(), "xi": out.xi.float()}
-        record = {
+        clipped = grad_norm > theta
+        return {
             "step": self.step_count,
             "epoch": self.epoch + self._batch_in_epoch / max(self.batches_per_epoch, 1),
             "tokens": self.tokens,
             "loss": out.loss,
             "perplexity": perplexity(out.loss),
             "grad_norm": grad_norm,
-            "grad_norm_clipped": grad_norm_clipped,
+            "grad_norm_clipped": theta if clipped else grad_norm,
             "clipped": clipped,
             "norm_b_h": 0.0,
             "norm_b_q": 0.0,
-            **norms,
+            **update["norms"],
             "cut_fraction": float((out.xi[1:] == 0).float().mean()) if T > 1 else 0.0,
             "spectral_norm": spectral,
             "wall_time": self.wall_time,
@@ -225,12 +243,8 @@ class Trainer:
             # A copy, not a view: a view keeps the tensor's allocation alive, and thousands of them in the
             # history pinned the heap around the large per-step buffers (RSS grew ~0.4 MB per step).
             "dh_norms": out.dh_norms.float().cpu().numpy().copy(),
-            "cuts": (
-                out.xi == 0
-            ).cpu(),  # (T, B): where the gradient was cut, the window boundary (t=0) included
+            "cuts": (out.xi == 0).cpu(),  # (T, B): where the gradient was cut, the window boundary included
         }
-        self.history.append(record)
-        return record
 
     def _diverge(self, why: str) -> None:
         """Stop, and put back the weights of the last step whose loss was sound: the weights that gave
@@ -240,8 +254,14 @@ class Trainer:
         for p in self.model.parameters():
             p.grad = None
         self.status = "diverged"
-        self.message = (f"{why} Training stopped: try a smaller learning rate or turn clipping on. "
-                        f"The weights and the history up to step {self.step_count} are kept.")  # fmt: skip
+        self.message = (
+            why
+            + " "
+            + _(
+                "Training stopped: try a smaller learning rate or turn clipping on. "
+                "The weights and the history up to step {step} are kept."
+            ).format(step=self.step_count)
+        )
         return None
 
     def interrupt(self) -> None:

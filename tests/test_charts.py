@@ -345,7 +345,9 @@ def test_segmentation_strip_empty_and_mismatch():
         charts.segmentation_strip(list("abc"), {"full": np.array([0.0, 1.0])})
 
 
-def test_segmentation_strip_is_fast_for_a_long_window():
+def test_segmentation_strip_draws_a_long_window_as_two_traces():
+    """At num_steps = 200 the strip stays two traces (one heatmap of cells, one line of cut bars), not
+    one SVG object per cell or per cut; the shading and the bars follow the gates."""
     T = 200
     rng = np.random.default_rng(0)
     xi = np.where(rng.random(T) < 0.9, 1 / 0.9, 0.0)
@@ -353,9 +355,18 @@ def test_segmentation_strip_is_fast_for_a_long_window():
     rows = {
         "randomized": xi,
         "regular (k=10)": np.where(np.arange(T) % 10 == 0, 0.0, 1.0),
-        "full": xi * 0 + 1,
+        "full": np.r_[0.0, np.ones(T - 1)],
     }
     fig = charts.segmentation_strip([chr(97 + i % 26) for i in range(T)], rows)
     check_figure(fig)
-    assert np.asarray(fig.data[0].z).shape == (3, T)
+    assert [t.type for t in fig.data] == ["heatmap", "scatter"]
     assert len(fig.layout.shapes) == 0 and len(fig.layout.annotations) == 0  # no per-cell SVG objects
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (3, T)
+    t = np.arange(T)
+    assert z[1].tolist() == ((t // 10) % 2).tolist()  # regular k=10: segments [0, 10), [10, 20), ...
+    assert z[2].tolist() == [0] * T  # full: one segment
+    assert z[0].tolist() == ((np.cumsum(xi == 0) - 1) % 2).tolist()
+    n_cuts = int((xi == 0).sum()) + T // 10 + 1
+    xs = [x for x in fig.data[1].x if x is not None]
+    assert len(xs) == 2 * n_cuts  # each bar is two points and a gap

@@ -1,6 +1,9 @@
 """The process-wide training slots: cap, first-come queue, time slices, stale sessions."""
 
+import random
+import sys
 import threading
+import time
 
 import pytest
 
@@ -63,24 +66,64 @@ def test_a_closed_tab_loses_its_slot_after_stale_after():
     assert slots.status().training == 1 and slots.status().waiting == 0
 
 
-def test_concurrent_requests_never_exceed_capacity():
-    slots = TrainingSlots(capacity=2, quantum=0.001, stale_after=100)
-    holding, peak, lock = set(), [0], threading.Lock()
+class YieldingDict(dict):
+    """A dict that hands the interpreter to another thread whenever its size is read or it is written,
+    and remembers the largest size it ever had: it forces the interleavings that a check-then-act on
+    the slots' tables would lose to (`len(holders) < capacity`, then `holders[s] = now`)."""
 
-    def worker(name):
-        for _ in range(300):
-            if slots.request(name).granted:
-                with lock:
-                    holding.add(name)
-                    peak[0] = max(peak[0], slots.status().training)
-                    holding.discard(name)
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.peak = len(self)
 
-    threads = [threading.Thread(target=worker, args=(f"s{i}",)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert 1 <= peak[0] <= 2
+    def __len__(self):
+        time.sleep(0)  # release the GIL between the check and the act
+        return super().__len__()
+
+    def __setitem__(self, key, value):
+        time.sleep(0)
+        super().__setitem__(key, value)
+        self.peak = max(self.peak, super().__len__())
+
+
+def test_concurrent_requests_and_releases_never_exceed_capacity():
+    """Eight sessions in eight threads request and release at random for a few thousand calls, with
+    the interpreter switching threads inside every size check and write of the holders' table. With
+    the lock, at most `capacity` sessions ever hold a slot, no call fails, and every ticket agrees with
+    the tables; without it, two threads grant the last slot together."""
+    slots = TrainingSlots(capacity=2, quantum=0.002, stale_after=100)
+    slots._holders = YieldingDict()
+    errors, tickets = [], []
+    start = threading.Barrier(8)
+
+    def worker(name, seed):
+        rng = random.Random(seed)
+        start.wait()
+        try:
+            for _ in range(400):
+                ticket = slots.request(name)
+                tickets.append(ticket)
+                if rng.random() < 0.3:
+                    slots.release(name)
+        except Exception as exc:  # a race shows as a KeyError from popping an emptied queue, too
+            errors.append(repr(exc))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker, args=(f"s{i}", i)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
+    assert slots._holders.peak <= 2, f"{slots._holders.peak} sessions held a slot at once (capacity 2)"
+    assert all(t.training <= 2 for t in tickets)
+    assert all(t.position == 0 for t in tickets if t.granted)
+    assert all(1 <= t.position <= t.waiting for t in tickets if not t.granted)
+    assert sum(t.granted for t in tickets) > 100  # the slots were in use, not just refused
+    assert not set(slots._holders) & set(slots._queue)
 
 
 def test_capacity_must_be_positive():

@@ -286,6 +286,28 @@ def test_artbp_hazard_falls_with_the_length_since_the_last_cut():
         assert abs(hazard - c) < 5 * math.sqrt(c * (1 - c) / at_risk.sum())
 
 
+def test_artbp_weights_and_hazards_follow_the_length_since_the_last_cut_anywhere():
+    """Tallec & Ollivier 2017, ARTBP: the probability of a cut at t depends on the length L of the current
+    segment (steps since the last cut, wherever it fell): c_L = alpha / (2 t0 + L), pi_t = 1 - c_L, and a kept
+    edge carries xi_t = 1 / pi_t. Recomputed here from each row's own cuts: every weight exactly, and the
+    empirical cut rate at each length, pooled over t, within a CLT bound."""
+    alpha, t0, n_rows, n_steps = 3.0, 4.0, 20000, 12
+    xi = Randomized(ARTBPPi(alpha, t0)).gates(n_rows, n_steps, torch.Generator().manual_seed(1)).numpy()
+    last_cut = np.zeros(n_rows, dtype=int)
+    cuts_at, seen_at = np.zeros(n_steps + 1), np.zeros(n_steps + 1)
+    for t in range(1, n_steps):
+        lag = t - last_cut  # (n_rows,)
+        pi = 1 - alpha / (2 * t0 + lag)
+        kept = xi[t] != 0
+        np.testing.assert_allclose(xi[t][kept], 1 / pi[kept], rtol=1e-12, err_msg=f"weights at t={t}")
+        np.add.at(cuts_at, lag, ~kept)
+        np.add.at(seen_at, lag, 1)
+        last_cut = np.where(kept, last_cut, t)
+    for lag in range(1, 4):  # each length seen after cuts at many different t
+        c = alpha / (2 * t0 + lag)
+        assert abs(cuts_at[lag] / seen_at[lag] - c) < 5 * math.sqrt(c * (1 - c) / seen_at[lag]), lag
+
+
 def test_linear_schedule_varies_with_t():
     xi = Randomized(LinearPi(1.0, 0.5, 11)).gates(20000, 11, torch.Generator().manual_seed(0))
     rates = (xi == 0).double().mean(1)
@@ -315,9 +337,9 @@ def test_invalid_k_and_artbp_parameters_are_errors():
 def test_constant_pi_weight_grows_exponentially():
     s = survival(ConstantPi(0.98), 500)
     np.testing.assert_allclose(s["survival"], 0.98 ** s["lag"])
-    assert s["weight"][99] == pytest.approx(7.54, rel=1e-2)  # research notes: about 7.5x at lag 100
-    assert s["weight"][199] == pytest.approx(56.9, rel=1e-2)  # 57x at lag 200
-    assert s["weight"][499] == pytest.approx(2.4e4, rel=2e-2)  # 2.4e4x at lag 500
+    assert s["weight"][99] == pytest.approx(7.54, rel=1e-2)  # 0.98^-100: the weight 1/(pi...pi) at lag 100
+    assert s["weight"][199] == pytest.approx(56.9, rel=1e-2)  # 0.98^-200
+    assert s["weight"][499] == pytest.approx(2.4e4, rel=2e-2)  # 0.98^-500
 
 
 def test_artbp_weight_grows_polynomially_with_the_papers_closed_form():
@@ -326,7 +348,7 @@ def test_artbp_weight_grows_polynomially_with_the_papers_closed_form():
     # prod_{T=1..k} (1 - 3/(100+T)) = prod (97+T)/(100+T) telescopes to 98*99*100 / ((k+98)(k+99)(k+100))
     np.testing.assert_allclose(s["weight"], (k + 98.0) * (k + 99) * (k + 100) / (98 * 99 * 100), rtol=1e-9)
     median = int(k[np.argmax(s["survival"] <= 0.5)])
-    assert median in (25, 26, 27)  # research notes: median about 26
+    assert median in (25, 26, 27)  # P(L > k) = (98.99.100)/((k+98)(k+99)(k+100)) falls below 1/2 at k = 26
     mean = 1 + s["survival"].sum()  # E[L] = sum_{k>=0} P(L > k)
     assert 45 < mean < 51  # mean about 50 (the tail beyond lag 5000 is cut off)
     assert s["segment_pmf"].sum() == pytest.approx(1 - s["survival"][-1])
