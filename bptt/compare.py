@@ -28,7 +28,7 @@ import pandas as pd
 
 from .config import ConfigError, RunConfig
 from .data import Corpus
-from .i18n import _
+from .i18n import _, ngettext
 from .synthetic import DelayedRecall, recall_metrics
 from .training import Trainer
 
@@ -381,8 +381,15 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
     sentences.append(
         _(
             "Rule: a difference counts when Welch's t-test between the best strategy and another gives "
-            "p < 0.05 over the seeds' final values. With {n} seeds per strategy the test only detects "
-            "differences of several standard deviations; 'within the spread' means not shown, not equal."
+            "p < 0.05 over the seeds' final values."
+        )
+        + " "
+        + ngettext(
+            "With {n} seed per strategy the test only detects differences of several standard deviations; "
+            "'within the spread' means not shown, not equal.",
+            "With {n} seeds per strategy the test only detects differences of several standard deviations; "
+            "'within the spread' means not shown, not equal.",
+            n,
         ).format(n=n)
     )
     return sentences
