@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,7 @@ class Comparison:
         self.index = 0
         self.finished: list[_Run] = []
         self.current: _Run | None = None
+        self.lock = threading.Lock()  # one advancing thread at a time (Streamlit reruns can overlap)
 
     def trainer(self, strategy: str, seed: int) -> Trainer:
         return Trainer(self.spec.config(strategy, seed), self.corpus)
@@ -171,7 +173,15 @@ class Comparison:
 
     def advance(self, seconds: float) -> bool:
         """Train for about `seconds` (at least one step), starting the next run when one ends.
-        Returns False once every run is done."""
+        Returns False once every run is done. A call while another thread is advancing does nothing."""
+        if not self.lock.acquire(blocking=False):
+            return not self.done
+        try:
+            return self._advance(seconds)
+        finally:
+            self.lock.release()
+
+    def _advance(self, seconds: float) -> bool:
         if self.done:
             return False
         if self.current is None:

@@ -135,6 +135,15 @@ def test_the_runner_steps_in_slices_and_ends_with_every_run():
     assert comparison.advance(1.0) is False
 
 
+def test_a_second_thread_cannot_advance_at_the_same_time():
+    comparison = Comparison(tiny_spec(seeds=(0,)))
+    with comparison.lock:
+        assert comparison.advance(1.0) is True
+    assert comparison.current is None and comparison.progress == 0.0
+    comparison.advance(0.001)
+    assert comparison.current is not None
+
+
 def test_a_seconds_budget_stops_each_run_at_its_time(tmp_path):
     spec = tiny_spec(budget="seconds", seconds=0.05, strategies=("full",), seeds=(0,),
                      base=TINY.replace(epochs=500))  # fmt: skip
