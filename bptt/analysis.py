@@ -4,9 +4,19 @@
     v = +1 on the first 10 units, -1 on the other 13;   loss_t = 0.5 (s_t^1 - 1)^2 on the first unit
 
 Unit j reaches unit 1 only after j - 1 steps, so a gradient truncated to K steps sees the positive
-influences first: its sensitivity ds^1/dtheta is +1, +10, +16.5, +0.57, -4.75 at K = 1, 10, 20, 40, 50,
-while the true value is -6. For K <= 40 truncated BPTT has the wrong sign and drives theta the wrong way;
-an unbiased estimator (full BPTT, or the book's randomized truncation) converges.
+influences first. Two truncations must be told apart:
+- sliding window (BPTT(K; 1) of Williams & Peng 1990): every loss sees exactly K steps back; the
+  sensitivity ds^1/dtheta is +1, +10, +16.5, +0.57, -4.75 at K = 1, 10, 20, 40, 50 (true value -6), so
+  the sign is wrong for K <= 40;
+- chunked (regular truncation as the book's experiments make it, d2l §8.7.1.2): z is reset every K
+  steps, so the loss at offset j of a chunk sees j + 1 steps back; averaged over a chunk the sensitivity
+  stays positive, wrong-signed, for every K <= 109.
+
+Randomized truncation (d2l §8.7.1.3) is unbiased, E[z^1] = -6, but not automatically convergent: its
+variance grows as pi falls (sd of z^1 about 7.7, 11.5, 41, 119 at pi = 0.995, 0.99, 0.95, 0.9), and
+online SGD with the task's learning rate diverges at pi = 0.95 and 0.9 while it converges at 0.99 and
+0.995. A finite variance needs roughly pi > rho(A)^2 (Tallec & Ollivier 2017; rho(A) = 0.5 here), which
+all four satisfy: finite is necessary, not sufficient, for a given step size.
 
 The sensitivity is carried forward, exactly the book's recursion (d2l §8.7.1):
     z_t = df/dtheta + xi_t * df/ds_{t-1} z_{t-1} = v + xi_t A z_{t-1}
@@ -48,6 +58,24 @@ class InfluenceBalancing:
             z += Ajv[0]
             Ajv = self.A @ Ajv
         return z
+
+    def chunked_sensitivity(self, K: int) -> float:
+        """The mean sensitivity over a chunk of K steps when z is reset every K steps (chunked regular
+        truncation): (1/K) sum_{j=1..K} truncated_sensitivity(j)."""
+        return float(np.mean([self.truncated_sensitivity(j) for j in range(1, K + 1)]))
+
+    def randomized_moments(self, pi: float, steps: int = 2000) -> tuple[float, float]:
+        """Exact mean and standard deviation of z^1 under randomized truncation with a constant pi, by
+        the moment recursions of z_t = v + xi_t A z_{t-1} (xi_t independent of z_{t-1}, E[xi] = 1,
+        E[xi^2] = 1/pi), run `steps` steps from z_0 = 0:
+            m_t = v + A m_{t-1},   M_t = v v' + v (A m_{t-1})' + (A m_{t-1}) v' + A M_{t-1} A' / pi."""
+        A, v = self.A, self.v
+        m, M = np.zeros(self.n), np.zeros((self.n, self.n))
+        for _ in range(steps):
+            Am = A @ m
+            M = np.outer(v, v) + np.outer(v, Am) + np.outer(Am, v) + (A @ M @ A.T) / pi
+            m = v + Am
+        return float(m[0]), float(np.sqrt(max(M[0, 0] - m[0] ** 2, 0.0)))
 
 
 def train_theta(

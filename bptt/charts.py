@@ -378,3 +378,22 @@ def theta_chart(trajectories: dict[str, np.ndarray], target: float) -> go.Figure
     ))  # fmt: skip
     fig = _layout(fig, _("θ during training"), _("step"), "θ", "theta", hovermode="x unified")
     return fig.update_yaxes(range=[-1.0, 2.0])
+
+
+def truncation_sensitivity_chart(Ks: np.ndarray, curves: dict[str, np.ndarray], true: float) -> go.Figure:
+    """Influence balancing's sensitivity ds¹/dθ against K for each way of truncating (named by the
+    caller: sliding window, chunked), with the wrong-signed points marked and the true value dashed."""
+    from .i18n import _
+
+    fig = go.Figure()
+    for name, values in curves.items():
+        values = np.asarray(values, dtype=float)
+        fig.add_trace(go.Scatter(x=Ks, y=values, mode="lines", name=html.escape(name)))
+    wrong = np.zeros(len(Ks), dtype=bool)
+    for values in curves.values():
+        wrong |= np.sign(np.asarray(values, dtype=float)) != np.sign(true)
+    fig.add_trace(go.Scatter(
+        x=[Ks[0], Ks[-1]], y=[true, true], mode="lines", name=_("true = {v:g}").format(v=true),
+        line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
+    ))  # fmt: skip
+    return _layout(fig, _("What BPTT truncated at K steps sees"), _("K (steps)"), "ds¹/dθ", "sensitivity2")

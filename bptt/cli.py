@@ -39,7 +39,81 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", type=Path, help="write the per-step metrics to this CSV file")
     train.add_argument("--prefix", default="time traveller", help="prefix for the prediction")
     train.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_compare_parser(sub)
     return parser
+
+
+def add_compare_parser(sub) -> None:
+    """`python -m bptt compare`: several strategies over several seeds, written to a results file."""
+    cmp = sub.add_parser("compare", help="compare truncation strategies over seeds (mean, band, verdict)")
+    defaults = RunConfig()
+    skip = {"truncation", "k", "schedule", "pi", "pi_end", "alpha", "t0", "seed"}  # set per strategy/seed
+    for f in FIELDS.values():
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if f.name == "corpus":
+            cmp.add_argument(flag, default=default, help="time_machine, bundled, or a path to a UTF-8 text "
+                             "file (ignored with --task synthetic)")  # fmt: skip
+        elif f.kind is str:
+            cmp.add_argument(flag, default=default, choices=f.choices, help=f.help)
+        else:
+            cmp.add_argument(flag, type=f.kind, default=default, help=f"{f.help} (default {default})")
+    cmp.add_argument("--task", choices=("text", "synthetic"), default="text",
+                     help="text: the corpus; synthetic: delayed recall (bptt.synthetic)")  # fmt: skip
+    cmp.add_argument("--d", type=int, default=10, help="synthetic: the dependency length d")
+    cmp.add_argument("--strategies", nargs="+", default=["full", "regular:5", "randomized:0.9"],
+                     help="full, regular:K, randomized:PI, linear:PI:PI_END, artbp:ALPHA:T0")  # fmt: skip
+    cmp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    cmp.add_argument("--budget", choices=("epochs", "seconds"), default="epochs")
+    cmp.add_argument(
+        "--seconds", type=float, default=20.0, help="training seconds per run (--budget seconds)"
+    )
+    cmp.add_argument("--out", type=Path, required=True, help="results JSON (a CSV of the curves beside it)")
+    cmp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def compare(args: argparse.Namespace) -> int:
+    from .compare import Comparison, Spec, results, summary, verdict, write_results
+
+    values = {f: getattr(args, f) for f in FIELDS if f in vars(args) and f != "corpus"}
+    corpus_arg = args.corpus
+    try:
+        base = RunConfig(
+            corpus="upload" if corpus_arg not in ("time_machine", "bundled") else corpus_arg, **values
+        )
+        spec = Spec(base=base, strategies=tuple(args.strategies), seeds=tuple(args.seeds), task=args.task,
+                    d=args.d, budget=args.budget, seconds=args.seconds)  # fmt: skip
+        corpus = None if args.task == "synthetic" else load(base, corpus_arg)
+        comparison = Comparison(spec, corpus)
+    except (ConfigError, CorpusError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    log = sys.stderr
+    if not args.quiet:
+        print(f"corpus: {comparison.corpus.name}, {len(comparison.corpus):,} tokens; "
+              f"{len(comparison.order)} runs", file=log)  # fmt: skip
+    last = [-1]
+
+    def progress(c) -> None:
+        if not args.quiet and c.index != last[0]:
+            last[0] = c.index
+            for r in c.finished[len(c.finished) - 1 :]:
+                print(f"{r.strategy:>18} seed {r.seed}: {r.trainer.status}, "
+                      f"{c.spec.metric} {r.points[-1][c.spec.metric] if r.points else float('nan'):.4f}, "
+                      f"{r.trainer.wall_time:.1f} s", file=log)  # fmt: skip
+
+    comparison.run(progress)
+    progress(comparison)
+    data = results(comparison, corpus_name=comparison.corpus.name)
+    write_results(data, args.out)
+    runs = comparison.runs()
+    print(summary(runs, spec.metric).to_string(index=False), file=log)
+    for sentence in verdict(runs, spec.metric):
+        print(sentence, file=log)
+    print(json.dumps({"out": str(args.out), "summary": data["summary"]}))
+    return 0
 
 
 def load(cfg: RunConfig, corpus_arg: str):
@@ -114,4 +188,6 @@ def train(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "compare":
+        return compare(args)
     return train(args)

@@ -77,3 +77,51 @@ def test_too_much_variance_diverges_too():
     """pi = 0.9: unbiased but the weights 1/pi^k make the variance explode (Tallec & Ollivier 2017)."""
     thetas = train_theta(TASK, 6000, truncation="randomized", schedule=ConstantPi(0.9), seed=1)
     assert np.isnan(thetas[-1])
+
+
+def chunked_by_simulation(K: int) -> float:
+    """Independent reference: run the chunked recursion z_t = v + [t mod K != 0] A z_{t-1} over whole
+    chunks and average z^1, with the closed form of each power from binomial_sensitivity."""
+    per_offset = [binomial_sensitivity(j + 1) for j in range(K)]  # offset j sees j + 1 terms
+    return float(np.mean(per_offset))
+
+
+def test_chunked_truncation_stays_wrong_signed_up_to_k_109():
+    for K in (1, 10, 40, 80, 109, 110, 150):
+        assert TASK.chunked_sensitivity(K) == pytest.approx(chunked_by_simulation(K), abs=1e-9)
+    assert all(TASK.chunked_sensitivity(K) > 0 for K in range(1, 110)), "wrong sign for every K <= 109"
+    assert TASK.chunked_sensitivity(110) < 0
+    # the sliding window turns right-signed much earlier (K = 41), the chunks not before K = 110
+    assert TASK.truncated_sensitivity(41) < 0 < TASK.chunked_sensitivity(41)
+
+
+def test_chunked_regular_training_goes_the_wrong_way_where_the_sliding_window_is_right():
+    target = -1 / 6
+    assert train_theta(TASK, 4000, truncation="sliding", k=50)[-1] == pytest.approx(target, abs=1e-2)
+    chunked = train_theta(TASK, 4000, truncation="regular", k=50)
+    assert np.isnan(chunked[-1]) or abs(chunked[-1] - target) > 1.0
+
+
+@pytest.mark.parametrize(("pi", "sd"), [(0.995, 7.75), (0.99, 11.55), (0.95, 41.16), (0.9, 118.6)])
+def test_randomized_moments_match_monte_carlo(pi, sd):
+    mean, exact_sd = TASK.randomized_moments(pi)
+    assert mean == pytest.approx(-6.0, abs=1e-6)
+    assert exact_sd == pytest.approx(sd, abs=0.05)
+    rng = np.random.default_rng(3)
+    A, v, N = TASK.A, TASK.v, 20000
+    z = np.zeros((N, TASK.n))
+    for _ in range(400):
+        z = v + ((rng.random(N) < pi) / pi)[:, None] * (z @ A.T)
+    se = exact_sd / math.sqrt(N)
+    assert abs(z[:, 0].mean() - mean) < 5 * se
+    assert z[:, 0].std() == pytest.approx(exact_sd, rel=0.25)  # heavy tails: a loose check of the sd
+
+
+@pytest.mark.parametrize(("pi", "diverges"), [(0.9, True), (0.95, True), (0.99, False), (0.995, False)])
+def test_randomized_divergence_is_a_matter_of_variance_over_seeds(pi, diverges):
+    for seed in range(3):
+        thetas = train_theta(TASK, 4000, truncation="randomized", schedule=ConstantPi(pi), seed=seed)
+        if diverges:
+            assert np.isnan(thetas[-1]), f"pi={pi} seed={seed} should diverge"
+        else:
+            assert np.isfinite(thetas).all() and abs(thetas[-1] + 1 / 6) < 0.01

@@ -88,17 +88,23 @@ def test_theory_page_shows_the_estimator_and_its_errata():
     assert any(r"E[\xi_t] = 1" in el.value for el in at.latex)
     assert "Errata" in at.info[0].value
     at.radio(key="theory_kind").set_value("ARTBP").run(timeout=TIMEOUT)
-    assert not at.exception and len(at.get("plotly_chart")) == 3  # schedule + influence balancing (2)
+    assert "E[\\xi_t \\mid" in at.info[0].value, "the unbiasedness condition, not independence"
+    # schedule + influence balancing (sensitivity, theta, randomized over seeds)
+    assert not at.exception and len(at.get("plotly_chart")) == 4
 
 
 def test_theory_page_shows_truncation_getting_the_sign_wrong():
     at = open_page("pages/theory.py")
-    assert at.metric[0].value == "+10.00"  # K = 10: the truncated sensitivity, against the true -6
+    assert at.metric[0].value == "+10.00"  # K = 10: the sliding-window sensitivity, against the true -6
     at.slider(key="theory_ib_k").set_value(50).run(timeout=TIMEOUT)
     assert not at.exception and at.metric[0].value == "-4.75"
+    assert float(at.metric[1].value) > 0, "chunked truncation at K = 50 still has the wrong sign"
     theta = next(c for c in at.get("plotly_chart") if c.proto.id and "theory_ib_theta" in c.proto.id)
     names = [t["name"] for t in json.loads(theta.proto.spec)["data"]]
-    assert names[:3] == ["full BPTT", "truncated, K=50", "randomized, π=0.99"]
+    assert names[:3] == ["full BPTT", "sliding window, K=50", "chunked, K=50"]
+    assert any("0 of 3 seeds diverged" in c.value for c in at.caption)
+    at.select_slider(key="theory_ib_pi").set_value(0.95).run(timeout=TIMEOUT)
+    assert not at.exception and any("3 of 3 seeds diverged" in c.value for c in at.caption)
 
 
 # -- the buttons ---------------------------------------------------------------------------------------

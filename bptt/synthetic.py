@@ -1,0 +1,142 @@
+"""A synthetic corpus whose only learnable structure is a dependency exactly d steps long.
+
+The stream is a run of episodes of d + 1 tokens each:
+
+    m, n_1, n_2, ..., n_{d-1}, m,   m', n'_1, ..., m',   ...
+
+m is a *marker*, one of `num_markers` upper-case letters drawn uniformly; n_i are *noise* letters drawn
+uniformly from `num_noise` lower-case letters; the episode's last token repeats its first marker, d steps
+later. Every other token is unpredictable, so the one thing a model can learn beyond the letter
+frequencies is the marker's identity at the recall position, and the gradient that teaches it has to
+travel exactly d steps back (d2l §8.7: the chain of d Jacobians dh_t/dh_{t-1}).
+
+Consequences for the truncation strategies of d2l §8.7.1, with windows of num_steps tokens:
+- regular truncation with k <= d: the marker and its recall never share a chunk (two positions d >= k
+  apart cannot lie in the same block of k), so no gradient ever links them;
+- full BPTT within the window: the pairs that fall in one window (a fraction (num_steps - d) / num_steps
+  of them) carry the signal;
+- randomized truncation: a segment reaches d steps back with probability pi^d (constant pi), and the
+  1/pi_t weights keep the estimate unbiased (Tallec & Ollivier 2017).
+
+The recall positions are where the `recall_*` metrics below are measured; chance there is
+num_markers (perplexity over the markers) since every marker is equally likely.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import Corpus, Vocab
+
+MAX_DELAY = 100  # d; bounded for a shared host (episodes, windows and memory grow with it)
+
+
+@dataclass(frozen=True)
+class DelayedRecall:
+    """The corpus' constants: d (the dependency length), the alphabets and the stream's length."""
+
+    d: int = 10
+    num_markers: int = 2
+    num_noise: int = 4
+    num_tokens: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.d, int) and 2 <= self.d <= MAX_DELAY):
+            raise ValueError(f"d must be a whole number in [2, {MAX_DELAY}] (got {self.d!r})")
+        if not (2 <= self.num_markers <= 26 and 1 <= self.num_noise <= 26):
+            raise ValueError("num_markers must be in [2, 26] and num_noise in [1, 26]")
+        if not (2 * (self.d + 2) <= self.num_tokens <= 1_000_000):
+            raise ValueError(f"num_tokens must be in [{2 * (self.d + 2)}, 1,000,000]")
+
+    @property
+    def markers(self) -> list[str]:
+        return list(string.ascii_uppercase[: self.num_markers])
+
+    @property
+    def noise(self) -> list[str]:
+        return list(string.ascii_lowercase[: self.num_noise])
+
+    def tokens(self, seed: int) -> tuple[list[str], np.ndarray]:
+        """The token stream and a boolean mask of its recall positions (the episodes' last tokens)."""
+        rng = np.random.default_rng(seed)
+        period = self.d + 2
+        episodes = -(-self.num_tokens // period)
+        a, b = rng.integers(0, self.num_markers, (2, episodes))
+        noise = rng.integers(0, self.num_noise, (episodes, self.d - 1))
+        markers, letters = np.array(self.markers), np.array(self.noise)
+        grid = np.empty((episodes, period), dtype="<U1")
+        grid[:, 0], grid[:, 1] = markers[a], markers[b]
+        grid[:, 2:-1] = letters[noise]
+        grid[:, -1] = markers[(a + b) % self.num_markers]  # the recall: d steps after the pair's end
+        recall = np.zeros((episodes, period), dtype=bool)
+        recall[:, -1] = True
+        return list(grid.ravel()[: self.num_tokens]), recall.ravel()[: self.num_tokens]
+
+    def vocab(self) -> Vocab:
+        """A fixed vocabulary (the same for every seed): '<unk>', the markers, then the noise letters."""
+        return Vocab(self.markers + self.noise)
+
+    def corpus(self, seed: int = 0) -> Corpus:
+        """The stream as a Corpus for the Trainer (token indices and the vocabulary)."""
+        toks, _ = self.tokens(seed)
+        vocab = self.vocab()
+        name = f"delayed recall (d={self.d}, {self.num_markers} markers, {self.num_noise} noise letters)"
+        return Corpus(name=name, corpus=vocab[toks], vocab=vocab)
+
+    @property
+    def chance_recall_perplexity(self) -> float:
+        return float(self.num_markers)
+
+    @property
+    def noise_entropy(self) -> float:
+        """The irreducible loss per noise token, ln(num_noise) nats."""
+        return math.log(self.num_noise)
+
+
+@torch.no_grad()
+def recall_metrics(model, task: DelayedRecall, seed: int, batch_size: int = 16) -> dict[str, float]:
+    """The model's recall on a fresh stream (seed `seed`), read with the state carried all the way:
+
+    recall_perplexity: exp of the mean -log p(marker | it is a marker), over the recall positions
+    (the probability renormalised over the markers, so the timing of the recall is not scored);
+    chance is num_markers. recall_accuracy: how often the most likely marker is the right one.
+    """
+    toks, recall = task.tokens(seed)
+    vocab = task.vocab()
+    ids = torch.tensor(vocab[toks], dtype=torch.int64)
+    n = (len(ids) - 1) // batch_size * batch_size
+    X = ids[:n].reshape(batch_size, -1).to(model.device)
+    Y = ids[1 : n + 1].reshape(batch_size, -1)
+    mask = torch.from_numpy(recall[1 : n + 1].reshape(batch_size, -1))
+    logits, _ = model(X, None)  # (T*B, V), time-major
+    T = X.shape[1]
+    logits = logits.reshape(T, batch_size, -1).transpose(0, 1).float().cpu()  # (B, T, V)
+    marker_ids = torch.tensor(vocab[task.markers])
+    logp = torch.log_softmax(logits[..., marker_ids], dim=-1)  # over the markers only
+    target = (Y - int(marker_ids[0])).clamp(0, len(marker_ids) - 1)  # the vocabulary lists markers first
+    picked = logp.gather(-1, target[..., None])[..., 0]
+    nll = float(-picked[mask].mean())
+    acc = float((logp.argmax(-1) == target)[mask].float().mean())
+    return {"recall_perplexity": math.exp(nll) if nll < 709 else math.inf, "recall_accuracy": acc}
+
+
+def conditional_entropy(tokens: list[str], lag: int, where: np.ndarray | None = None) -> float:
+    """H(x_{t+lag} | x_t) in nats, estimated from counts over the positions t (those in `where`)."""
+    x = np.asarray(tokens)
+    t = np.arange(len(x) - lag)
+    if where is not None:
+        t = t[where[: len(t)]]
+    a, b = x[t], x[t + lag]
+    joint: dict[tuple[str, str], int] = {}
+    for pair in zip(a.tolist(), b.tolist()):
+        joint[pair] = joint.get(pair, 0) + 1
+    first: dict[str, int] = {}
+    for (u, _), c in joint.items():
+        first[u] = first.get(u, 0) + c
+    total = len(t)
+    return -sum(c / total * math.log(c / first[u]) for (u, _), c in joint.items())

@@ -1,0 +1,192 @@
+"""The comparison runner and its statistics, against numpy/scipy on known inputs."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bptt.compare import (
+    SHIPPED,
+    Comparison,
+    Spec,
+    aggregate,
+    load_shipped,
+    parse_strategy,
+    results,
+    summary,
+    verdict,
+    welch,
+    write_results,
+)
+from bptt.config import ConfigError, RunConfig
+
+TINY = RunConfig(num_steps=12, batch_size=4, num_hiddens=8, max_tokens=1_000, epochs=2, optimizer="adam",
+                 lr=0.01)  # fmt: skip
+
+
+def tiny_spec(**kw) -> Spec:
+    base = dict(base=TINY, strategies=("full", "regular:3", "randomized:0.8"), seeds=(0, 1), task="synthetic",
+                d=4)  # fmt: skip
+    return Spec(**{**base, **kw})
+
+
+def test_aggregate_is_numpys_mean_sd_min_max_on_a_shared_grid():
+    rng = np.random.default_rng(0)
+    x = np.linspace(0.0, 100.0, 11)
+    Y = {s: rng.normal(10, 2, (3, 11)) for s in ("full", "regular:5")}
+    curves = pd.DataFrame(
+        [{"strategy": s, "seed": i, "tokens": xv, "perplexity": Y[s][i, j]}
+         for s in Y for i in range(3) for j, xv in enumerate(x)]
+    )  # fmt: skip
+    agg = aggregate(curves, "tokens", "perplexity", points=11)
+    for s, ys in Y.items():
+        a = agg[agg["strategy"] == s]
+        np.testing.assert_allclose(a["tokens"], x)
+        np.testing.assert_allclose(a["mean"], ys.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(a["sd"], ys.std(0, ddof=1), rtol=1e-12)
+        np.testing.assert_allclose(a["min"], ys.min(0))
+        np.testing.assert_allclose(a["max"], ys.max(0))
+        assert (a["n"] == 3).all()
+
+
+def test_aggregate_interpolates_and_leaves_a_shorter_run_out_past_its_end():
+    curves = pd.DataFrame({"strategy": "s", "seed": [0, 0, 1, 1, 1], "tokens": [0, 10, 0, 10, 20],
+                           "perplexity": [4.0, 2.0, 6.0, 4.0, 3.0]})  # fmt: skip
+    agg = aggregate(curves, "tokens", "perplexity", points=5)  # grid 0, 5, 10, 15, 20
+    np.testing.assert_allclose(agg["mean"], [5.0, 4.0, 3.0, 3.5, 3.0])
+    np.testing.assert_array_equal(agg["n"], [2, 2, 2, 1, 1])
+    assert np.isnan(agg["sd"].iloc[-1]) and agg["sd"].iloc[0] == pytest.approx(np.std([4, 6], ddof=1))
+
+
+def test_welch_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(1)
+    for n1, n2 in [(3, 3), (2, 5), (3, 8), (10, 4)]:
+        a, b = rng.normal(0, 1, n1), rng.normal(1.5, 3, n2)
+        assert welch(a, b) == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-9)
+    assert math.isnan(welch(np.array([1.0]), np.array([2.0, 3.0])))
+
+
+def runs_frame(values: dict[str, list[float]], diverged: dict[str, int] | None = None) -> pd.DataFrame:
+    rows = []
+    for s, vs in values.items():
+        for i, v in enumerate(vs):
+            status = "diverged" if i < (diverged or {}).get(s, 0) else "finished"
+            rows.append({"strategy": s, "seed": i, "status": status, "perplexity": v,
+                         "tokens_per_sec": 1000.0, "clipped_fraction": 0.5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_verdict_separates_clear_differences_from_noise():
+    clear = verdict(runs_frame({"full": [2.0, 2.1, 2.05], "regular:5": [3.0, 3.1, 2.95]}), "perplexity")
+    assert any("full" in s and "2.050" in s for s in clear)
+    assert any(s.startswith("regular:5") and "larger than the seed-to-seed spread" in s for s in clear)
+    noisy = verdict(runs_frame({"full": [2.0, 3.0, 2.5], "regular:5": [2.2, 3.1, 2.6]}), "perplexity")
+    assert any(s.startswith("regular:5") and "within the seed-to-seed spread" in s for s in noisy)
+    assert any("Welch" in s and "3 seeds" in s for s in noisy), "the rule and the power are stated"
+
+
+def test_verdict_reports_divergence_and_leaves_diverged_runs_out_of_the_means():
+    runs = runs_frame(
+        {"full": [2.0, 2.1, 2.05], "randomized:0.5": [math.inf, 9.0, 9.5]}, {"randomized:0.5": 1}
+    )
+    said = verdict(runs, "perplexity")
+    assert "randomized:0.5 diverged in 1 of 3 seeds." in said
+    table = summary(runs, "perplexity")
+    row = table.set_index("strategy").loc["randomized:0.5"]
+    assert row["diverged"] == 1 and row["mean"] == pytest.approx(9.25) and row["n"] == 3
+    assert verdict(runs_frame({"a": [math.inf]}, {"a": 1}), "perplexity")[-1].startswith("Every run")
+
+
+def test_same_seed_same_weights_and_data_across_strategies_and_not_across_seeds():
+    comparison = Comparison(tiny_spec())
+    firsts = {}
+    for seed in (0, 1):
+        for s in ("full", "regular:3", "randomized:0.8"):
+            t = comparison.trainer(s, seed)
+            params = [p.detach().clone() for p in t.model.parameters()]
+            t.step()
+            firsts[(s, seed)] = (params, t.last_window["X"].clone())
+    for s in ("regular:3", "randomized:0.8"):
+        for seed in (0, 1):
+            p0, x0 = firsts[("full", seed)]
+            p1, x1 = firsts[(s, seed)]
+            assert all(torch.equal(a, b) for a, b in zip(p0, p1))
+            assert torch.equal(x0, x1)
+    (pa, xa), (pb, xb) = firsts[("full", 0)], firsts[("full", 1)]
+    assert not torch.equal(pa[0], pb[0]) and not torch.equal(xa, xb)
+
+
+def test_the_runner_steps_in_slices_and_ends_with_every_run():
+    comparison = Comparison(tiny_spec())
+    progress = [comparison.progress]
+    while comparison.advance(0.001):
+        progress.append(comparison.progress)
+    assert comparison.done and comparison.progress == 1.0 and progress == sorted(progress)
+    assert len(progress) > len(comparison.order), "more than one slice per run"
+    runs = comparison.runs()
+    assert len(runs) == 6 and set(runs["status"]) == {"finished"}
+    curves = comparison.curves()
+    assert set(curves.groupby(["strategy", "seed"]).size()) == {2}, "one point per epoch"
+    assert {"recall_perplexity", "recall_accuracy"} <= set(curves.columns)
+    assert comparison.advance(1.0) is False
+
+
+def test_a_second_thread_cannot_advance_at_the_same_time():
+    comparison = Comparison(tiny_spec(seeds=(0,)))
+    with comparison.lock:
+        assert comparison.advance(1.0) is True
+    assert comparison.current is None and comparison.progress == 0.0
+    comparison.advance(0.001)
+    assert comparison.current is not None
+
+
+def test_a_seconds_budget_stops_each_run_at_its_time(tmp_path):
+    spec = tiny_spec(budget="seconds", seconds=0.05, strategies=("full",), seeds=(0,),
+                     base=TINY.replace(epochs=500))  # fmt: skip
+    comparison = Comparison(spec)
+    comparison.run()
+    t = comparison.finished[0].trainer
+    assert t.wall_time >= 0.05 and t.epoch < 500
+    data = results(comparison)
+    write_results(data, tmp_path / "r.json")
+    back = json.loads((tmp_path / "r.json").read_text())
+    assert back["spec"]["budget"] == "seconds" and back["machine"]["torch"] == torch.__version__
+    assert back["version"] and back["metric"] == "recall_perplexity"
+    assert Spec.from_dict(back["spec"]) == spec
+    assert (tmp_path / "r.csv").read_text().startswith("strategy,seed,")
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [("full", {"truncation": "full"}), ("regular:5", {"truncation": "regular", "k": 5}),
+     ("randomized:0.9", {"truncation": "randomized", "schedule": "constant", "pi": 0.9}),
+     ("artbp:3:10", {"truncation": "randomized", "schedule": "artbp", "alpha": 3.0, "t0": 10.0})],
+)  # fmt: skip
+def test_strategies_parse(text, fields):
+    assert parse_strategy(text) == fields
+
+
+@pytest.mark.parametrize(
+    "bad", [{"strategies": ("regular",)}, {"strategies": ("randomized:2",)}, {"seeds": tuple(range(9))},
+            {"budget": "steps"}, {"seconds": 1e6}],
+)  # fmt: skip
+def test_bad_specs_are_refused(bad):
+    with pytest.raises((ValueError, ConfigError)):
+        tiny_spec(**bad)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_results_load_and_are_small(name):
+    from bptt.compare import RESULTS_DIR
+
+    path = RESULTS_DIR / f"{name}.json"
+    assert path.stat().st_size < 500_000
+    data = load_shipped(name)
+    spec = Spec.from_dict(data["spec"])
+    assert len(data["runs"]) == len(spec.strategies) * len(spec.seeds)
+    assert set(data["curves"]["strategy"]) == set(spec.strategies)
+    assert {"platform", "cores", "torch", "torch_threads", "date"} <= set(data["machine"])

@@ -1,0 +1,73 @@
+"""The delayed-recall corpus: the dependency sits exactly where d says, and nowhere else."""
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from bptt.model import CharRNN
+from bptt.synthetic import DelayedRecall, conditional_entropy, recall_metrics
+
+
+def entropy_given(targets: list[str], contexts: list[tuple]) -> float:
+    """H(target | context) in nats from counts (written apart from bptt.synthetic on purpose)."""
+    joint = Counter(zip(contexts, targets))
+    marg = Counter(contexts)
+    n = len(targets)
+    return -sum(c / n * math.log(c / marg[ctx]) for (ctx, _), c in joint.items())
+
+
+@pytest.mark.parametrize("d", [3, 8, 17])
+def test_recall_is_a_function_of_the_pair_exactly_d_steps_back(d):
+    task = DelayedRecall(d=d, num_tokens=40_000)
+    toks, recall = task.tokens(seed=5)
+    r = np.flatnonzero(recall)
+    r = r[r >= d + 2]
+    M = task.num_markers
+
+    def h(lag: int) -> float:  # H(x_r | x_{r-lag-1}, x_{r-lag}) over the recall positions r
+        return entropy_given([toks[i] for i in r], [(toks[i - lag - 1], toks[i - lag]) for i in r])
+
+    assert h(d) == pytest.approx(0.0, abs=1e-12), "the pair d steps back determines the recall"
+    for lag in (1, d - 1, d + 1, d + 2):
+        if lag >= 1 and lag != d:
+            assert h(lag) > 0.95 * math.log(M), f"lag {lag} should carry no information"
+    # One marker alone tells nothing (the recall is (a + b) mod M): the pair is needed.
+    assert entropy_given([toks[i] for i in r], [toks[i - d] for i in r]) > 0.95 * math.log(M)
+    assert all(toks[i] in task.markers for i in r)
+
+
+def test_everything_but_the_recall_is_unpredictable_noise():
+    task = DelayedRecall(d=6, num_tokens=60_000)
+    toks, recall = task.tokens(seed=1)
+    noise_at = np.array([t in task.noise for t in toks])
+    # H(x_{t+lag} | x_t) over noise targets is ln(num_noise) for every lag: nothing to learn there.
+    for lag in (1, 2, 6, 7):
+        where = noise_at[lag:]
+        got = conditional_entropy(toks, lag, where=np.r_[where, np.zeros(lag, bool)])
+        assert got == pytest.approx(math.log(task.num_noise), abs=0.02)
+    assert recall.mean() == pytest.approx(1 / (task.d + 2), abs=1e-3)
+
+
+def test_corpus_vocab_is_fixed_and_seeds_differ():
+    task = DelayedRecall(d=5, num_tokens=2_000)
+    a, b = task.corpus(0), task.corpus(1)
+    assert a.vocab.idx_to_token == b.vocab.idx_to_token == ["<unk>", "A", "B", "a", "b", "c", "d"]
+    assert a.corpus != b.corpus and len(a) == 2_000
+    assert a.corpus == task.corpus(0).corpus
+
+
+@pytest.mark.parametrize("bad", [{"d": 1}, {"d": 101}, {"num_markers": 1}, {"num_tokens": 5}])
+def test_bad_sizes_are_refused(bad):
+    with pytest.raises(ValueError):
+        DelayedRecall(**bad)
+
+
+def test_an_untrained_model_recalls_at_chance():
+    task = DelayedRecall(d=8, num_tokens=20_000)
+    model = CharRNN(len(task.vocab()), 16, generator=torch.Generator().manual_seed(0))
+    m = recall_metrics(model, task, seed=9)
+    assert m["recall_perplexity"] == pytest.approx(task.chance_recall_perplexity, abs=0.02)
+    assert abs(m["recall_accuracy"] - 0.5) < 0.06
