@@ -222,3 +222,25 @@ def test_book_model_float32_weights_accepted():
     X, Y, _ = make_batch()
     dec = lags.lag_decomposition(lags.forward_window(model, X, Y))
     assert dec.proj.dtype == np.float64 and dec.table()["share"].sum() == pytest.approx(1.0)
+
+
+def test_cli_prints_one_json_object(capsys):
+    import json
+
+    from bptt.cli import main
+
+    code = main(["gradlab", "--num-hiddens", "8", "--num-steps", "6", "--batch-size", "2", "--draws", "20",
+                 "--max-tokens", "2000", "--strategy", "regular:2", "--strategy", "randomized:0.8"])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert sum(out["lags"]["share"]) == pytest.approx(1.0, abs=1e-9)
+    assert [e["strategy"] for e in out["estimators"]] == ["regular k=2", "randomized pi=0.8"]
+    assert out["estimators"][0]["variance"] == 0.0
+    assert len(out["regular_sweep"]) == 6 and out["regular_sweep"][-1]["bias"] < 1e-6
+
+
+def test_cli_refuses_too_many_draws(capsys):
+    from bptt.cli import main
+
+    assert main(["gradlab", "--draws", "9999"]) == 2
+    assert "between 1 and" in capsys.readouterr().err
