@@ -1,5 +1,6 @@
-"""`python -m bptt gradlab`: the gradient lab's numbers (d2l §8.7) for the book's char-RNN at its seeded initialisation, as one JSON
-object on stdout: lag shares of the full-window gradient, travel, and the estimators over draws."""
+"""`python -m bptt gradlab`: the gradient lab's numbers (d2l §8.7) for the book's char-RNN at its
+seeded initialisation, as one JSON object on stdout: lag shares of the full-window gradient, travel,
+and the estimators over draws."""
 
 from __future__ import annotations
 

@@ -229,8 +229,10 @@ def test_cli_prints_one_json_object(capsys):
 
     from bptt.cli import main
 
-    code = main(["gradlab", "--num-hiddens", "8", "--num-steps", "6", "--batch-size", "2", "--draws", "20",
-                 "--max-tokens", "2000", "--strategy", "regular:2", "--strategy", "randomized:0.8"])  # fmt: skip
+    args = ["--num-hiddens", "8", "--num-steps", "6", "--batch-size", "2", "--draws", "20"]
+    code = main(
+        ["gradlab", *args, "--max-tokens", "2000", "--strategy", "regular:2", "--strategy", "randomized:0.8"]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert sum(out["lags"]["share"]) == pytest.approx(1.0, abs=1e-9)
