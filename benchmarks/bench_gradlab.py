@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
 from bptt import estimators, gradlab, lags
 from bptt.data import load_corpus, make_corpus
