@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .lags import Window, flatten, full_adjoints, param_grads
+from .lags import CHUNK_BYTES, Window, flatten, full_adjoints, param_grads
 from .truncation import Regular
 
 MAX_DRAWS = 2000
@@ -107,7 +107,7 @@ def estimator_stats(
     *,
     label: str = "",
     generator: torch.Generator | None = None,
-    chunk: int = 32,
+    chunk: int | None = None,
     g: torch.Tensor | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EstimatorStats:
@@ -115,6 +115,7 @@ def estimator_stats(
     if not 1 <= n <= MAX_DRAWS:
         raise ValueError(f"the number of draws must be between 1 and {MAX_DRAWS} (got {n})")
     T, B, H = win.shape
+    chunk = chunk or max(1, CHUNK_BYTES // (T * B * H * win.E.element_size() * 2))
     g = full_gradient(win) if g is None else g
     gn = float(torch.linalg.vector_norm(g))
     total = torch.zeros_like(g)

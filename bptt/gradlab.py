@@ -19,6 +19,20 @@ from .model import CharRNN
 from .truncation import ARTBPPi, ConstantPi, Randomized, Regular
 
 MAX_NUM_STEPS, MAX_NUM_HIDDENS, MAX_BATCH = 100, 512, 128
+# Multiply-adds of the draws' backward passes: draws x num_steps x batch x num_hiddens^2 summed over the
+# strategies. 3e11 is two strategies of 2,000 draws at the book's size (T=35, B=32, H=256).
+MAX_DRAW_WORK = 3e11
+
+
+def check_draw_budget(num_strategies: int, draws: int, num_steps: int, batch: int, num_hiddens: int) -> None:
+    """Refuse a request for draws that would hold a shared host's cores for minutes."""
+    work = num_strategies * draws * num_steps * batch * num_hiddens**2
+    if work > MAX_DRAW_WORK:
+        raise ValueError(
+            f"{num_strategies} strategies x {draws:,} draws at num_steps={num_steps}, batch={batch}, "
+            f"num_hiddens={num_hiddens} is {work / MAX_DRAW_WORK:.1f} times what this host allows; "
+            "use fewer draws or strategies, or a smaller model"
+        )
 
 
 def minibatch(corpus, batch_size: int, num_steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,6 +111,8 @@ def estimator_report(
     """For each (kind, value) strategy, `draws` draws against the exact full gradient g (computed in
     float64); the draws themselves in `dtype` (float32 by default: 4x faster, relative error ~1e-7, far
     below any Monte Carlo error here). Returns (stats table, {label: cos per draw}, regular sweep k=1..T)."""
+    B, T = X.shape
+    check_draw_budget(sum(k != "regular" for k, _ in strategies), draws, T, B, model.num_hiddens)
     win64 = lags.forward_window(model, X, Y)
     g64 = estimators.full_gradient(win64)
     sweep = estimators.regular_sweep(win64, g=g64) if with_sweep else None

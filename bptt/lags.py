@@ -22,6 +22,8 @@ import pandas as pd
 import torch
 
 RECURRENT = ("W_xh", "W_hh", "b_h")  # the parameters whose gradient truncation changes
+LN10 = float(np.log(10.0))
+CHUNK_BYTES = 200_000_000  # bound on the working memory of a batch of draws
 
 
 @dataclass
@@ -197,8 +199,10 @@ def path_weights(xi: torch.Tensor) -> torch.Tensor:
     return W
 
 
-def kept_by_draws(dec: LagDecomposition, xi: torch.Tensor, chunk: int = 64) -> np.ndarray:
+def kept_by_draws(dec: LagDecomposition, xi: torch.Tensor, chunk: int | None = None) -> np.ndarray:
     """Per draw and lag, the share of g the drawn estimator keeps: (n, T) = sum_{t,b} W p / ||g||^2."""
+    T, B = dec.proj.shape[0], dec.proj.shape[2]
+    chunk = chunk or max(1, CHUNK_BYTES // (T * T * B * 8))
     proj = torch.from_numpy(dec.proj).to(xi.dtype)
     out = [
         torch.einsum("nktb,ktb->nk", path_weights(xi[i : i + chunk]), proj)
@@ -243,7 +247,7 @@ def travel(win: Window, rows: int = 2) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "lag": k,
-            "log10_mean": np.log10(np.mean(10.0 ** log_norm.numpy().astype(np.float64), 1) + 1e-300),
+            "log10_mean": ((torch.logsumexp(log_norm * LN10, 1) - np.log(r)) / LN10).numpy(),
             "log10_max": log_norm.max(1).values.numpy(),
             "log10_bound": k * np.log10(max(sigma * gamma, 1e-300)),
         }

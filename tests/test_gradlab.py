@@ -246,3 +246,11 @@ def test_cli_refuses_too_many_draws(capsys):
 
     assert main(["gradlab", "--draws", "9999"]) == 2
     assert "between 1 and" in capsys.readouterr().err
+
+
+def test_draw_budget_refuses_an_hour_of_work():
+    from bptt.gradlab import check_draw_budget
+
+    check_draw_budget(2, 2000, 35, 32, 256)  # the book's size, two strategies: allowed
+    with pytest.raises(ValueError, match="times what this host allows"):
+        check_draw_budget(6, 2000, 100, 128, 512)
