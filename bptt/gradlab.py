@@ -19,6 +19,7 @@ from .model import CharRNN
 from .truncation import ARTBPPi, ConstantPi, Randomized, Regular
 
 MAX_NUM_STEPS, MAX_NUM_HIDDENS, MAX_BATCH = 100, 512, 128
+KEPT_DRAWS = 500  # gate draws for the mean and spread of what a randomized strategy keeps of each lag
 # Multiply-adds of the draws' backward passes: draws x num_steps x batch x num_hiddens^2 summed over the
 # strategies. 3e11 is two strategies of 2,000 draws at the book's size (T=35, B=32, H=256).
 MAX_DRAW_WORK = 3e11
@@ -80,7 +81,7 @@ class LagReport:
 
 def lag_report(
     model, X, Y, *, regular_k: tuple[int, ...] = (), randomized: tuple[tuple[str, float], ...] = (),
-    draws: int = 500, seed: int = 0,
+    draws: int = KEPT_DRAWS, seed: int = 0,
 ) -> LagReport:  # fmt: skip
     """The lag decomposition (float64), the travel curve and W_hh's eigenvalues; for each regular k its
     exact kept share per lag, for each randomized strategy the mean and spread of its kept share over

@@ -95,7 +95,7 @@ with by_lag:
             "Regular k keeps a lag-j path only when its two ends fall in one chunk, so it also drops short "
             "lags at chunk boundaries; randomized strategies keep every lag on average (bars: ± 1 sd over "
             "{n} draws of the gates)."
-        ).format(n=500)
+        ).format(n=gradlab.KEPT_DRAWS)
     )
     st.dataframe(rep.table, hide_index=True)
 with travel:
