@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .config import FIELDS, ConfigError, RunConfig
 from .data import CorpusError, decode_upload, load_corpus, make_corpus
+from .gradlab_cli import add_gradlab_parser, gradlab_command
 from .training import Trainer
 
 MAX_FILE_BYTES = 50_000_000  # a local corpus file; the dashboard's uploads are capped far lower
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--prefix", default="time traveller", help="prefix for the prediction")
     train.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_compare_parser(sub)
+    add_gradlab_parser(sub)
     return parser
 
 
@@ -190,4 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "compare":
         return compare(args)
+    if args.command == "gradlab":
+        return gradlab_command(args)
     return train(args)

@@ -1,0 +1,138 @@
+"""The gradient lab's charts (d2l §8.7): pure functions from the lab's tables to Plotly figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .i18n import _
+
+
+def lag_share_figure(table: pd.DataFrame, weights: str) -> go.Figure:
+    """Each lag's share of the full-window gradient, with what each strategy keeps of it."""
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=table["lag"], y=table["share"], name=_("full gradient: share by lag")))
+    for col in table.columns:
+        if col.startswith("kept_") and not col.endswith("_std"):
+            std = table.get(col + "_std")
+            fig.add_trace(
+                go.Scatter(
+                    x=table["lag"],
+                    y=table[col],
+                    mode="lines+markers",
+                    name=_("kept by {strategy}").format(strategy=col[5:])
+                    + (_(" (mean ± sd over draws)") if std is not None else ""),
+                    error_y=None if std is None else {"type": "data", "array": std, "visible": True},
+                )
+            )
+    fig.update_layout(
+        title=_("Share of the full-window gradient of W_xh, W_hh, b_h by lag k ({weights})").format(
+            weights=weights
+        ),
+        xaxis_title=_("lag k = s − t (loss at step s, parameter used at step t)"),
+        yaxis_title=_("⟨g_k, g⟩ / ‖g‖²"),
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def lag_norm_figure(table: pd.DataFrame, weights: str) -> go.Figure:
+    """‖g_k‖ / ‖g‖ by lag on a log scale: how fast the lag terms fall."""
+    fig = go.Figure(
+        go.Scatter(
+            x=table["lag"],
+            y=table["norm_ratio"].clip(lower=1e-300),
+            mode="lines+markers",
+            name=_("‖g_k‖ / ‖g‖"),
+        )  # fmt: skip
+    )
+    fig.update_layout(
+        title=_("Size of each lag's term of the full gradient ({weights})").format(weights=weights),
+        xaxis_title=_("lag k"),
+        yaxis_title=_("‖g_k‖ / ‖g‖"),
+        yaxis_type="log",
+    )
+    return fig
+
+
+def travel_figure(travel: pd.DataFrame, weights: str) -> go.Figure:
+    """‖∂h_t/∂h_{t−k}‖₂ against k with the bound (σ_max(W_hh)·max|f′|)^k, log scale."""
+    rows = int(travel["rows"].iloc[0])
+    fig = go.Figure()
+    for col, name, dash in (
+        ("log10_mean", _("mean over {rows} rows").format(rows=rows), None),
+        ("log10_max", _("max over {rows} rows").format(rows=rows), "dot"),
+        ("log10_bound", _("bound (σ_max(W_hh)·max|f′|)^k"), "dash"),
+    ):
+        fig.add_trace(go.Scatter(x=travel["lag"], y=np.power(10.0, travel[col]), name=name,
+                                 mode="lines", line={"dash": dash}))  # fmt: skip
+    fig.update_layout(
+        title=_(
+            "How far a gradient travels: ‖∂h_t/∂h_(t−k)‖₂ from the window's last step ({weights})"
+        ).format(weights=weights),
+        xaxis_title=_("k (steps back)"),
+        yaxis_title=_("spectral norm"),
+        yaxis_type="log",
+    )
+    return fig
+
+
+def eigenvalue_figure(eigenvalues: np.ndarray, sigma_max: float, weights: str) -> go.Figure:
+    """W_hh's eigenvalues in the complex plane with the unit circle (Pascanu et al. 2013)."""
+    theta = np.linspace(0, 2 * np.pi, 181)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=np.cos(theta), y=np.sin(theta), mode="lines", name=_("unit circle"),
+                             line={"color": "grey"}))  # fmt: skip
+    fig.add_trace(go.Scatter(x=sigma_max * np.cos(theta), y=sigma_max * np.sin(theta), mode="lines",
+                             name=_("σ_max(W_hh) = {s:.3g}").format(s=sigma_max),
+                             line={"dash": "dot"}))  # fmt: skip
+    fig.add_trace(go.Scatter(x=eigenvalues.real, y=eigenvalues.imag, mode="markers",
+                             name=_("eigenvalues of W_hh"), marker={"size": 5}))  # fmt: skip
+    fig.update_layout(
+        title=_("Eigenvalues of W_hh ({weights})").format(weights=weights),
+        xaxis_title=_("real part"),
+        yaxis_title=_("imaginary part"),
+        yaxis={"scaleanchor": "x"},
+    )
+    return fig
+
+
+def plane_figure(stats: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) -> go.Figure:
+    """The bias–variance plane: regular k = 1..T (variance exactly 0), randomized over π, ARTBP over T0;
+    randomized points carry ±2 Monte Carlo standard errors on the bias."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=sweep["bias"], y=sweep["variance"], mode="markers+text",
+                             text=[f"k={k}" for k in sweep["k"]], textposition="top center",
+                             name=_("regular k (variance exactly 0)")))  # fmt: skip
+    for kind, name in (("randomized", _("randomized, constant π")), ("artbp", _("ARTBP over T0"))):
+        if stats is None:
+            break
+        s = stats[stats["kind"] == kind].sort_values("value")
+        if len(s):
+            err = {"type": "data", "array": 2 * s["bias_se"], "visible": True}
+            fig.add_trace(go.Scatter(x=s["bias"], y=s["variance"], mode="lines+markers+text",
+                                     text=list(s["strategy"]), textposition="bottom right", name=name,
+                                     error_x=err))  # fmt: skip
+    fig.update_layout(
+        title=_("Bias–variance plane of the estimators vs the full-window gradient ({weights})").format(
+            weights=weights
+        ),
+        xaxis_title=_("relative bias ‖E ĝ − g‖ / ‖g‖ (randomized: ± 2 Monte Carlo s.e.; zero within it)"),
+        yaxis_title=_("relative variance E‖ĝ − E ĝ‖² / ‖g‖²"),
+    )
+    return fig
+
+
+def cos_figure(cos: dict[str, np.ndarray], weights: str) -> go.Figure:
+    """Distribution of cos(ĝ, g) over the draws of each strategy."""
+    fig = go.Figure()
+    for label, values in cos.items():
+        fig.add_trace(go.Histogram(x=values, name=label, opacity=0.6, nbinsx=40))
+    fig.update_layout(
+        title=_("cos(ĝ, g) over the draws ({weights})").format(weights=weights),
+        xaxis_title=_("cosine between the estimate and the full-window gradient"),
+        yaxis_title=_("draws"),
+        barmode="overlay",
+    )
+    return fig
