@@ -63,6 +63,7 @@ def test_aggregate_interpolates_and_leaves_a_shorter_run_out_past_its_end():
 
 def test_welch_matches_scipy():
     import scipy.stats as stats  # requirements-dev.txt: a reference, not a dependency of the app
+
     rng = np.random.default_rng(1)
     for n1, n2 in [(3, 3), (2, 5), (3, 8), (10, 4)]:
         a, b = rng.normal(0, 1, n1), rng.normal(1.5, 3, n2)
