@@ -92,14 +92,15 @@ class CharRNN(nn.Module):
         B, T = X.shape
         h = self.begin_state(B) if state is None else state.to(self.device, self.W_hh.dtype)
         # Input term for all steps at once: one-hot x_t times W_xh is row x_t of W_xh.
+        # With the bias added to the V rows first (the same sums, element by element, as adding it to
+        # the T*B rows after the lookup).
         idx = X.T.reshape(-1).to(self.device)
+        table = self.W_xh + self.b_h if self.bias else self.W_xh  # (V, H)
         if out is None:
-            Hs = self.W_xh[idx].view(T, B, self.num_hiddens)  # (T, B, H)
+            Hs = table[idx].view(T, B, self.num_hiddens)  # (T, B, H)
         else:
             Hs = out
-            torch.index_select(self.W_xh, 0, idx, out=Hs.view(T * B, self.num_hiddens))
-        if self.bias:
-            Hs += self.b_h
+            torch.index_select(table, 0, idx, out=Hs.view(T * B, self.num_hiddens))
         W_hh, tanh = self.W_hh, self.activation == "tanh"
         for h_t in Hs.unbind(0):  # views of Hs, one per step: no indexing in the loop
             h_t.addmm_(h, W_hh)  # a_t = x_t W_xh + b_h + h_{t-1} W_hh, in place
