@@ -29,7 +29,7 @@ from bptt import RunConfig, Trainer
 from bptt.data import load_corpus
 
 REFERENCE = {256: 77_000, 512: 30_000}  # the book's code on this machine (see the docstring)
-TARGET = {256: 1.2, 512: 1.0}  # the targets, as multiples of the reference
+TARGET = {256: 1.2, 512: 1.0}  # targets, as multiples of the reference
 STRATEGIES = {
     "full": dict(truncation="full"),
     "regular (k=35)": dict(truncation="regular", k=35),

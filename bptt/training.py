@@ -3,7 +3,7 @@
 The dashboard calls `step()` in short chunks from a timer, so training can pause, resume and be
 inspected between any two minibatches. Each step returns a record; the history keeps those records as
 columns. A lock makes a second thread's `step()` a no-op rather than a second writer (Streamlit's fast
-reruns can overlap the previous script thread, see the research notes).
+reruns can overlap the previous script thread: a click's rerun starts before the last one ends).
 """
 
 from __future__ import annotations
