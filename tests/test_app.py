@@ -227,7 +227,7 @@ def test_settings_round_trip_through_the_query_string():
     assert at.number_input(key="cfg_t0").value == 20.0
     assert at.number_input(key="cfg_lr").value == 0.5
     assert at.radio(key="cfg_optimizer").value == "adam"
-    assert at.query_params == cfg.to_query()  # the page writes them back, whole
+    assert at.query_params == {**cfg.to_query(), "lang": "en"}  # the page writes them back, whole, language kept
 
     at.slider(key="cfg_num_steps").set_value(60).run(timeout=TIMEOUT)
     assert at.query_params["num_steps"] == "60"
