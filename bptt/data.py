@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import i18n
+
 DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
 TIME_MACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 MAX_UPLOAD_BYTES = 2_000_000
@@ -274,6 +276,15 @@ def bundled_text() -> str:
 # Uploads: untrusted bytes -> text, or a CorpusError a student can act on
 
 
+def _size(n: int) -> str:
+    """A byte count for people: '2.0 MB', '12.5 kB', '900 bytes'."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} MB"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f} kB"
+    return f"{n} bytes"
+
+
 def decode_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
     """Validate an uploaded file and return its text verbatim (a UTF-8 BOM removed, nothing escaped).
 
@@ -283,10 +294,14 @@ def decode_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
     if not data:
         raise CorpusError("empty", "The file is empty. Upload a text file with some writing in it.")
     if len(data) > max_bytes:
+        size, limit = _size(len(data)), _size(max_bytes)
+        if size == limit:  # the rounding hides the difference: exact bytes
+            size, limit = f"{len(data):,} bytes", f"{max_bytes:,} bytes"
         raise CorpusError(
             "too_large",
-            f"The file is {len(data) / 1e6:.1f} MB, more than the {max_bytes / 1e6:.1f} MB limit. "
-            "Upload a shorter text.",
+            i18n._("The file is {size}, more than the {limit} limit. Upload a shorter text.").format(
+                size=size, limit=limit
+            ),
         )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise CorpusError("not_utf8", "The file is UTF-16 text. Save it as UTF-8 and upload again.")
