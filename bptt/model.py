@@ -17,16 +17,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .device import resolve_device  # re-exported: bptt.model.resolve_device
+
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
-
-
-def resolve_device(device: str | torch.device = "cpu") -> torch.device:
-    """'auto' picks CUDA when present; 'cuda' without a GPU falls back to the CPU."""
-    if str(device) in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    if str(device) in ("auto", "cuda"):
-        return torch.device("cpu")
-    return torch.device(device)
 
 
 class CharRNN(nn.Module):

@@ -2,7 +2,7 @@
 
 Every strategy is a *gate* on the recurrent edge: `xi[t, b]` multiplies the gradient flowing from step t
 back into h_{t-1} for row b, and nothing else (the output layer still reads h_{t-1} ungated; Tallec &
-Ollivier 2017, pitfall 1 in the research notes). Forward values are never touched.
+Ollivier 2017). Forward values are never touched.
 
     full        xi_t = 1
     regular(k)  xi_t = 0 every k steps from the window's start, else 1 (truncated BPTT, Jaeger 2002)
