@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .charts import COLORWAY, _layout, _log_y, _placeholder
+from .charts import COLORWAY, _layout, _placeholder
 from .compare import aggregate
-from .i18n import N_, _
+from .i18n import N_, _, ngettext
 
 MAX_POINTS = 2000  # points in the whole figure (3 series per strategy share them)
 GRID = 200  # points per series at most
@@ -23,6 +23,7 @@ METRICS = {
     "recall_perplexity": N_("recall perplexity (held-out recall positions)"),
 }
 AXES = {"tokens": N_("tokens seen"), "wall_time": N_("training time (s)")}
+TICKS = [1, 1.1, 1.2, 1.5, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 70, 100, 200, 500, 1000, 2000, 5000]
 BANDS = {"minmax": N_("min–max"), "sd": N_("±1 sd")}
 
 
@@ -68,7 +69,16 @@ def comparison_chart(
             )
         )
     n_seeds = int(seeds.max()) if len(seeds) else 0
-    title = _("Mean of {n} seeds per strategy; band = {band}").format(n=n_seeds, band=_(BANDS[band]))
+    title = ngettext(
+        "Mean of {n} seed per strategy; band = {band}",
+        "Mean of {n} seeds per strategy; band = {band}",
+        n_seeds,
+    ).format(n=n_seeds, band=_(BANDS[band]))
     _layout(fig, title, _(AXES.get(x, x)), ylabel, "compare", height=400)
-    finite = agg[["mean", "min", "max"]].to_numpy(float)
-    return _log_y(fig, finite[np.isfinite(finite)])
+    # A log y axis: the curves fall over a decade, and the seeds' bands near the end (a few hundredths)
+    # would be invisible on a linear axis scaled to the first epochs. Ticks written in full (Plotly's own
+    # log ticks label 20 as "2").
+    values = agg[["mean", "min", "max"]].to_numpy(float)
+    values = values[np.isfinite(values) & (values > 0)]
+    ticks = [t for t in TICKS if values.size and values.min() / 1.1 <= t <= values.max() * 1.1]
+    return fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
