@@ -257,8 +257,9 @@ def test_compare_page(app_server, browser):
     set_slider(page, "ui_cmp_seeds", 1)
     pick_radio(page, "ui_cmp_budget", "equal time")
     set_slider(page, "ui_cmp_seconds", 20)  # 2 runs of 20 s: it never ends during the test
+    page.wait_for_selector(SETTLED)
     button(page, "btn_cmp_start").click()
-    expect(button(page, "btn_cmp_pause")).to_be_enabled()
+    expect(button(page, "btn_cmp_pause")).to_be_enabled(timeout=90_000)  # a busy shared machine
     first = poll(lambda: (progress_value(page) or 0) > 0 and progress_value(page), 60, what="progress")
     poll(lambda: (progress_value(page) or 0) > first, 30, what="the progress to move")
     poll(lambda: len(chart_traces(page, "cmp_chart")) >= 3, 30, what="the live curve")
