@@ -3,12 +3,19 @@ numbers and code (tests/i18n_check.py), and the book's terms are the ones its Ch
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-from i18n_check import english_left, visible_text
+import pytest
+from i18n_check import english_left, english_words, visible_text
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+HAN = re.compile(r"[\u4e00-\u9fff]")
 TIMEOUT = 120
 
 
@@ -18,6 +25,13 @@ def _page(path: str, lang: str) -> AppTest:
     at.run(timeout=TIMEOUT)
     at.switch_page(path)
     return at.run(timeout=TIMEOUT)
+
+
+def _cli(*args: str, lang: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+    env["LANG"] = lang
+    return subprocess.run([sys.executable, "-m", "bptt", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
 
 
 def test_theory_in_chinese_has_no_english_left():
@@ -35,3 +49,31 @@ def test_theory_in_english_is_english():
     at = _page("pages/theory.py", "en")
     assert not at.exception, at.exception
     assert len(english_left(at)) > 50
+
+
+def _help_words(text: str) -> list[str]:
+    """English words of an argparse help text, less its flags, metavars, choices and the values a flag
+    takes (time_machine, regular:10, --task synthetic), which are typed as they are."""
+    text = re.sub(
+        r"--?[\w-]+(?: [a-z_]+\b)?|\{[^}]*\}|\b[A-Z][A-Z_0-9]+\b|\b\w+:[\w.:]+|python -m bptt \w*", " ", text
+    )
+    return english_words([text], allowed=CLI_VALUES)
+
+
+CLI_VALUES = {"time_machine", "bundled", "text", "synthetic", "full", "stderr"}
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "gradlab"])
+def test_cli_subcommand_help_in_chinese(command):
+    zh = _cli(command, "--help", lang="zh_CN.UTF-8")
+    assert zh.returncode == 0, zh.stderr
+    assert HAN.search(zh.stdout)
+    assert _help_words(zh.stdout) == []
+    en = _cli(command, "--help", lang="C.UTF-8")
+    assert len(_help_words(en.stdout)) > 10  # the check can fail: in English it finds the English
+
+
+def test_cli_gradlab_error_in_chinese():
+    zh = _cli("gradlab", "--draws", "0", lang="zh_CN.UTF-8")
+    assert zh.returncode == 2 and zh.stderr.startswith("错误：") and "--draws" in zh.stderr
+    assert _help_words(zh.stderr) == []
