@@ -73,7 +73,12 @@ def test_cli_subcommand_help_in_chinese(command):
     assert len(_help_words(en.stdout)) > 10  # the check can fail: in English it finds the English
 
 
-def test_cli_gradlab_error_in_chinese():
-    zh = _cli("gradlab", "--draws", "0", lang="zh_CN.UTF-8")
-    assert zh.returncode == 2 and zh.stderr.startswith("错误：") and "--draws" in zh.stderr
-    assert _help_words(zh.stderr) == []
+@pytest.mark.parametrize(
+    "args",
+    [("gradlab", "--draws", "0"), ("compare", "--strategies", "bogus", "--out", "unused.json"),
+     ("compare", "--budget", "seconds", "--seconds", "0", "--out", "unused.json")],
+)  # fmt: skip
+def test_cli_errors_in_chinese(args):
+    zh = _cli(*args, lang="zh_CN.UTF-8")
+    assert zh.returncode == 2 and zh.stderr.startswith("错误：") and HAN.search(zh.stderr[3:]), zh.stderr
+    assert _help_words(re.sub(r"'[^']*'", " ", zh.stderr)) == []  # less the user's own input, quoted
