@@ -1,9 +1,12 @@
 """BPTT Lab: the frame and the router. The pages live in pages/ and are registered here explicitly."""
 
+import os
+
 import streamlit as st
 
 from bptt.i18n import _
 from pages.ui.lang import language_switch
+from pages.ui.warm import warm_up
 
 st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout="wide")
 
@@ -12,6 +15,9 @@ st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout=
 # back at the top of every run keeps it, so settings survive a visit to another page.
 for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(("cfg_", "ui_"))]:
     st.session_state[key] = st.session_state[key]
+
+if os.environ.get("BPTT_WARM_UP", "1") != "0":  # 0: the cold baseline of benchmarks/first_visit.py
+    warm_up()  # once per process: PyTorch, pandas and Plotly load while the visitor reads Home
 
 with st.sidebar:
     language_switch()  # first: every message below is in the chosen language

@@ -3,7 +3,7 @@
 Each function takes plain data (the trainer's per-step history as a DataFrame, numpy arrays, a schedule)
 and returns a `plotly.graph_objects.Figure`, so the pages only place them and the tests read them.
 
-Rules every builder follows (see the research notes, "Charts"):
+Rules every builder follows:
 - SVG `go.Scatter`, never `Scattergl`: redrawn every half second, WebGL blocked the browser's main thread.
 - At most about `MAX_POINTS` points a series (first and last kept), because every redraw re-sends it all.
 - `uirevision` on every figure, so that a zoom survives the next redraw.

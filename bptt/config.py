@@ -49,11 +49,13 @@ class Field:
     @property
     def bounds(self) -> tuple[float, float]:
         """(smallest, largest) value a widget offers or a URL is clamped to; ints rounded inwards."""
+        if self.kind is str:
+            raise ValueError(f"{self.name} is not numeric")
         lo = self.lo + (self.open_step if self.lo_open else 0)
         return (int(math.ceil(lo)), int(self.hi)) if self.kind is int else (float(lo), float(self.hi))
 
 
-# Bounds for a shared host with one or two cores and under 3 GB (issue: ready for a public host).
+# Bounds for a shared host with one or two cores and under 3 GB (a public host).
 MAX_BATCH_TOKENS = 4096  # batch_size * num_steps: bounds the (T, B, H) buffers of one minibatch
 MAX_RUN_TOKENS = 20_000_000  # epochs * max_tokens: about four minutes of training on one core
 
@@ -412,3 +414,9 @@ BOOK_EXPERIMENT = RunConfig()
 QUICK_LOOK = RunConfig(num_hiddens=128, optimizer="adam", lr=0.01, epochs=200)
 # Keys are English message ids: show them with _(key).
 PRESETS: dict[str, RunConfig] = {N_("The book's experiment"): BOOK_EXPERIMENT, N_("Quick look"): QUICK_LOOK}
+
+
+def config_diff(old: RunConfig, new: RunConfig) -> list[str]:
+    """The settings that differ, as 'name: old → new'."""
+    a, b = old.to_dict(), new.to_dict()
+    return [f"{k}: {a[k]} → {b[k]}" for k in a if a[k] != b[k]]

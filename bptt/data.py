@@ -290,6 +290,15 @@ def bundled_text() -> str:
 # Uploads: untrusted bytes -> text, or a CorpusError a student can act on
 
 
+def _size(n: int) -> str:
+    """A byte count for people: '2.0 MB', '12.5 kB', '900 bytes'."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} MB"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f} kB"
+    return f"{n} bytes"
+
+
 def decode_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
     """Validate an uploaded file and return its text verbatim (a UTF-8 BOM removed, nothing escaped).
 
@@ -299,10 +308,13 @@ def decode_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
     if not data:
         raise CorpusError("empty", _("The file is empty. Upload a text file with some writing in it."))
     if len(data) > max_bytes:
+        size, limit = _size(len(data)), _size(max_bytes)
+        if size == limit:  # the rounding hides the difference: exact bytes
+            size, limit = f"{len(data):,} bytes", f"{max_bytes:,} bytes"
         raise CorpusError(
             "too_large",
-            _("The file is {size} MB, more than the {limit} MB limit. Upload a shorter text.").format(
-                size=f"{len(data) / 1e6:.1f}", limit=f"{max_bytes / 1e6:.1f}"
+            _("The file is {size}, more than the {limit} limit. Upload a shorter text.").format(
+                size=size, limit=limit
             ),
         )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):

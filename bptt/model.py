@@ -17,16 +17,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .device import resolve_device  # re-exported: bptt.model.resolve_device
+
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
-
-
-def resolve_device(device: str | torch.device = "cpu") -> torch.device:
-    """'auto' picks CUDA when present; 'cuda' without a GPU falls back to the CPU."""
-    if str(device) in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    if str(device) in ("auto", "cuda"):
-        return torch.device("cpu")
-    return torch.device(device)
 
 
 class CharRNN(nn.Module):
@@ -82,16 +75,29 @@ class CharRNN(nn.Module):
         return a.tanh_() if self.activation == "tanh" else a
 
     @torch.no_grad()
-    def hidden_states(self, X: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
-        """Every hidden state of the window, time-major: returns (T, B, H); state is h_0."""
+    def hidden_states(
+        self, X: torch.Tensor, state: torch.Tensor | None = None, *, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Every hidden state of the window, time-major: returns (T, B, H); state is h_0.
+
+        `out`, if given, is a (T, B, H) buffer of the model's dtype to write the states into (the BPTT
+        recursion reuses one per window shape instead of allocating it at every minibatch)."""
         B, T = X.shape
         h = self.begin_state(B) if state is None else state.to(self.device, self.W_hh.dtype)
         # Input term for all steps at once: one-hot x_t times W_xh is row x_t of W_xh.
-        Hs = self.W_xh[X.T.reshape(-1).to(self.device)].view(T, B, self.num_hiddens)  # (T, B, H)
-        if self.bias:
-            Hs += self.b_h
-        for t in range(T):
-            h = self._act(Hs[t].addmm_(h, self.W_hh))  # h_t, written in place
+        # With the bias added to the V rows first (the same sums, element by element, as adding it to
+        # the T*B rows after the lookup).
+        idx = X.T.reshape(-1).to(self.device)
+        table = self.W_xh + self.b_h if self.bias else self.W_xh  # (V, H)
+        if out is None:
+            Hs = table[idx].view(T, B, self.num_hiddens)  # (T, B, H)
+        else:
+            Hs = out
+            torch.index_select(table, 0, idx, out=Hs.view(T * B, self.num_hiddens))
+        W_hh, tanh = self.W_hh, self.activation == "tanh"
+        for h_t in Hs.unbind(0):  # views of Hs, one per step: no indexing in the loop
+            h_t.addmm_(h, W_hh)  # a_t = x_t W_xh + b_h + h_{t-1} W_hh, in place
+            h = h_t.tanh_() if tanh else h_t  # h_t
         return Hs
 
     @torch.no_grad()

@@ -1,34 +1,22 @@
-"""The runs of one dashboard session, and the pure helpers the pages use around them (no Streamlit).
+"""The runs of one dashboard session (no Streamlit).
 
 A session keeps a few runs side by side ("full vs regular vs randomized" is three runs and one glance),
 each with the settings it was started with. The registry is capped, because a shared public host has
 one or two cores and under 3 GB for all visitors: the oldest finished run goes first.
-
-The helpers keep widget values inside the bounds of `bptt.config.FIELDS` (a widget must never be handed
-a value it would refuse), turn a URL into a config without ever raising, and format a run for export.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from .config import FIELDS, RunConfig, from_mapping
-from .truncation import Full, Regular
+from .config import RunConfig
 
 MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
-
-
-# ---------------------------------------------------------------------------------------------------
-# Runs
-# ---------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -123,59 +111,3 @@ def summary(runs: list[Run]) -> pd.DataFrame:
             "started": time.strftime("%H:%M:%S", time.localtime(r.created)),
         })  # fmt: skip
     return pd.DataFrame(rows)
-
-
-def metrics_csv(trainer: Any) -> str:
-    """The per-step history of a run as CSV (one row per minibatch)."""
-    frame, _, _ = trainer.snapshot()
-    return frame.to_csv(index=False)
-
-
-def settings_json(run: Run) -> str:
-    """A run's settings as JSON; `from_mapping` (or the URL) reads them back."""
-    return json.dumps(
-        {"name": run.name, "corpus_name": run.trainer.corpus.name, "settings": run.cfg.to_dict()}, indent=2
-    )
-
-
-def config_diff(old: RunConfig, new: RunConfig) -> list[str]:
-    """The settings that differ, as 'name: old → new'."""
-    a, b = old.to_dict(), new.to_dict()
-    return [f"{k}: {a[k]} → {b[k]}" for k in a if a[k] != b[k]]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Settings: widget bounds, clamping, the URL (one mechanism: bptt.config.from_mapping)
-# ---------------------------------------------------------------------------------------------------
-
-
-def widget_range(name: str) -> tuple[int | float, int | float]:
-    """(min, max) a widget offers for a numeric field: FIELDS' bounds, an open lower bound nudged in."""
-    f = FIELDS[name]
-    if f.kind is str:
-        raise ValueError(f"{name} is not numeric")
-    return f.bounds
-
-
-def config_from_values(values: Mapping[str, Any]) -> tuple[RunConfig, list[str]]:
-    """A valid RunConfig from widget values or a shared link's query: clamped into the widgets' bounds,
-    junk replaced by the default, cross-field bounds applied, with a note on each change. Never raises."""
-    return from_mapping({k: v for k, v in values.items() if k in FIELDS})
-
-
-# ---------------------------------------------------------------------------------------------------
-# The book's three-row figure (d2l §8.7.1.4), for one window
-# ---------------------------------------------------------------------------------------------------
-
-
-def segmentation_rows(cfg: RunConfig, xi: np.ndarray) -> dict[str, np.ndarray]:
-    """Rows for `charts.segmentation_strip`: this run's gates xi (T,), then regular (k) and full over the
-    same window for comparison; a comparison row that repeats this run's own strategy is left out."""
-    xi = np.asarray(xi, dtype=np.float64).ravel()
-    T = len(xi)
-    rows = {f"this run: {cfg.describe_truncation()}": xi}
-    if cfg.truncation != "regular":
-        rows[f"regular (k={cfg.k})"] = Regular(cfg.k).gates(1, T)[:, 0].numpy()
-    if cfg.truncation != "full":
-        rows["full"] = Full().gates(1, T)[:, 0].numpy()
-    return rows

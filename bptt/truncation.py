@@ -2,7 +2,7 @@
 
 Every strategy is a *gate* on the recurrent edge: `xi[t, b]` multiplies the gradient flowing from step t
 back into h_{t-1} for row b, and nothing else (the output layer still reads h_{t-1} ungated; Tallec &
-Ollivier 2017, pitfall 1 in the research notes). Forward values are never touched.
+Ollivier 2017). Forward values are never touched.
 
     full        xi_t = 1
     regular(k)  xi_t = 0 every k steps from the window's start, else 1 (truncated BPTT, Jaeger 2002)
@@ -15,6 +15,7 @@ detach between minibatches of the sequential sampler makes it.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,11 +32,17 @@ class ConstantPi:
 
     p: float
 
+    depends_on_lag = False  # pi_t is the same whatever the lag: the draw is one vectorized comparison
+
     def __post_init__(self) -> None:
         _check_pi(self.p, "p")
 
     def pi(self, t: int, lag: torch.Tensor) -> torch.Tensor:
         return torch.full(lag.shape, self.p, dtype=torch.float64)
+
+    def pi_steps(self, num_steps: int) -> torch.Tensor:
+        """(num_steps,) pi_t for t = 0..num_steps-1: the same values as pi(t, lag) for any lag."""
+        return torch.full((num_steps,), self.p, dtype=torch.float64)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class ARTBPPi:
 
     alpha: float = 3.0
     t0: float = 50.0
+
+    depends_on_lag = True  # the hazard depends on the lag: the draw runs the lag recursion over t
 
     def __post_init__(self) -> None:
         if not (self.alpha > 1 and self.t0 > 0 and self.alpha < (self.alpha - 1) * self.t0 + 1):
@@ -65,13 +74,22 @@ class LinearPi:
     end: float
     num_steps: int
 
+    depends_on_lag = False
+
     def __post_init__(self) -> None:
         _check_pi(self.start, "start")
         _check_pi(self.end, "end")
 
     def pi(self, t: int, lag: torch.Tensor) -> torch.Tensor:
+        return torch.full(lag.shape, self._pi_t(t), dtype=torch.float64)
+
+    def _pi_t(self, t: int) -> float:
         frac = t / max(self.num_steps - 1, 1)
-        return torch.full(lag.shape, self.start + (self.end - self.start) * frac, dtype=torch.float64)
+        return self.start + (self.end - self.start) * frac
+
+    def pi_steps(self, num_steps: int) -> torch.Tensor:
+        """(num_steps,) pi_t for t = 0..num_steps-1: the same values as pi(t, lag) for any lag."""
+        return torch.tensor([self._pi_t(t) for t in range(num_steps)], dtype=torch.float64)
 
 
 def _check_pi(p: float, name: str) -> None:
@@ -148,15 +166,28 @@ class Randomized:
     def gates(
         self, batch_size: int, num_steps: int, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        xi = torch.zeros(num_steps, batch_size, dtype=torch.float64)
-        lag = torch.ones(batch_size, dtype=torch.int64)  # steps since the last cut (the boundary at t=0)
         u = torch.rand(num_steps, batch_size, generator=generator, dtype=torch.float64)
+        if num_steps < 2:
+            return torch.zeros(num_steps, batch_size, dtype=torch.float64)
+        if not self.schedule.depends_on_lag:
+            # pi_t depends on t only: all steps at once, from the same uniforms u[t] as the recursion.
+            p = self.schedule.pi_steps(num_steps)[1:, None]  # (T-1, 1)
+            xi = torch.zeros(num_steps, batch_size, dtype=torch.float64)
+            xi[1:] = torch.where(u[1:] < p, 1.0 / p if self.reweight else 1.0, 0.0)
+            return xi
+        # pi depends on the lag since the last cut (ARTBP): the recursion over t runs on (B,) numpy
+        # vectors, with pi read from a table over the lags 1..T-1 (the only ones that can occur).
+        lags = torch.arange(1, num_steps, dtype=torch.int64)
+        table = np.concatenate([[np.nan], self.schedule.pi(0, lags).numpy()])  # table[lag] = pi
+        un = u.numpy()
+        xi = np.zeros((num_steps, batch_size))
+        lag = np.ones(batch_size, dtype=np.int64)  # steps since the last cut (the boundary at t=0)
         for t in range(1, num_steps):
-            p = self.schedule.pi(t, lag)  # (B,) pi_t for each row
-            keep = u[t] < p
-            xi[t] = torch.where(keep, 1.0 / p if self.reweight else torch.ones_like(p), 0.0)
-            lag = torch.where(keep, lag + 1, 1)  # a cut starts a new segment
-        return xi
+            p = table[lag]  # (B,) pi_t for each row
+            keep = un[t] < p
+            xi[t] = np.where(keep, 1.0 / p if self.reweight else 1.0, 0.0)
+            lag = np.where(keep, lag + 1, 1)  # a cut starts a new segment
+        return torch.from_numpy(xi)
 
 
 Strategy = Full | Regular | Randomized
@@ -178,6 +209,31 @@ class Backward:
     state: torch.Tensor  # (B, H) the last hidden state, for the sequential sampler to carry
 
 
+class _Workspace(threading.local):
+    """Per-thread scratch buffers of the recursion, reused while the window's shape stays the same
+    (one (T+1, B, H) block for h_0..h_T and three (T, B, H) ones): allocating ~1 MB buffers at every
+    minibatch costs page faults comparable to the recursion's own small matmuls. Nothing returned by
+    `bptt` points into them."""
+
+    key: tuple | None = None
+    bufs: tuple[torch.Tensor, ...] = ()
+
+    def get(self, T: int, B: int, H: int, dev: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        key = (T, B, H, dev, dtype)
+        if self.key != key:
+            self.bufs = (
+                torch.empty(T + 1, B, H, device=dev, dtype=dtype),  # h_0 .. h_T
+                torch.empty(T, B, H, device=dev, dtype=dtype),  # g_t
+                torch.empty(T, B, H, device=dev, dtype=dtype),  # dL/da_t
+                torch.empty(T, B, H, device=dev, dtype=dtype),  # f'(a_t)
+            )
+            self.key = key
+        return self.bufs
+
+
+_workspace = _Workspace()
+
+
 @torch.no_grad()
 def bptt(
     model, X: torch.Tensor, Y: torch.Tensor, xi: torch.Tensor, state: torch.Tensor | None = None
@@ -188,15 +244,20 @@ def bptt(
         g_t = dL/do_t W_hq^T + xi_{t+1} * (dL/da_{t+1} W_hh^T)       (d2l §8.7.2, with the gate)
         dL/da_t = g_t * f'(a_t)
         dL/dW_hh = sum_t h_{t-1}^T dL/da_t,  dL/dW_xh = sum_t x_t^T dL/da_t,  dL/db_h = sum_t dL/da_t
-    The sums over t are single matmuls over the stacked window; only the recursion is a loop.
+    The sums over t are single matmuls over the stacked window; only the recursion is a loop, one
+    fused multiply-add (addmm) per step. A step whose gates are all 1 (full, regular between cuts)
+    skips the gate multiply; one whose gates are all 0 (a regular cut) skips the matmul.
     """
     dev, dtype = model.device, model.W_hh.dtype
     X, Y = X.to(dev), Y.to(dev)
     B, T = X.shape
     H, V = model.num_hiddens, model.vocab_size
-    h0 = model.begin_state(B) if state is None else state.to(dev, dtype)
-
-    Hs = model.hidden_states(X, h0)  # (T, B, H)
+    Hall, G, dA, D = _workspace.get(T, B, H, dev, dtype)
+    if state is None:
+        Hall[0].zero_()
+    else:
+        Hall[0].copy_(state)
+    Hs = model.hidden_states(X, Hall[0], out=Hall[1:])  # (T, B, H), h_1..h_T
     Hflat = Hs.view(T * B, H)
     logp = model.output(Hflat).log_softmax(dim=1)  # (T*B, V), time-major as d2l
     y = Y.T.reshape(-1)  # (T*B,)
@@ -207,23 +268,28 @@ def bptt(
     dO[torch.arange(N, device=dev), y] -= 1.0
     dO /= N  # dL/do_t for the mean over all tokens
     grads = {"W_hq": Hflat.T @ dO}  # (H, V)
-    G = (dO @ model.W_hq.T).view(T, B, H)  # starts as dL/do_t W_hq^T; becomes g_t in the loop
-    dA = torch.empty_like(G)  # (T, B, H) dL/da_t
-    D = 1.0 - Hs * Hs if model.activation == "tanh" else None  # tanh'(a_t) = 1 - h_t^2
-    gate = xi.to(dev, dtype).unsqueeze(-1)  # (T, B, 1)
-    W_hhT = model.W_hh.T
-    r = None  # the gradient arriving at h_t from step t+1 through the (gated) recurrent edge
-    for t in range(T - 1, -1, -1):
-        if r is not None:
-            G[t] += r
-        if D is not None:
-            torch.mul(G[t], D[t], out=dA[t])
+    torch.mm(dO, model.W_hq.T, out=G.view(N, H))  # starts as dL/do_t W_hq^T; becomes g_t in the loop
+    tanh = model.activation == "tanh"
+    if tanh:
+        torch.addcmul(torch.ones((), device=dev, dtype=dtype), Hs, Hs, value=-1.0, out=D)  # 1 - h_t^2
+    gate = xi.to(dev, dtype)  # (T, B)
+    # Per step: 1 if every row's gate is 1, 0 if every row's is 0, else -1 (rows differ), on the host.
+    kind = torch.where((gate == 1).all(1), 1, torch.where((gate == 0).all(1), 0, -1)).tolist()
+    W_hhT = model.W_hh.T.contiguous()  # read 2T times per window: a row-major copy is a little faster
+    Gs, dAs, Ds, gates = G.unbind(0), dA.unbind(0), D.unbind(0), gate.unsqueeze(-1).unbind(0)
+    for t in range(T - 1, -1, -1):  # G[t] already holds the gradient arriving from step t+1
+        if tanh:
+            torch.mul(Gs[t], Ds[t], out=dAs[t])
         else:
-            dA[t].copy_(G[t])
-        r = (dA[t] @ W_hhT).mul_(gate[t]) if t > 0 else None  # into h_{t-1}, times xi_t
-    dA_flat = dA.view(T * B, H)
-    Hprev = torch.cat([h0.unsqueeze(0), Hs[:-1]]).view(T * B, H)  # h_{t-1} for every t
-    grads["W_hh"] = Hprev.T @ dA_flat
+            dAs[t].copy_(Gs[t])
+        if t == 0 or kind[t] == 0:
+            continue
+        if kind[t] == 1:
+            Gs[t - 1].addmm_(dAs[t], W_hhT)  # + dL/da_t W_hh^T into h_{t-1}
+        else:
+            Gs[t - 1].addmm_(dAs[t] * gates[t], W_hhT)  # gated row by row: xi_t * dL/da_t W_hh^T
+    dA_flat = dA.view(N, H)
+    grads["W_hh"] = Hall[:-1].reshape(N, H).T @ dA_flat  # h_{t-1} for every t, no copy
     grads["W_xh"] = torch.zeros(V, H, device=dev, dtype=dtype).index_add_(0, X.T.reshape(-1), dA_flat)
     if model.bias:
         grads["b_h"] = dA_flat.sum(0)

@@ -150,6 +150,24 @@ def button(page, key: str):
     return page.locator(f"{MAIN} .st-key-{key} button:visible").first
 
 
+def view_buttons(page):
+    """The live panel's view choice (Loss & perplexity, Gradients, ...): a segmented control."""
+    return page.locator(f"{MAIN} .st-key-ui_view button")
+
+
+def open_view(page, name: str) -> None:
+    view_buttons(page).filter(has_text=name).click()
+
+
+def page_blank(page) -> bool:
+    """True when the app has gone white: no title in the main area (the browser's state after a
+    frontend exception such as "Bad delta path index")."""
+    try:
+        return not page.locator(f"{MAIN} h1").first.inner_text(timeout=5_000).strip()
+    except Exception:
+        return True
+
+
 def pick_radio(page, key: str, option: str) -> None:
     page.locator(f".st-key-{key} label").filter(has_text=option).click()
     poll(lambda: checked_radio(page, key) == option, 20, what=f"{key} = {option}")

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from bptt.config import QUICK_LOOK, RunConfig
@@ -233,7 +234,7 @@ def test_settings_round_trip_through_the_query_string():
     assert at.number_input(key="cfg_t0").value == 20.0
     assert at.number_input(key="cfg_lr").value == 0.5
     assert at.radio(key="cfg_optimizer").value == "adam"
-    assert at.query_params == cfg.to_query()  # the page writes them back, whole
+    assert at.query_params == {**cfg.to_query(), "lang": "en"}  # written back, lang kept
 
     at.slider(key="cfg_num_steps").set_value(60).run(timeout=TIMEOUT)
     assert at.query_params["num_steps"] == "60"
@@ -377,3 +378,49 @@ def test_an_error_while_drawing_shows_a_short_message(monkeypatch):
     monkeypatch.setattr(charts, "metric_chart", lambda *a, **k: 1 / 0)
     tick(at, 2)
     assert any("could not be drawn" in e.value for e in at.error)
+
+
+# -- the live panel keeps one shape (a delta addressed by an index the browser does not have blanks the
+# page: "Bad delta path index") ------------------------------------------------------------------------
+
+
+def _walk(node, path=()):
+    yield path, node
+    for i, child in sorted(getattr(node, "children", {}).items()):
+        yield from _walk(child, (*path, i))
+
+
+def panel_shape(at: AppTest) -> tuple[int, tuple]:
+    """The live panel's index in the main area and the child-index paths of everything in it."""
+    for index, child in sorted(at.main.children.items()):
+        if any(getattr(n, "type", None) == "metric" for _p, n in _walk(child)):
+            return index, tuple(p for p, _n in _walk(child))
+    raise AssertionError("no live panel on the page")
+
+
+def test_the_live_panel_has_one_shape_in_every_state():
+    at = open_page(TRAIN, {**LONG, "k": "abc"})  # a link note is shown above the panel before the first run
+    assert any("adjusted" in el.value for el in at.info)
+    shapes = {"no run yet": panel_shape(at)}
+    click(at, "btn_start")
+    shapes["training"] = panel_shape(at)
+    for view in ("gradients", "dh", "speed", "runs", "curves"):
+        at.segmented_control(key="ui_view").set_value(view).run(timeout=TIMEOUT)
+        shapes[f"view {view}"] = panel_shape(at)
+    at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)  # "Changes apply ..." above it
+    assert any("Changes apply" in el.value for el in at.info)
+    shapes["a change shown above"] = panel_shape(at)
+    click(at, "btn_pause")
+    shapes["paused"] = panel_shape(at)
+    click(at, "btn_stop")
+    shapes["stopped"] = panel_shape(at)
+    first = shapes["no run yet"]
+    assert all(s == first for s in shapes.values()), {k: (s[0], len(s[1])) for k, s in shapes.items()}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_says_it_trains_on_the_cpu():
+    at = open_page(TRAIN, {**TINY, "device": "cuda"})
+    assert any("trains on the CPU" in w.value or "train on the CPU" in w.value for w in at.sidebar.warning)
+    at = open_page(TRAIN, {**TINY, "device": "cpu"})
+    assert not at.sidebar.warning

@@ -22,6 +22,7 @@ from conftest import (
     chart_x_end,
     checked_radio,
     nudge_slider,
+    open_view,
     page_exceptions,
     pick_radio,
     poll,
@@ -70,7 +71,7 @@ def heatmap_rows(page, key: str) -> int:
 
 
 def open_tab(page, name: str, chart_key: str) -> None:
-    page.locator(f"{MAIN} [role=tab]").filter(has_text=name).click()
+    open_view(page, name)
     poll(lambda: chart_points(page, chart_key) > 0, 30, what=f"the {chart_key} chart")
 
 

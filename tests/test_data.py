@@ -272,6 +272,15 @@ def test_decode_upload_messages_are_specific():
     assert data.decode_upload(b"a" * 10, max_bytes=10) == "a" * 10
 
 
+def test_a_refused_upload_shows_the_real_limit_when_rounding_hides_it():
+    with pytest.raises(CorpusError) as info:
+        data.decode_upload(b"a" * 2_000_001, max_bytes=2_000_000)
+    assert "2,000,001 bytes, more than the 2,000,000 bytes limit" in info.value.message
+    with pytest.raises(CorpusError) as info:
+        data.decode_upload(b"a" * 3_500_000, max_bytes=2_000_000)
+    assert "3.5 MB, more than the 2.0 MB limit" in info.value.message
+
+
 @pytest.mark.parametrize(
     "text",
     [

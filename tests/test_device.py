@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import bptt
-from bptt.model import resolve_device
+from bptt.device import resolve_device
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 

@@ -1,4 +1,5 @@
-"""bptt.runs: the session's run registry and the pure helpers the training page relies on."""
+"""bptt.runs (the session's run registry) and the pure helpers the training page relies on: bounds and
+URLs (bptt.config), exports (bptt.export), the segmentation rows (bptt.segmentation)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from bptt.config import FIELDS, MAX_BATCH_TOKENS, MAX_RUN_TOKENS, RunConfig, from_mapping
+from bptt.config import FIELDS, MAX_BATCH_TOKENS, MAX_RUN_TOKENS, RunConfig, config_diff, from_mapping
 from bptt.data import make_corpus
-from bptt.runs import (
-    MAX_RUNS,
-    RunRegistry,
-    config_diff,
-    config_from_values,
-    metrics_csv,
-    segmentation_rows,
-    settings_json,
-    summary,
-    widget_range,
-)
+from bptt.export import metrics_csv, settings_json
+from bptt.runs import MAX_RUNS, RunRegistry, summary
+from bptt.segmentation import segmentation_rows
 from bptt.training import Trainer
 
 
@@ -119,19 +112,19 @@ def test_a_registry_needs_room_for_one_run():
 
 
 def test_widget_ranges_come_from_fields_with_open_bounds_excluded():
-    assert widget_range("num_steps") == (FIELDS["num_steps"].lo, FIELDS["num_steps"].hi)
-    lo, hi = widget_range("pi")
+    assert FIELDS["num_steps"].bounds == (FIELDS["num_steps"].lo, FIELDS["num_steps"].hi)
+    lo, hi = FIELDS["pi"].bounds
     assert 0 < lo <= 0.01 and hi == 1.0
-    assert widget_range("alpha")[0] > 1.0
-    assert widget_range("lr")[0] > 0
+    assert FIELDS["alpha"].bounds[0] > 1.0
+    assert FIELDS["lr"].bounds[0] > 0
     with pytest.raises(ValueError):
-        widget_range("corpus")
+        _ = FIELDS["corpus"].bounds
 
 
 def test_widget_values_are_clamped_into_the_widget_ranges_with_notes():
-    cfg, notes = config_from_values({"num_steps": 999, "pi": 0.0, "lr": math.nan, "truncation": "bogus"})
+    cfg, notes = from_mapping({"num_steps": 999, "pi": 0.0, "lr": math.nan, "truncation": "bogus"})
     values = cfg.to_dict()
-    assert values["num_steps"] == 200 and values["pi"] == widget_range("pi")[0]
+    assert values["num_steps"] == 200 and values["pi"] == FIELDS["pi"].bounds[0]
     assert values["lr"] == RunConfig().lr and values["truncation"] == RunConfig().truncation
     assert any("num_steps=999 was adjusted to 200" in n for n in notes)
     assert values["batch_size"] == MAX_BATCH_TOKENS // 200  # 32 x 200 would be too many tokens
@@ -139,10 +132,10 @@ def test_widget_values_are_clamped_into_the_widget_ranges_with_notes():
 
 
 def test_widget_values_get_the_cross_field_bounds():
-    cfg, notes = config_from_values({**RunConfig().to_dict(), "num_steps": 200, "batch_size": 128})
+    cfg, notes = from_mapping({**RunConfig().to_dict(), "num_steps": 200, "batch_size": 128})
     values = cfg.to_dict()
     assert values["batch_size"] == MAX_BATCH_TOKENS // 200
-    cfg, notes = config_from_values({**RunConfig().to_dict(), "max_tokens": 200_000, "epochs": 2_000})
+    cfg, notes = from_mapping({**RunConfig().to_dict(), "max_tokens": 200_000, "epochs": 2_000})
     values = cfg.to_dict()
     assert values["epochs"] == MAX_RUN_TOKENS // 200_000
     assert any("epochs lowered" in n for n in notes)
@@ -150,7 +143,7 @@ def test_widget_values_get_the_cross_field_bounds():
 
 def test_valid_values_pass_through_unchanged():
     cfg = RunConfig(truncation="randomized", schedule="linear", pi=0.8, pi_end=0.3, lr=0.5, seed=7)
-    assert config_from_values(cfg.to_dict()) == (cfg, [])
+    assert from_mapping(cfg.to_dict()) == (cfg, [])
 
 
 @pytest.mark.parametrize(
@@ -163,16 +156,16 @@ def test_valid_values_pass_through_unchanged():
     ],
 )
 def test_a_query_never_raises_and_is_explained(params):
-    cfg, notes = config_from_values(params)
+    cfg, notes = from_mapping(params)
     assert notes  # every one of these needs a word to the user
     for name in ("num_steps", "pi", "alpha", "lr", "k"):
-        lo, hi = widget_range(name)
+        lo, hi = FIELDS[name].bounds
         assert lo <= getattr(cfg, name) <= hi
 
 
 def test_a_config_survives_the_query_string():
     cfg = RunConfig(corpus="bundled", truncation="randomized", schedule="artbp", alpha=2.5, t0=20.0, lr=0.1)
-    assert config_from_values(cfg.to_query()) == (cfg, [])
+    assert from_mapping(cfg.to_query()) == (cfg, [])
 
 
 def test_config_diff_names_what_changed():

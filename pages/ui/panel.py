@@ -1,0 +1,123 @@
+"""What the training page's live panel shows for a run: status, metrics, where the gradient is cut, the
+text it writes, and one chosen view of its curves. Laid out as a fixed skeleton (see pages/ui/live.py):
+the same placeholders and columns in every run, whatever the state."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from bptt import charts
+from bptt.i18n import N_, _
+from bptt.runs import Run, summary
+from bptt.segmentation import segmentation_rows
+
+from .session import registry
+
+NUM_PREDS = 50  # characters the model writes after the prefix (the book: 50)
+MAX_PREFIX = 100
+VIEWS = {
+    "curves": N_("Loss & perplexity"),
+    "gradients": N_("Gradients"),
+    "dh": N_("∂L/∂h_t and W_hh"),
+    "speed": N_("Speed"),
+    "runs": N_("Runs"),
+}
+VIEW_KEY = "ui_view"
+
+
+def view_select() -> None:
+    """The panel's view: outside the fragment, so that a change redraws the page, never half a panel."""
+    shown = {v: _(t) for v, t in VIEWS.items()}
+    st.segmented_control(
+        _("Charts"),
+        list(VIEWS),
+        format_func=shown.get,
+        key=VIEW_KEY,
+        required=True,
+        label_visibility="collapsed",
+    )
+
+
+def shown_status(run: Run, phase: str, active_id) -> str:
+    """The run's status as the page sees it: the active run of a paused session is 'paused'."""
+    if run.id == active_id and phase == "paused" and not run.finished:
+        return _("paused")
+    return _(run.status)
+
+
+def _fmt(value: float, spec: str) -> str:
+    return format(value, spec) if math.isfinite(value) else "–"
+
+
+def draw() -> None:
+    """The panel for the session's active run (or its latest one, or none yet)."""
+    ss = st.session_state
+    runs = registry().list()
+    run = registry().get(ss.get("active")) or (runs[-1] if runs else None)
+    # -- the skeleton: always these elements, in this order --
+    status = st.empty()
+    m = st.columns(5)
+    metric = [c.empty() for c in m]
+    message = st.empty()
+    strip_col, sample_col = st.columns([3, 2])
+    strip, caption, sample = strip_col.empty(), sample_col.empty(), sample_col.empty()
+    view_caption = st.empty()
+    left_col, right_col = st.columns(2)
+    left, right, wide = left_col.empty(), right_col.empty(), st.empty()
+
+    view = ss.get(VIEW_KEY) or "curves"
+    if run is None:
+        status.info(_("Press **Start** to train. The charts fill in as the model learns."))
+        for c, label in zip(metric, (_("Step"), _("Epoch"), _("Perplexity"), _("Tokens / s"), _("Device"))):
+            c.metric(label, "–")
+        left.plotly_chart(charts.metric_chart({}, "loss"), key="chart_loss")
+        right.plotly_chart(charts.metric_chart({}, "perplexity"), key="chart_ppl")
+        return
+
+    t = run.trainer
+    df, dh, _unused = t.snapshot()
+    speed = float(df["tokens_per_sec"].tail(20).median()) if len(df) else math.nan
+    label = shown_status(run, ss.get("phase", "idle"), ss.get("active"))
+    status.progress(t.progress, text=f"{run.name}: {label}")
+    metric[0].metric(_("Step"), f"{t.step_count:,}")
+    metric[1].metric(_("Epoch"), f"{t.epoch} / {run.cfg.epochs}")
+    metric[2].metric(_("Perplexity"), _fmt(t.perplexity(), ".2f"))
+    metric[3].metric(_("Tokens / s"), _fmt(speed, ",.0f"), help=_("median of the last 20 steps"))
+    metric[4].metric(_("Device"), str(t.device))
+    if run.status == "diverged":
+        message.error(t.message)
+    elif run.status == "finished":
+        message.success(t.message)
+
+    tokens, rows = [], {}
+    if t.last_window is not None:
+        tokens = t.corpus.vocab.to_tokens(t.last_window["X"][0])
+        rows = segmentation_rows(run.cfg, t.last_window["xi"][:, 0].numpy())
+    strip.plotly_chart(charts.segmentation_strip(tokens, rows), key="chart_strip")
+    prefix = str(ss.get("ui_prefix", ""))[:MAX_PREFIX]
+    temperature = float(ss.get("ui_temperature", 0.0))
+    how = _("greedy") if temperature == 0 else _("sampled")
+    caption.caption(_("What {name} writes after the prefix ({how})").format(name=run.name, how=how))
+    sample.code(t.predict(prefix, NUM_PREDS, temperature), language=None, wrap_lines=True)
+
+    shown = [r for r in (registry().get(i) for i in ss.get("ui_overlay", [])) if r is not None] or [run]
+    curves = {r.name: (df if r is run else r.trainer.snapshot()[0]) for r in shown}
+    x = ss.get("ui_xaxis", "tokens")
+    if view == "curves":
+        left.plotly_chart(charts.metric_chart(curves, "loss", x), key="chart_loss")
+        right.plotly_chart(charts.metric_chart(curves, "perplexity", x), key="chart_ppl")
+    elif view == "gradients":
+        view_caption.caption(_("For {name}").format(name=run.name))
+        theta = run.cfg.clip if run.cfg.clip > 0 else None
+        left.plotly_chart(charts.grad_norm_chart(df, theta), key="chart_grad")
+        right.plotly_chart(charts.param_norm_chart(df), key="chart_params")
+    elif view == "dh":
+        view_caption.caption(_("For {name}").format(name=run.name))
+        left.plotly_chart(charts.dh_heatmap(dh, df["step"].to_numpy() if len(df) else None), key="chart_dh")
+        right.plotly_chart(charts.spectral_chart(df), key="chart_spectral")
+    elif view == "speed":
+        wide.plotly_chart(charts.metric_chart(curves, "tokens_per_sec", x), key="chart_speed")
+    else:
+        wide.dataframe(summary(runs), hide_index=True)

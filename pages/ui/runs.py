@@ -1,0 +1,111 @@
+"""The training page's run actions (Start, Reset, Remove) and the run management widgets: which runs
+are on the curves, and a run's export. Callbacks only change session state."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from bptt.export import metrics_csv, settings_json
+from bptt.i18n import _
+from bptt.training import Trainer
+
+from .corpus import current_corpus
+from .live import Lane, release_slot
+from .session import guarded, prune, registry, run_namer, tell
+from .settings import current_config_quiet
+
+LANE = Lane()  # the training page trains one run at a time: session_state "phase" and "active"
+
+
+def on_start() -> None:
+    ss = st.session_state
+    with guarded(_("Starting the run")):
+        cfg = current_config_quiet()
+        corpus, _error = current_corpus(cfg)
+        if corpus is None:
+            tell("error", _("No training text is loaded yet."))
+            return
+        trainer = Trainer(cfg, corpus)  # CorpusError('too_short') when one minibatch does not fit
+        run, dropped = registry().add(cfg, trainer)
+        LANE.begin(run.id)
+        ss["ui_manage_run"] = run.id
+        ss["ui_overlay"] = [*prune("ui_overlay"), run.id]
+        if dropped:
+            tell(
+                "info",
+                _("Dropped {name}: a session keeps {cap} runs.").format(
+                    name=dropped[0].name, cap=registry().cap
+                ),
+            )
+
+
+def on_reset() -> None:
+    ss = st.session_state
+    with guarded(_("Reset")):
+        registry().clear()
+        ss["active"], ss["phase"], ss["ui_overlay"] = None, "idle", []
+        release_slot()
+
+
+def on_remove() -> None:
+    ss = st.session_state
+    with guarded(_("Removing the run")):
+        run_id = ss.get("ui_manage_run")
+        registry().remove(run_id)
+        if run_id == ss.get("active"):
+            ss["active"], ss["phase"] = None, "idle"
+            release_slot()
+        prune("ui_overlay")
+
+
+def reset_button() -> None:
+    st.button(
+        _("Reset"),
+        key="btn_reset",
+        on_click=on_reset,
+        disabled=not registry(),
+        help=_("Stop and forget every run of this session (the settings stay)"),
+    )
+
+
+def overlay_select() -> None:
+    prune("ui_overlay")
+    st.multiselect(
+        _("Runs on the curves"),
+        registry().ids(),
+        format_func=run_namer(),
+        key="ui_overlay",
+        width="stretch",
+        placeholder=_("the active run"),
+    )
+
+
+def export_box() -> None:
+    """Download a run's history or settings, or remove it (only once there is a run)."""
+    ss = st.session_state
+    if not registry():
+        return
+    with st.expander(_("Export or remove a run")):
+        if ss.get("ui_manage_run") not in registry():
+            ss["ui_manage_run"] = ss.get("active") if ss.get("active") in registry() else registry().ids()[-1]
+        chosen = registry().get(
+            st.selectbox(_("Run"), registry().ids(), format_func=run_namer(), key="ui_manage_run")
+        )
+        with st.container(horizontal=True):
+            st.download_button(
+                _("Metrics (CSV)"),
+                data=lambda r=chosen: metrics_csv(r.trainer),
+                on_click="ignore",
+                file_name=f"bptt-run-{chosen.id}.csv",
+                mime="text/csv",
+                key="btn_csv",
+            )
+            st.download_button(
+                _("Settings (JSON)"),
+                data=lambda r=chosen: settings_json(r),
+                on_click="ignore",
+                file_name=f"bptt-run-{chosen.id}.json",
+                mime="application/json",
+                key="btn_json",
+            )
+            st.button(_("Remove"), key="btn_remove", on_click=on_remove)

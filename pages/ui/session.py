@@ -1,0 +1,79 @@
+"""One visitor's state in st.session_state: the run registry, queued messages, and the error guard
+every callback runs under. Callbacks only change session state; the next run of the page draws it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import contextmanager
+
+import streamlit as st
+
+from bptt.data import CorpusError
+from bptt.i18n import _
+from bptt.runs import Run, RunRegistry
+
+log = logging.getLogger("bptt_lab.ui")
+
+
+def state():
+    return st.session_state
+
+
+def session_id() -> str:
+    """This session's name in the process-wide training slots."""
+    return state().setdefault("session_id", uuid.uuid4().hex)
+
+
+def registry() -> RunRegistry:
+    """The session's runs, shared by every page of the session."""
+    return state().setdefault("registry", RunRegistry())
+
+
+def tell(kind: str, message: str) -> None:
+    """Queue a message ('error' or 'info') for the next full run of the page to show once."""
+    ss = state()
+    ss["messages"] = [*ss.get("messages", []), (kind, message)]
+
+
+def show_messages() -> None:
+    """Show (and forget) the queued messages."""
+    for kind, message in state().pop("messages", []):
+        (st.error if kind == "error" else st.info)(message)
+
+
+@contextmanager
+def guarded(what: str):
+    """No traceback ever reaches a visitor: log it on the server and queue a short error for the page.
+    `what` is already translated."""
+    try:
+        yield
+    except CorpusError as e:
+        tell("error", e.message)
+    except Exception:
+        log.exception("%s failed", what)
+        tell("error", _("{what} failed. The details are in the server log.").format(what=what))
+
+
+def run_namer():
+    """A total run-id → name function for widgets' format_func. Total: Streamlit serializes the value the
+    browser last sent with it, and after Reset or Remove that value can name a run no longer kept; None
+    would make the serializer raise ('bad argument type for built-in operation'). It reads no session
+    state when called (a format_func must not)."""
+    names = {r.id: r.name for r in registry().list()}
+    return lambda run_id: names.get(run_id, str(run_id))
+
+
+def prune(key: str) -> list[int]:
+    """Drop from the run-id list in session_state[key] the ids the registry no longer keeps."""
+    ss = state()
+    ss[key] = [i for i in ss.get(key, []) if i in registry()]
+    return ss[key]
+
+
+def interrupt_in_flight(runs: list[Run | None]) -> None:
+    """A click starts a full run while the previous fragment may still be inside a training chunk: ask
+    those runs to stop after their current step, so that the click is answered now."""
+    for run in runs:
+        if run is not None:
+            run.trainer.interrupt()

@@ -1,0 +1,192 @@
+"""The settings widgets: every bound comes from bptt.config.FIELDS, every value lives in session_state
+as `cfg_<field>`, the URL holds them all, so a link reproduces an experiment."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from bptt.config import FIELDS, PRESETS, RunConfig, batch_size_max, epochs_max, from_mapping
+from bptt.device import describe_device, falls_back
+from bptt.i18n import N_, _
+
+from .lang import query_with_language
+from .session import guarded
+
+KEEP_ON_PRESET = ("corpus", "tokenizer", "max_vocab", "device")  # a preset is the experiment, not the data
+CORPUS_LABELS = {
+    "time_machine": N_("The Time Machine (the book's)"),
+    "bundled": N_("Shakespeare (bundled, offline)"),
+    "upload": N_("Upload a .txt file"),
+}
+TOKENIZER_LABELS = {"letters": N_("letters (the book)"), "chars": N_("every character")}
+LABELS = {"pi": "π", "pi_end": N_("π at the window's end"), "alpha": "α (ARTBP)", "t0": "T0 (ARTBP)"}
+SCHEDULE_LABELS = {
+    "constant": N_("constant π"),
+    "artbp": "ARTBP (α, T0)",
+    "linear": N_("linear π, start → end"),
+}
+
+
+def key(name: str) -> str:
+    return f"cfg_{name}"
+
+
+def init_from_url(defaults: dict) -> None:
+    """On a session's first visit: the settings come from the link, the view options from `defaults`."""
+    ss = st.session_state
+    if "settings_ready" in ss:
+        return
+    cfg, ss["url_notes"] = from_mapping(st.query_params.to_dict())
+    for name, value in cfg.to_dict().items():
+        ss[key(name)] = value
+    for k, value in defaults.items():
+        ss.setdefault(k, value)
+    ss["settings_ready"] = True
+
+
+def current_config_quiet() -> RunConfig:
+    """The settings the widgets hold now, as a valid RunConfig (values brought within bounds)."""
+    ss = st.session_state
+    return from_mapping({name: ss.get(key(name)) for name in FIELDS})[0]
+
+
+def current_config() -> RunConfig:
+    """The widgets' settings as a valid RunConfig, written back before the widgets are drawn (so they show
+    the fitted value); a toast says what was adjusted."""
+    ss = st.session_state
+    cfg, notes = from_mapping({name: ss.get(key(name)) for name in FIELDS})
+    for name, value in cfg.to_dict().items():
+        if ss.get(key(name)) != value:
+            ss[key(name)] = value
+    for note in notes:
+        st.toast(note)
+    return cfg
+
+
+def url_notes(show: bool) -> None:
+    """What a shared link asked for that was adjusted, until the first run."""
+    notes = st.session_state.get("url_notes")
+    if show and notes:
+        st.info(_("Some settings in the link were adjusted to what this app allows:"))
+        st.text("\n".join(notes))
+
+
+def write_url(cfg: RunConfig) -> None:
+    """The address bar always holds the settings (and the language): a link reproduces them."""
+    query = query_with_language(cfg.to_query())
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+
+
+def apply_preset() -> None:
+    ss = st.session_state
+    with guarded(_("Loading the preset")):
+        preset = PRESETS[ss["ui_preset"]].to_dict()
+        kept = {k: ss[key(k)] for k in KEEP_ON_PRESET if key(k) in ss}
+        for name, value in from_mapping({**preset, **kept})[0].to_dict().items():
+            ss[key(name)] = value
+
+
+def number(name: str, *, slider: bool = False, hi=None, **kw):
+    f = FIELDS[name]
+    lo, top = f.bounds
+    widget = st.slider if slider else st.number_input
+    return widget(
+        _(LABELS.get(name, f.label)),
+        min_value=lo,
+        max_value=top if hi is None else hi,
+        help=_(f.help),
+        key=key(name),
+        **kw,
+    )
+
+
+def choice(name: str, labels: dict[str, str] | None = None, *, radio: bool = False, **kw):
+    f = FIELDS[name]
+    widget = st.radio if radio else st.selectbox
+    shown = {c: _(t) for c, t in (labels or {}).items()}  # format_func reads no state
+    return widget(
+        _(LABELS.get(name, f.label)),
+        f.choices,
+        format_func=lambda c: shown.get(c, c),
+        help=_(f.help),
+        key=key(name),
+        **kw,
+    )
+
+
+def preset_select() -> None:
+    st.selectbox(
+        _("Preset"),
+        list(PRESETS),
+        key="ui_preset",
+        on_change=apply_preset,
+        help=_("Sets the model and training settings; the text and the device stay."),
+    )
+
+
+def text_settings(cfg: RunConfig) -> None:
+    choice("tokenizer", TOKENIZER_LABELS, radio=True, horizontal=True)
+    number("max_vocab", step=10, disabled=cfg.tokenizer != "chars")
+    number("max_tokens", step=1_000)
+
+
+def model_and_training(cfg: RunConfig) -> None:
+    st.subheader(_("Model"))
+    number("num_steps", slider=True)
+    number("batch_size", slider=True, hi=batch_size_max(cfg.num_steps))
+    number("num_hiddens", slider=True, step=4)
+    st.subheader(_("Training"))
+    choice("sampler", radio=True, horizontal=True)
+    choice("optimizer", radio=True, horizontal=True)
+    number("lr", step=0.1, format="%g")
+    number("clip", step=0.5, format="%g")
+    number("epochs", step=10, hi=epochs_max(cfg.max_tokens))
+    number("seed", step=1)
+    choice("device")
+    st.caption(_("Trains on: {device}").format(device=describe_device(cfg.device)))
+    if falls_back(cfg.device):
+        st.warning(_("No CUDA GPU on this server: runs train on the CPU."), icon=":material/memory:")
+
+
+def truncation_settings(cfg: RunConfig) -> None:
+    st.markdown(_("**Truncation** (d2l §8.7.1)"))
+    choice("truncation", radio=True, horizontal=True)
+    if cfg.truncation == "regular":
+        number("k", slider=True)
+    elif cfg.truncation == "randomized":
+        choice("schedule", SCHEDULE_LABELS)
+        if cfg.schedule == "constant":
+            number("pi", slider=True, step=0.01)
+        elif cfg.schedule == "artbp":
+            number("alpha", slider=True, step=0.01)
+            number("t0", step=1.0, format="%g")
+        else:
+            number("pi", slider=True, step=0.01)
+            number("pi_end", slider=True, step=0.01)
+
+
+def truncation_explained(cfg: RunConfig) -> None:
+    """What the chosen truncation does to this window: the π_t schedule (a chart) or a sentence."""
+    if cfg.truncation == "randomized":
+        from bptt import charts
+        from bptt.truncation import make_strategy
+
+        st.plotly_chart(
+            charts.schedule_preview(make_strategy(cfg).schedule, cfg.num_steps), key="chart_schedule"
+        )
+    elif cfg.truncation == "regular":
+        st.markdown(
+            _(
+                "The gradient stops every **k = {k}** steps, counted from the window's start; the window "
+                "itself (num_steps = {num_steps}) is cut from the one before it, so k ≥ num_steps is the "
+                "book's experiment."
+            ).format(k=cfg.k, num_steps=cfg.num_steps)
+        )
+    else:
+        st.markdown(
+            _(
+                "The gradient flows back through the whole window (num_steps = {num_steps}); only the "
+                "window's start is cut, by the detach between minibatches."
+            ).format(num_steps=cfg.num_steps)
+        )
