@@ -59,7 +59,10 @@ def parse_strategy(text: str) -> dict[str, Any]:
     except ValueError:
         pass
     raise ValueError(
-        f"unknown strategy {text!r}: use full, regular:K, randomized:PI, linear:PI:PI_END or artbp:ALPHA:T0"
+        _(
+            "unknown strategy {text!r}: use full, regular:K, randomized:PI, "
+            "linear:PI:PI_END or artbp:ALPHA:T0"
+        ).format(text=text)
     )
 
 
@@ -82,15 +85,17 @@ class Spec:
 
     def __post_init__(self) -> None:
         if self.task not in ("text", "synthetic"):
-            raise ConfigError(f"task must be text or synthetic (got {self.task!r})")
+            raise ConfigError(_("task must be text or synthetic (got {task!r})").format(task=self.task))
         if self.budget not in ("epochs", "seconds"):
-            raise ConfigError(f"budget must be epochs or seconds (got {self.budget!r})")
+            raise ConfigError(
+                _("budget must be epochs or seconds (got {budget!r})").format(budget=self.budget)
+            )
         if not self.strategies or not self.seeds:
-            raise ConfigError("pick at least one strategy and one seed")
+            raise ConfigError(_("pick at least one strategy and one seed"))
         if len(set(self.strategies)) * len(set(self.seeds)) > MAX_RUNS:
-            raise ConfigError(f"at most {MAX_RUNS} runs (strategies x seeds) on this host")
+            raise ConfigError(_("at most {max} runs (strategies × seeds) on this host").format(max=MAX_RUNS))
         if not (0 < self.seconds <= MAX_SECONDS_PER_RUN):
-            raise ConfigError(f"seconds per run must be in (0, {MAX_SECONDS_PER_RUN:g}]")
+            raise ConfigError(_("seconds per run must be in (0, {max:g}]").format(max=MAX_SECONDS_PER_RUN))
         for s in self.strategies:
             self.config(s, self.seeds[0])  # raises ValueError/ConfigError for a bad one
 
