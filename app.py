@@ -27,5 +27,6 @@ pages = [
     st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:"),
     st.Page("pages/theory.py", title=_("Theory"), icon=":material/functions:"),
     st.Page("pages/gradient_lab.py", title=_("Gradient lab"), icon=":material/science:"),
+    st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:"),
 ]
 st.navigation(pages).run()

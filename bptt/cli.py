@@ -8,13 +8,14 @@ prediction, ...), so a script can read the result.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
 from .config import FIELDS, ConfigError, RunConfig
-from .data import CorpusError, decode_upload, load_corpus, make_corpus
+from .data import TIME_MACHINE_SHA1, CorpusError, decode_upload, load_corpus, make_corpus
 from .gradlab_cli import add_gradlab_parser, gradlab_command
 from .i18n import _
 from .training import Trainer
@@ -98,9 +99,7 @@ def compare(args: argparse.Namespace) -> int:
     values = {f: getattr(args, f) for f in FIELDS if f in vars(args) and f != "corpus"}
     corpus_arg = args.corpus
     try:
-        base = RunConfig(
-            corpus="upload" if corpus_arg not in ("time_machine", "bundled") else corpus_arg, **values
-        )
+        base = RunConfig(corpus=corpus_field(corpus_arg), **values)
         spec = Spec(base=base, strategies=tuple(args.strategies), seeds=tuple(args.seeds), task=args.task,
                     d=args.d, budget=args.budget, seconds=args.seconds)  # fmt: skip
         corpus = None if args.task == "synthetic" else load(base, corpus_arg)
@@ -145,9 +144,27 @@ def load(cfg: RunConfig, corpus_arg: str):
     path = Path(corpus_arg)
     data = path.read_bytes()
     text = decode_upload(data, max_bytes=MAX_FILE_BYTES)
+    # A local copy of the book's file (its SHA-1 verified, as d2l.download verifies it) is The Time
+    # Machine, and is named so in the results, not by its file name.
+    name = "The Time Machine" if is_time_machine(data) else path.name
     return make_corpus(
-        text, path.name, tokenizer=cfg.tokenizer, max_tokens=cfg.max_tokens, max_vocab=cfg.max_vocab
+        text, name, tokenizer=cfg.tokenizer, max_tokens=cfg.max_tokens, max_vocab=cfg.max_vocab
     )
+
+
+def is_time_machine(data: bytes) -> bool:
+    return hashlib.sha1(data).hexdigest() == TIME_MACHINE_SHA1
+
+
+def corpus_field(corpus_arg: str) -> str:
+    """The RunConfig corpus for the --corpus flag: a built-in name, 'time_machine' for a verified local
+    copy of the book's file, else 'upload' (a text file of the user's)."""
+    if corpus_arg in ("time_machine", "bundled"):
+        return corpus_arg
+    try:
+        return "time_machine" if is_time_machine(Path(corpus_arg).read_bytes()) else "upload"
+    except OSError:
+        return "upload"
 
 
 def train(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 What AppTest cannot show: the `run_every` ticks that come from the browser, clicks that land while a
 tick trains, the front end drawing the charts, a reload and a second tab. Each test collects the page's
 uncaught exceptions and console errors and checks the server log for tracebacks. Screenshots go to
-artifacts/ (train_running.png, train_gradients.png, train_dh.png, overlay.png, deep_link.png).
+artifacts/ (train_running.png, train_gradients.png, train_dh.png, overlay.png, deep_link.png,
+compare.png, compare_synthetic.png, compare_live.png).
 
 The machine may be small and shared: every wait polls for a condition with a generous timeout.
 """
@@ -15,6 +16,7 @@ from conftest import (
     ARTIFACTS,
     MAIN,
     PLOT_JS,
+    SETTLED,
     PageWatch,
     button,
     chart_points,
@@ -23,6 +25,7 @@ from conftest import (
     checked_radio,
     nudge_slider,
     open_view,
+    page_blank,
     page_exceptions,
     pick_radio,
     poll,
@@ -224,3 +227,54 @@ def test_cold_deep_link(browser):
         pw.close()
     finally:
         server.stop()
+
+
+def progress_value(page) -> int | None:
+    """The Compare page's progress bar (0-100), None while it is not drawn."""
+    js = """() => { const b = document.querySelector("[data-testid='stMain'] [role='progressbar']");
+                    return b ? Number(b.getAttribute('aria-valuenow')) : null; }"""
+    return page.evaluate(js)
+
+
+def test_compare_page(app_server, browser):
+    """Compare opens with the shipped chart; a tiny live comparison (synthetic task, one seed, equal time)
+    starts, its progress moves, Pause holds it, Stop ends it, and nothing goes wrong in the page."""
+    pw = PageWatch(browser, height=1600)
+    page = pw.page
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_server.url + "/compare")
+    page.wait_for_selector(SETTLED, timeout=60_000)
+    button(page, "btn_cmp_start").wait_for()
+    poll(lambda: len(chart_traces(page, "cmp_chart")) == 12, 30, what="the shipped chart")
+    assert "full (n=3)" in chart_traces(page, "cmp_chart")
+    expect(page.locator(MAIN).get_by_text("Mean of 3 seeds per strategy").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+    pick_radio(page, "ui_cmp_task", "Synthetic long dependency (delayed recall, d = 8)")
+    poll(lambda: "regular:4 (n=3)" in chart_traces(page, "cmp_chart"), 30, what="the synthetic chart")
+    page.wait_for_selector(SETTLED)
+    page.screenshot(path=str(ARTIFACTS / "compare_synthetic.png"), full_page=True)
+    set_slider(page, "ui_cmp_seeds", 1)
+    pick_radio(page, "ui_cmp_budget", "equal time")
+    set_slider(page, "ui_cmp_seconds", 20)  # 2 runs of 20 s: it never ends during the test
+    page.wait_for_selector(SETTLED)
+    button(page, "btn_cmp_start").click()
+    expect(button(page, "btn_cmp_pause")).to_be_enabled(timeout=90_000)  # a busy shared machine
+    first = poll(lambda: (progress_value(page) or 0) > 0 and progress_value(page), 60, what="progress")
+    poll(lambda: (progress_value(page) or 0) > first, 30, what="the progress to move")
+    poll(lambda: len(chart_traces(page, "cmp_chart")) >= 3, 30, what="the live curve")
+
+    page.screenshot(path=str(ARTIFACTS / "compare_live.png"), full_page=True)
+    button(page, "btn_cmp_pause").click()
+    expect(button(page, "btn_cmp_resume")).to_be_enabled()
+    page.wait_for_timeout(2000)  # the slice in flight when the click landed ends
+    held = progress_value(page)
+    page.wait_for_timeout(2000)
+    assert progress_value(page) == held, "the progress moved while paused"
+
+    button(page, "btn_cmp_stop").click()
+    expect(button(page, "btn_cmp_start")).to_be_enabled()
+    expect(button(page, "btn_cmp_resume")).to_be_disabled()
+    assert not page_blank(page)
+    assert_clean(pw, app_server)
+    pw.close()
