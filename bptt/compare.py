@@ -1,6 +1,6 @@
-"""Comparing truncation strategies over seeds, with statistics (d2l §8.7.4's claims, made testable).
+"""Comparing truncation strategies over seeds, with statistics (d2l §8.7.1.4's claims, made testable).
 
-The book closes §8.7 with claims about full, regular and randomized truncation (d2l §8.7.4, Fig. 8.7.1)
+The book closes §8.7 with claims about full, regular and randomized truncation (d2l §8.7.1.4, Fig. 8.7.1)
 from single runs. Here every strategy trains on the same data over several seeds: for a given seed, the
 same initial weights, the same minibatch order (the Trainer seeds both from `seed`) and, for the
 randomized strategies, xi_t drawn from the same generator. Per strategy the runs are summarised as a mean
@@ -72,7 +72,7 @@ class Spec:
 
     task: 'text' (the corpus handed in, e.g. The Time Machine) or 'synthetic' (DelayedRecall with d).
     budget: 'epochs' (every run trains base.epochs epochs) or 'seconds' (every run trains for the same
-    training time: a slower strategy makes fewer updates, the trade-off d2l §8.7.4 names).
+    training time: a slower strategy makes fewer updates, the trade-off d2l §8.7.1.4 names).
     """
 
     base: RunConfig

@@ -1,4 +1,4 @@
-"""The Compare page's chart: per strategy, the mean curve over seeds with a band (d2l §8.7.4's
+"""The Compare page's chart: per strategy, the mean curve over seeds with a band (d2l §8.7.1.4's
 comparison, Fig. 8.7.1, made with several seeds). A pure function of a comparison's curves table.
 
 The curves of each strategy's seeds are put on a common grid of the x axis (bptt.compare.aggregate,

@@ -1,4 +1,4 @@
-"""Compare truncation strategies over seeds, with error bars and a verdict (d2l §8.7.4, Fig. 8.7.1).
+"""Compare truncation strategies over seeds, with error bars and a verdict (d2l §8.7.1.4, Fig. 8.7.1).
 
 A flat script over pages/ui: the shipped results of the default comparisons open at once; a live rerun
 trains through the same training slots as the Train page (pages/ui/live.py), chunk by chunk, with
@@ -34,7 +34,7 @@ with st.container():
     show_messages()
     st.markdown(
         _(
-            "The book compares full, regular and randomized truncation with one run each (d2l §8.7.4) and "
+            "The book compares full, regular and randomized truncation with one run each (d2l §8.7.1.4) and "
             "finds randomized truncation *not much better* than regular. Here every strategy trains over "
             "several seeds: for a given seed the same initial weights and the same minibatch order. The "
             "verdict asks whether a difference exceeds the seed-to-seed spread."

@@ -174,7 +174,7 @@ def settings(task: str) -> None:
     st.radio(_("Budget"), ["epochs", "seconds"], key="ui_cmp_budget", horizontal=True,
              format_func={"epochs": _("epochs"), "seconds": _("equal time")}.get,
              help=_("Equal time: every run trains the same seconds, so a slower strategy makes fewer "
-                    "updates (the trade-off of d2l §8.7.4)"))  # fmt: skip
+                    "updates (the trade-off of d2l §8.7.1.4)"))  # fmt: skip
     if ss.get("ui_cmp_budget") == "seconds":
         st.slider(_("Seconds per run"), 1, MAX_SECONDS, key="ui_cmp_seconds")
     else:
