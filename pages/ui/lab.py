@@ -91,10 +91,11 @@ def apply_request() -> None:
     ss["lab_step"] = asked[1] if asked[1] in steps else steps[-1]
 
 
-def snapshot_label(meta: dict) -> str:
+def snapshot_label(meta: dict, perplexity: bool = False) -> str:
+    """ "step 400 (epoch 3.2)" for the step list; with the perplexity for the sentence that names them."""
     ppl = meta["perplexity"]
-    text = _("step {step} · epoch {epoch:.2f}").format(step=meta["step"], epoch=meta["epoch"])
-    return text + (_(" · perplexity {ppl:.2f}").format(ppl=ppl) if ppl == ppl else "")
+    text = _("step {step} (epoch {epoch:.1f})").format(step=meta["step"], epoch=meta["epoch"])
+    return text + (_(", perplexity {ppl:.2f}").format(ppl=ppl) if perplexity and ppl == ppl else "")
 
 
 def weights_select(num_steps: int, batch_size: int, num_hiddens: int, seed: int) -> Source | None:
@@ -127,7 +128,7 @@ def weights_select(num_steps: int, batch_size: int, num_hiddens: int, seed: int)
     )
     st.caption(_("Corpus and window are the run's: {corpus}, num_steps = {T}, batch size = {B}.").format(
         corpus=run.trainer.corpus.name, T=run.cfg.num_steps, B=run.cfg.batch_size))  # fmt: skip
-    weights = _("{run} at {at}").format(run=run.name, at=shown[step])
+    weights = _("{run} at {at}").format(run=run.name, at=snapshot_label(metas[step], perplexity=True))
     short = _("run #{run}, step {step}").format(run=run.id, step=step)
     return Source(RUN, run.id, step, run.cfg.num_steps, run.cfg.batch_size, run.cfg.num_hiddens, seed, short,
                   weights)  # fmt: skip
