@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -108,7 +109,9 @@ def test_analyse_opens_the_lab_at_the_runs_latest_weights(trained):
     assert metric(at, "σ_max(W_hh)") == f"{rep.sigma_max:.4g}"
     init = gradlab.lag_report(run.trainer.snapshot_model(0), X, Y)
     assert f"{init.sigma_max:.4g}" != f"{rep.sigma_max:.4g}"  # the trained weights, not the initial ones
-    assert len(at.dataframe[0].value) == RUN_CFG.num_steps
+    shown = at.dataframe[0].value
+    assert len(shown) == RUN_CFG.num_steps
+    np.testing.assert_allclose(shown["share"], rep.table["share"], rtol=1e-9, atol=1e-15)  # this minibatch
     about = next(a.value for a in at.info if "Weights:" in a.value)
     assert "step 30" in about and "4 × 12 tokens" in about and run.name in about
     # Another kept step: the initialisation of that run.
