@@ -202,9 +202,9 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
     lab's travel view shows that). Rows are thinned to at most `MAX_ROWS`, evenly, keeping the latest;
     zeros are drawn at the smallest positive value so the log is defined."""
     if strategy:
-        title = _("‖∂L/∂h_t‖ as {strategy} computes it (not the full gradient)").format(strategy=strategy)
+        title = _("‖∂L/∂h_t‖ as {strategy} computes it<br>(not the full gradient)").format(strategy=strategy)
     else:
-        title = _("‖∂L/∂h_t‖ as the training estimator computes it (not the full gradient)")
+        title = _("‖∂L/∂h_t‖ as the training estimator computes it<br>(not the full gradient)")
     uirev = "dh_heatmap"
     dh = np.asarray(dh, dtype=np.float64)
     if dh.ndim != 2 or dh.size == 0:

@@ -243,6 +243,11 @@ def test_gradient_lab_from_a_run_and_back(app_server, browser):
     pw = open_page(browser, app_server, LAB_RUN, height=1100)
     page = pw.page
     train_briefly(page, min_steps=100)
+    open_tab(page, "∂L/∂h_t", "chart_spectral")
+    poll(lambda: heatmap_rows(page, "chart_dh") > 0, 30, what="the ∂L/∂h_t heatmap")
+    title = page.evaluate(f"k => ({PLOT_JS})(k)?._fullLayout?.title?.text", "chart_dh")
+    assert "as full computes it" in title and "not the full gradient" in title, title
+    page.screenshot(path=str(ARTIFACTS / "train_analyse.png"))
     button(page, "btn_analyse").click()
     expect(page.locator(f"{MAIN} h1").first).to_have_text("Gradient lab", timeout=60_000)
     poll(lambda: chart_points(page, "chart_lab_lag_share") > 0, 60, what="the lag share chart")
