@@ -133,3 +133,14 @@ def test_train_with_this_k_opens_train_with_regular_k(trained):
     for name in ("num_steps", "batch_size", "num_hiddens", "corpus", "max_tokens", "epochs"):
         assert at.session_state[f"cfg_{name}"] == getattr(RUN_CFG, name), name
     assert at.query_params["k"] == [str(chosen)] or at.query_params["k"] == str(chosen)
+
+
+def test_a_link_to_a_run_this_session_does_not_have_shows_the_initialisation():
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params["run"], at.query_params["step"] = "7", "100"
+    at.run(timeout=TIMEOUT)
+    at.switch_page(PAGE).run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert any("Run #7 is not among this session's runs" in i.value for i in at.info)
+    assert at.session_state["lab_weights"] == "init"
+    assert any("initialisation" in i.value and "Weights:" in i.value for i in at.info)

@@ -85,6 +85,7 @@ def apply_request() -> None:
         st.info(
             _("Run #{run} is not among this session's runs; showing the initialisation.").format(run=asked[0])
         )
+        ss["lab_weights"] = INIT
         return
     ss["lab_weights"], ss["lab_run"] = RUN, run.id
     steps = [s for s, _meta in run.trainer.snapshots()]
