@@ -221,6 +221,7 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
         hovertemplate=_("t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}") + "<extra></extra>",
     ))  # fmt: skip
     fig = _layout(fig, title, _("t (time step in the window)"), _("training step"), uirev)
+    fig.update_layout(margin_t=80)  # the title takes two lines
     return fig.update_yaxes(autorange="reversed")
 
 

@@ -78,12 +78,12 @@ def open_tab(page, name: str, chart_key: str) -> None:
 
 def train_briefly(page, min_steps: int = 150) -> int:
     """Start a run, let it make `min_steps` steps, stop it; the steps it made."""
-    expect(button(page, "btn_start")).to_be_enabled()
+    expect(button(page, "btn_start")).to_be_enabled(timeout=TIMEOUT_MS)  # generous: a shared machine
     button(page, "btn_start").click()
-    expect(button(page, "btn_stop")).to_be_enabled()
+    expect(button(page, "btn_stop")).to_be_enabled(timeout=TIMEOUT_MS)
     steps = wait_steps_above(page, min_steps, timeout=60)
     button(page, "btn_stop").click()
-    expect(button(page, "btn_start")).to_be_enabled()
+    expect(button(page, "btn_start")).to_be_enabled(timeout=TIMEOUT_MS)
     return steps
 
 
