@@ -80,12 +80,12 @@ def open_tab(page, name: str, chart_key: str) -> None:
 
 def train_briefly(page, min_steps: int = 150) -> int:
     """Start a run, let it make `min_steps` steps, stop it; the steps it made."""
-    expect(button(page, "btn_start")).to_be_enabled()
+    expect(button(page, "btn_start")).to_be_enabled(timeout=TIMEOUT_MS)  # generous: a shared machine
     button(page, "btn_start").click()
-    expect(button(page, "btn_stop")).to_be_enabled()
+    expect(button(page, "btn_stop")).to_be_enabled(timeout=TIMEOUT_MS)
     steps = wait_steps_above(page, min_steps, timeout=60)
     button(page, "btn_stop").click()
-    expect(button(page, "btn_start")).to_be_enabled()
+    expect(button(page, "btn_start")).to_be_enabled(timeout=TIMEOUT_MS)
     return steps
 
 
@@ -276,5 +276,67 @@ def test_compare_page(app_server, browser):
     expect(button(page, "btn_cmp_start")).to_be_enabled()
     expect(button(page, "btn_cmp_resume")).to_be_disabled()
     assert not page_blank(page)
+    assert_clean(pw, app_server)
+    pw.close()
+
+
+LAB_RUN = "/train?corpus=bundled&max_tokens=5000&num_hiddens=128&epochs=2000&truncation=full"
+SCREENSHOTS = ARTIFACTS.parent / "docs" / "screenshots"
+
+
+def lab_settled(page) -> None:
+    page.wait_for_selector(SETTLED, timeout=60_000)
+    page.wait_for_function("!document.querySelector(\"[data-testid='stSkeleton']\")", timeout=60_000)
+
+
+def test_gradient_lab_from_a_run_and_back(app_server, browser):
+    """Train briefly, "Analyse this run's weights": the lab opens at that run's latest weights; its three
+    views draw (screenshots of each into docs/screenshots/); "Train with k = …" opens Train with regular
+    truncation at that k."""
+    pw = open_page(browser, app_server, LAB_RUN, height=1100)
+    page = pw.page
+    train_briefly(page, min_steps=100)
+    open_tab(page, "∂L/∂h_t", "chart_spectral")
+    poll(lambda: heatmap_rows(page, "chart_dh") > 0, 30, what="the ∂L/∂h_t heatmap")
+    title = page.evaluate(f"k => ({PLOT_JS})(k)?._fullLayout?.title?.text", "chart_dh")
+    assert "as full computes it" in title and "not the full gradient" in title, title
+    page.screenshot(path=str(ARTIFACTS / "train_analyse.png"))
+    button(page, "btn_analyse").click()
+    expect(page.locator(f"{MAIN} h1").first).to_have_text("Gradient lab", timeout=60_000)
+    poll(lambda: chart_points(page, "chart_lab_lag_share") > 0, 60, what="the lag share chart")
+    lab_settled(page)
+    assert checked_radio(page, "lab_weights") == "a run of this session, at a step"
+    about = page.locator(f"{MAIN} [data-testid='stAlert']").filter(has_text="Weights:").first.inner_text()
+    assert "#1 full at step" in about and "32 × 35 tokens" in about, about
+    assert "run=1" in page.url and "step=" in page.url
+    page.set_viewport_size({"width": 1400, "height": 1700})
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SCREENSHOTS / "lab-lags.png"))
+
+    page.get_by_role("tab", name="Travel and eigenvalues").click()
+    poll(lambda: chart_points(page, "chart_lab_travel") > 0, 30, what="the travel chart")
+    poll(lambda: chart_points(page, "chart_lab_eigen") > 0, 30, what="the eigenvalue chart")
+    page.set_viewport_size({"width": 1400, "height": 1100})
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SCREENSHOTS / "lab-travel.png"))
+
+    page.get_by_role("tab", name="Estimators over draws").click()
+    button(page, "btn_lab_draw").click()
+    poll(lambda: len(chart_traces(page, "chart_lab_plane")) >= 3, 120, what="the estimators' points")
+    poll(lambda: chart_points(page, "chart_lab_cos") > 0, 30, what="the cos histogram")
+    lab_settled(page)
+    page.set_viewport_size({"width": 1400, "height": 1900})
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SCREENSHOTS / "lab-estimators.png"))
+
+    train_k = button(page, "btn_lab_train_k")
+    label = train_k.inner_text()
+    k = int(label.rsplit("=", 1)[1].strip())
+    train_k.click()
+    expect(page.locator(f"{MAIN} h1").first).to_have_text("Train an RNN with BPTT", timeout=60_000)
+    wait_settled(page)
+    poll(lambda: checked_radio(page, "cfg_truncation") == "regular", 20, what="regular truncation")
+    poll(lambda: slider_value(page, "cfg_k") == str(k), 20, what=f"k = {k}")
+    assert f"k={k}" in page.url and "truncation=regular" in page.url
     assert_clean(pw, app_server)
     pw.close()
