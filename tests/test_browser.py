@@ -3,8 +3,8 @@
 What AppTest cannot show: the `run_every` ticks that come from the browser, clicks that land while a
 tick trains, the front end drawing the charts, a reload and a second tab. Each test collects the page's
 uncaught exceptions and console errors and checks the server log for tracebacks. Screenshots go to
-artifacts/ (train_running.png, train_gradients.png, train_dh.png, overlay.png, deep_link.png), and the
-Chinese training page's to docs/screenshots/train-zh.png.
+artifacts/ (train_running.png, train_gradients.png, train_dh.png, overlay.png, deep_link.png,
+train-zh.png: the README's docs/screenshots/train-zh.png is a copy of one).
 
 The machine may be small and shared: every wait polls for a condition with a generous timeout.
 """
@@ -228,9 +228,6 @@ def test_cold_deep_link(browser):
         server.stop()
 
 
-SCREENSHOTS = ARTIFACTS.parent / "docs" / "screenshots"
-
-
 def language_button(page, name: str):
     """The sidebar's language switch (中文 / English): a segmented control."""
     return page.locator("[data-testid='stSidebar'] .st-key-ui_lang button").filter(has_text=name)
@@ -281,11 +278,10 @@ def test_switch_to_chinese_mid_run_keeps_the_run_and_the_link_reproduces_it(app_
     for english in ("Train an RNN", "Press Start", "Loss & perplexity", "Sequence length"):
         assert page.get_by_text(english).count() == 0, english
     expect(page.locator("[data-testid='stSidebar']").get_by_text("时间步数（num_steps）")).to_be_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 2000})
     poll(lambda: chart_points(page, "chart_loss") > 0, 30, what="the loss chart")
     page.wait_for_timeout(1000)
-    page.screenshot(path=str(SCREENSHOTS / "train-zh.png"))
+    page.screenshot(path=str(ARTIFACTS / "train-zh.png"))  # docs/screenshots/train-zh.png is one
     url = page.evaluate("location.href")
 
     fresh = PageWatch(browser)
