@@ -4,7 +4,8 @@ What AppTest cannot show: the `run_every` ticks that come from the browser, clic
 tick trains, the front end drawing the charts, a reload and a second tab. Each test collects the page's
 uncaught exceptions and console errors and checks the server log for tracebacks. Screenshots go to
 artifacts/ (train_running.png, train_gradients.png, train_dh.png, overlay.png, deep_link.png,
-compare.png, compare_synthetic.png, compare_live.png).
+compare.png, compare_synthetic.png, compare_live.png, train-zh.png: the README's
+docs/screenshots/train-zh.png is a copy of one).
 
 The machine may be small and shared: every wait polls for a condition with a generous timeout.
 """
@@ -23,6 +24,7 @@ from conftest import (
     chart_traces,
     chart_x_end,
     checked_radio,
+    metric,
     nudge_slider,
     open_view,
     page_blank,
@@ -338,5 +340,80 @@ def test_gradient_lab_from_a_run_and_back(app_server, browser):
     poll(lambda: checked_radio(page, "cfg_truncation") == "regular", 20, what="regular truncation")
     poll(lambda: slider_value(page, "cfg_k") == str(k), 20, what=f"k = {k}")
     assert f"k={k}" in page.url and "truncation=regular" in page.url
+    assert_clean(pw, app_server)
+    pw.close()
+
+
+def language_button(page, name: str):
+    """The sidebar's language switch (中文 / English): a segmented control."""
+    return page.locator("[data-testid='stSidebar'] .st-key-ui_lang button").filter(has_text=name)
+
+
+def progress_text(page) -> str:
+    """The live panel's status line: "<run name>: <status>"."""
+    try:
+        return page.locator(f"{MAIN} [data-testid='stProgress']").first.inner_text(timeout=2000)
+    except Exception:  # redrawn while read
+        return ""
+
+
+def test_switch_to_chinese_mid_run_keeps_the_run_and_the_link_reproduces_it(app_server, browser):
+    """Start a run in English, switch to 中文 with the sidebar switch while it trains: the same run goes
+    on training (its step keeps rising, no second run), the page is Chinese and the URL says lang=zh; that
+    URL opened in a fresh browser context opens in Chinese with the same settings."""
+    pw = open_page(browser, app_server, LONG + "&truncation=randomized&pi=0.8")
+    page = pw.page
+    button(page, "btn_start").click()
+    before = wait_steps_above(page, 0, timeout=60)
+    assert poll(lambda: progress_text(page).startswith("#1 randomized (π=0.8)"), 30, what="the run's name")
+
+    for _ in range(3):  # a click that lands while a tick redraws the sidebar can be lost: click again
+        language_button(page, "中文").click()
+        try:
+            poll(lambda: "lang=zh" in page.evaluate("location.href"), 15, what="lang=zh in the URL")
+            break
+        except AssertionError:
+            pass
+    assert "lang=zh" in page.evaluate("location.href"), page.evaluate("location.href")
+    poll(
+        lambda: page.locator(f"{MAIN} h1").first.inner_text() == "用通过时间反向传播训练循环神经网络",
+        30,
+        what="the title",
+    )
+    poll(lambda: metric(page, "步数") is not None, 30, what="the Step metric in Chinese")
+
+    def zh_steps() -> int:
+        text = metric(page, "步数")
+        return int(text.replace(",", "")) if text and text[0].isdigit() else 0
+
+    after = poll(lambda: zh_steps() > before and zh_steps(), 60, what="the step to rise after the switch")
+    poll(lambda: zh_steps() > after, 60, what="the step to keep rising")
+    shown = poll(lambda: progress_text(page), 10, what="the status line")
+    assert shown.startswith("#1 随机截断（π=0.8）"), shown  # the same run (#1), named in Chinese
+    assert "训练中" in shown, shown
+    for english in ("Train an RNN", "Press Start", "Loss & perplexity", "Sequence length"):
+        assert page.get_by_text(english).count() == 0, english
+    expect(page.locator("[data-testid='stSidebar']").get_by_text("时间步数（num_steps）")).to_be_visible()
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    poll(lambda: chart_points(page, "chart_loss") > 0, 30, what="the loss chart")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "train-zh.png"))  # docs/screenshots/train-zh.png is one
+    url = page.evaluate("location.href")
+
+    fresh = PageWatch(browser)
+    fresh.page.set_default_timeout(TIMEOUT_MS)
+    try:
+        fresh.page.goto(url)
+        wait_settled(fresh.page)
+        other = fresh.page
+        assert other.locator(f"{MAIN} h1").first.inner_text() == "用通过时间反向传播训练循环神经网络"
+        assert checked_radio(other, "cfg_truncation") == "随机截断"
+        assert slider_value(other, "cfg_num_hiddens") == "256" and slider_value(other, "cfg_pi") == "0.8"
+        assert "lang=zh" in other.url and "pi=0.8" in other.url and "num_hiddens=256" in other.url
+        expect(other.get_by_text("点击 开始 进行训练").first).to_be_visible()  # a fresh session: no run yet
+        assert_clean(fresh, app_server)
+    finally:
+        fresh.close()
+    button(page, "btn_stop").click()
     assert_clean(pw, app_server)
     pw.close()
