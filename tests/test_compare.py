@@ -202,14 +202,17 @@ def test_interrupt_ends_an_advance_in_flight():
                      base=TINY.replace(epochs=2_000))  # fmt: skip
     comparison = Comparison(spec)
     comparison.advance(0.001)  # the run exists and has trained a step
+    before = comparison.current.trainer.step_count
     worker = threading.Thread(target=comparison.advance, args=(30.0,), daemon=True)
     worker.start()
-    time.sleep(0.3)
-    steps = comparison.current.trainer.step_count
-    comparison.interrupt()
+    deadline = time.monotonic() + 30  # a loaded machine can take a while to start the thread's first step
+    while comparison.current.trainer.step_count == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert comparison.current.trainer.step_count > before, "the worker never trained"
+    comparison.interrupt()  # the slice is in flight now: it must end after its current step
     worker.join(timeout=15)
     assert not worker.is_alive(), "the slice went on after interrupt()"
-    assert comparison.current.trainer.step_count > steps and not comparison.done
+    assert not comparison.done
 
 
 def test_curves_with_the_run_in_progress():
