@@ -29,6 +29,7 @@ import time
 
 import pytest
 from conftest import (
+    ARTIFACTS,
     SETTLED,
     PageWatch,
     button,
@@ -271,3 +272,73 @@ def test_random_actions(app_server, browser, seed):
     assert not pw.errors, pw.errors
     assert "Traceback" not in app_server.log(), app_server.log()[-3000:]
     pw.close()
+
+
+# -- fast clicks on a server whose race windows are widened ------------------------------------------
+
+RACE_PAGES = int(os.environ.get("BPTT_RACE_PAGES", "2"))
+RACE_SECONDS = float(os.environ.get("BPTT_RACE_SECONDS", "20"))
+
+
+@pytest.fixture(scope="module")
+def race_server():
+    """`streamlit run app.py` with tests/race/sitecustomize.py loaded: every script-runner event waits a
+    few random ms on the server's event loop (a loaded server, made deterministic enough to repeat)."""
+    from conftest import ROOT, require_chromium, start_server
+
+    require_chromium()
+    server = start_server(
+        "test_load-race", PYTHONPATH=str(ROOT / "tests" / "race"), BPTT_WIDEN_RACES=str(SEEDS[0])
+    )
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fast_clicks_widened_races(race_server, browser, seed):
+    """RACE_PAGES pages train and get a Pause, Resume or view click every 50-250 ms each for RACE_SECONDS,
+    on the race-widened server: no browser page error, no blank page, and every page still trains."""
+    rng = random.Random(seed)
+    pages = []
+    for i in range(RACE_PAGES):
+        pw = PageWatch(browser, height=900)
+        pw.page.set_default_timeout(60_000)
+        pw.page.goto(f"{race_server.url}{LOAD}&seed={i}")
+        pages.append(pw)
+    for pw in pages:
+        wait_settled(pw.page, timeout=120)
+        button(pw.page, "btn_start").click()
+        wait_steps_above(pw.page, 0, timeout=60)
+    clicks = [0] * len(pages)
+    start = time.monotonic()
+    while time.monotonic() - start < RACE_SECONDS:
+        for i, pw in enumerate(pages):
+            target = rng.choice(["btn_pause", "btn_resume", "view", "view"])
+            loc = view_buttons(pw.page).nth(rng.randrange(5)) if target == "view" else button(pw.page, target)
+            with contextlib.suppress(PlaywrightError):
+                loc.click(timeout=300)
+                clicks[i] += 1
+        time.sleep(rng.uniform(0.05, 0.25))
+    time.sleep(2.0)
+    errors = [pw.errors + (["blank page"] if page_blank(pw.page) else []) for pw in pages]
+    print(f"\nrace seed {seed}: clicks per page {clicks}; errors {errors}")
+    for pw in pages:
+        with contextlib.suppress(PlaywrightError):
+            if button(pw.page, "btn_resume").is_enabled(timeout=2_000):
+                button(pw.page, "btn_resume").click(timeout=5_000)
+    moved = []
+    for pw in pages:
+        try:
+            first = wait_steps_above(pw.page, 0, timeout=60)
+            wait_steps_above(pw.page, first, timeout=60)
+            moved.append(True)
+        except AssertionError:
+            moved.append(False)
+            state = {k: button(pw.page, k).is_enabled() for k in ("btn_start", "btn_pause", "btn_resume")}
+            print(f"stuck page: buttons enabled {state}, step {step_count(pw.page)}")
+            pw.page.screenshot(path=str(ARTIFACTS / f"race-stuck-{seed}-{len(moved)}.png"), full_page=True)
+    for pw in pages:
+        pw.close()
+    assert not any(errors), errors
+    assert all(moved), moved
+    assert race_server.log().count("Traceback") == 0, race_server.log()[-3000:]
