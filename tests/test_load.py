@@ -98,6 +98,7 @@ def drive_sessions(
     server's mean CPU share while training, time to idle after closing (s), errors per page (browser
     page errors, console errors, exceptions shown, a blank page at the end), tracebacks in the log."""
     pid = server.proc.pid
+    log_start = len(server.log())  # the server lives for the whole module: count this call's tracebacks
     rss_peak = proc_rss_mb(pid)
     pages = []
     for i in range(sessions):
@@ -178,8 +179,17 @@ def drive_sessions(
         "idle_after_s": idle_after,
         "closed_at": closed,
         "errors": errors,
-        "log_tracebacks": server.log().count("Traceback"),
+        "log_tracebacks": app_tracebacks(server.log()[log_start:]),
     }
+
+
+def app_tracebacks(log: str) -> int:
+    """Tracebacks in a server log, less those of Streamlit's own web server about a browser that closed
+    its websocket before the server accepted it (starlette's WebSocketDisconnected, seen when pages close
+    under load): none of those passes through the app's code."""
+    blocks = log.split("Traceback (most recent call last)")[1:]
+    mine = ("app.py", "/pages/", "/bptt/")
+    return sum(1 for b in blocks if "WebSocketDisconnected" not in b or any(m in b for m in mine))
 
 
 def format_load(r: dict) -> str:
