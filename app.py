@@ -10,10 +10,11 @@ from pages.ui.warm import warm_up
 
 st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout="wide")
 
-# The training page's settings ("cfg_*") and view options ("ui_*") are widget state. Streamlit forgets
-# a widget's value once a run does not draw it (another page, a hidden π slider); writing each value
-# back at the top of every run keeps it, so settings survive a visit to another page.
-for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(("cfg_", "ui_"))]:
+# The training page's settings ("cfg_*"), view options ("ui_*") and the Gradient lab's choices ("lab_*")
+# are widget state. Streamlit forgets a widget's value once a run does not draw it (another page, a
+# hidden π slider); writing each value back at the top of every run keeps it, so settings survive a
+# visit to another page.
+for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(("cfg_", "ui_", "lab_"))]:
     st.session_state[key] = st.session_state[key]
 
 if os.environ.get("BPTT_WARM_UP", "1") != "0":  # 0: the cold baseline of benchmarks/first_visit.py
@@ -27,6 +28,7 @@ pages = [
     st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:"),
     st.Page("pages/theory.py", title=_("Theory"), icon=":material/functions:"),
     st.Page("pages/gradient_lab.py", title=_("Gradient lab"), icon=":material/science:"),
+    st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:"),
 ]
 st.session_state.pop("after_page", None)  # set by this run's page only
 st.navigation(pages).run()

@@ -191,14 +191,21 @@ def param_norm_chart(df: pd.DataFrame) -> go.Figure:
 # ---------------------------------------------------------------------------------------------------
 
 
-def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None) -> go.Figure:
-    """log10 ‖∂L/∂h_t‖ for each time step t in the window (across) and each training step (down).
+def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | None = None) -> go.Figure:
+    """log10 ‖∂L/∂h_t‖ for each time step t in the window (across) and each training step (down), as the
+    training strategy computed it: the adjoint of the estimator's (truncated or reweighted) backward
+    pass, d2l eq. 8.7.15 with the recurrent edge gated by xi_t (and scaled by 1/pi_t for randomized
+    truncation). It is not the full gradient: with regular k it misses the terms that cross a cut.
 
-    ∂L/∂h_t collects the gradient from every later step through products of W_hh^T diag(f'(a)) (d2l eq.
-    8.7.15): colour fading towards t = 1 is the vanishing gradient, colour growing there is the exploding
-    one, and truncation cuts those products short. Rows are thinned to at most `MAX_ROWS`, evenly,
-    keeping the latest; zeros are drawn at the smallest positive value so the log is defined."""
-    title, uirev = _("‖∂L/∂h_t‖ across the window, over training"), "dh_heatmap"
+    It does not show vanishing either: the local term W_hq^T ∂L/∂o_t at each step dominates ‖∂L/∂h_t‖,
+    so a row stays roughly flat across the window even when ∂h_t/∂h_(t−k) vanishes fast (the Gradient
+    lab's travel view shows that). Rows are thinned to at most `MAX_ROWS`, evenly, keeping the latest;
+    zeros are drawn at the smallest positive value so the log is defined."""
+    if strategy:
+        title = _("‖∂L/∂h_t‖ as {strategy} computes it<br>(not the full gradient)").format(strategy=strategy)
+    else:
+        title = _("‖∂L/∂h_t‖ as the training estimator computes it<br>(not the full gradient)")
+    uirev = "dh_heatmap"
     dh = np.asarray(dh, dtype=np.float64)
     if dh.ndim != 2 or dh.size == 0:
         return _placeholder(title, uirev)
@@ -214,6 +221,7 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None) -> go.Figure:
         hovertemplate=_("t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}") + "<extra></extra>",
     ))  # fmt: skip
     fig = _layout(fig, title, _("t (time step in the window)"), _("training step"), uirev)
+    fig.update_layout(margin_t=80)  # the title takes two lines
     return fig.update_yaxes(autorange="reversed")
 
 

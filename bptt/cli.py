@@ -8,14 +8,16 @@ prediction, ...), so a script can read the result.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
 from .config import FIELDS, ConfigError, RunConfig
-from .data import CorpusError, decode_upload, load_corpus, make_corpus
+from .data import TIME_MACHINE_SHA1, CorpusError, decode_upload, load_corpus, make_corpus
 from .gradlab_cli import add_gradlab_parser, gradlab_command
+from .i18n import _
 from .training import Trainer
 
 MAX_FILE_BYTES = 50_000_000  # a local corpus file; the dashboard's uploads are capped far lower
@@ -24,22 +26,27 @@ MAX_FILE_BYTES = 50_000_000  # a local corpus file; the dashboard's uploads are 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bptt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a char-RNN with one truncation strategy (d2l §8.5, §8.7)")
+    train = sub.add_parser("train", help=_("train a char-RNN with one truncation strategy (d2l §8.5, §8.7)"))
     defaults = RunConfig()
     for f in FIELDS.values():
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         if f.name == "corpus":
             train.add_argument(
-                flag, default=default, help="time_machine, bundled, or a path to a UTF-8 text file"
+                flag, default=default, help=_("time_machine, bundled, or a path to a UTF-8 text file")
             )
         elif f.kind is str:
-            train.add_argument(flag, default=default, choices=f.choices, help=f.help)
+            train.add_argument(flag, default=default, choices=f.choices, help=f.help_text())
         else:
-            train.add_argument(flag, type=f.kind, default=default, help=f"{f.help} (default {default})")
-    train.add_argument("--metrics", type=Path, help="write the per-step metrics to this CSV file")
-    train.add_argument("--prefix", default="time traveller", help="prefix for the prediction")
-    train.add_argument("--quiet", action="store_true", help="no progress on stderr")
+            train.add_argument(
+                flag,
+                type=f.kind,
+                default=default,
+                help=_("{help} (default {default})").format(help=f.help_text(), default=default),
+            )
+    train.add_argument("--metrics", type=Path, help=_("write the per-step metrics to this CSV file"))
+    train.add_argument("--prefix", default="time traveller", help=_("prefix for the prediction"))
+    train.add_argument("--quiet", action="store_true", help=_("no progress on stderr"))
     add_compare_parser(sub)
     add_gradlab_parser(sub)
     return parser
@@ -47,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_compare_parser(sub) -> None:
     """`python -m bptt compare`: several strategies over several seeds, written to a results file."""
-    cmp = sub.add_parser("compare", help="compare truncation strategies over seeds (mean, band, verdict)")
+    cmp = sub.add_parser("compare", help=_("compare truncation strategies over seeds (mean, band, verdict)"))
     defaults = RunConfig()
     skip = {"truncation", "k", "schedule", "pi", "pi_end", "alpha", "t0", "seed"}  # set per strategy/seed
     for f in FIELDS.values():
@@ -56,24 +63,34 @@ def add_compare_parser(sub) -> None:
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         if f.name == "corpus":
-            cmp.add_argument(flag, default=default, help="time_machine, bundled, or a path to a UTF-8 text "
-                             "file (ignored with --task synthetic)")  # fmt: skip
+            cmp.add_argument(flag, default=default, help=_("time_machine, bundled, or a path to a UTF-8 text "
+                             "file (ignored with --task synthetic)"))  # fmt: skip
         elif f.kind is str:
-            cmp.add_argument(flag, default=default, choices=f.choices, help=f.help)
+            cmp.add_argument(flag, default=default, choices=f.choices, help=f.help_text())
         else:
-            cmp.add_argument(flag, type=f.kind, default=default, help=f"{f.help} (default {default})")
+            cmp.add_argument(
+                flag,
+                type=f.kind,
+                default=default,
+                help=_("{help} (default {default})").format(help=f.help_text(), default=default),
+            )
     cmp.add_argument("--task", choices=("text", "synthetic"), default="text",
-                     help="text: the corpus; synthetic: delayed recall (bptt.synthetic)")  # fmt: skip
-    cmp.add_argument("--d", type=int, default=10, help="synthetic: the dependency length d")
+                     help=_("text: the corpus; synthetic: delayed recall (bptt.synthetic)"))  # fmt: skip
+    cmp.add_argument("--d", type=int, default=10, help=_("synthetic: the dependency length d"))
     cmp.add_argument("--strategies", nargs="+", default=["full", "regular:5", "randomized:0.9"],
-                     help="full, regular:K, randomized:PI, linear:PI:PI_END, artbp:ALPHA:T0")  # fmt: skip
-    cmp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    cmp.add_argument("--budget", choices=("epochs", "seconds"), default="epochs")
+                     help=_("full, regular:K, randomized:PI, linear:PI:PI_END, artbp:ALPHA:T0"))  # fmt: skip
     cmp.add_argument(
-        "--seconds", type=float, default=20.0, help="training seconds per run (--budget seconds)"
+        "--seeds", nargs="+", type=int, default=[0, 1, 2], help=_("one run per seed and strategy")
     )
-    cmp.add_argument("--out", type=Path, required=True, help="results JSON (a CSV of the curves beside it)")
-    cmp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    cmp.add_argument("--budget", choices=("epochs", "seconds"), default="epochs",
+                     help=_("each run's budget: --epochs epochs, or --seconds of training"))  # fmt: skip
+    cmp.add_argument(
+        "--seconds", type=float, default=20.0, help=_("training seconds per run (--budget seconds)")
+    )
+    cmp.add_argument(
+        "--out", type=Path, required=True, help=_("results JSON (a CSV of the curves beside it)")
+    )
+    cmp.add_argument("--quiet", action="store_true", help=_("no progress on stderr"))
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -82,29 +99,29 @@ def compare(args: argparse.Namespace) -> int:
     values = {f: getattr(args, f) for f in FIELDS if f in vars(args) and f != "corpus"}
     corpus_arg = args.corpus
     try:
-        base = RunConfig(
-            corpus="upload" if corpus_arg not in ("time_machine", "bundled") else corpus_arg, **values
-        )
+        base = RunConfig(corpus=corpus_field(corpus_arg), **values)
         spec = Spec(base=base, strategies=tuple(args.strategies), seeds=tuple(args.seeds), task=args.task,
                     d=args.d, budget=args.budget, seconds=args.seconds)  # fmt: skip
         corpus = None if args.task == "synthetic" else load(base, corpus_arg)
         comparison = Comparison(spec, corpus)
     except (ConfigError, CorpusError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(_("error: {error}").format(error=e), file=sys.stderr)
         return 2
     log = sys.stderr
     if not args.quiet:
-        print(f"corpus: {comparison.corpus.name}, {len(comparison.corpus):,} tokens; "
-              f"{len(comparison.order)} runs", file=log)  # fmt: skip
+        print(_("corpus: {name}, {tokens:,} tokens; {runs} runs").format(
+              name=comparison.corpus.name, tokens=len(comparison.corpus), runs=len(comparison.order)),
+              file=log)  # fmt: skip
     last = [-1]
 
     def progress(c) -> None:
         if not args.quiet and c.index != last[0]:
             last[0] = c.index
             for r in c.finished[len(c.finished) - 1 :]:
-                print(f"{r.strategy:>18} seed {r.seed}: {r.trainer.status}, "
-                      f"{c.spec.metric} {r.points[-1][c.spec.metric] if r.points else float('nan'):.4f}, "
-                      f"{r.trainer.wall_time:.1f} s", file=log)  # fmt: skip
+                value = r.points[-1][c.spec.metric] if r.points else float("nan")
+                print(_("{strategy:>18} seed {seed}: {status}, {metric} {value:.4f}, {seconds:.1f} s").format(
+                      strategy=r.strategy, seed=r.seed, status=r.trainer.status, metric=c.spec.metric,
+                      value=value, seconds=r.trainer.wall_time), file=log)  # fmt: skip
 
     comparison.run(progress)
     progress(comparison)
@@ -127,9 +144,27 @@ def load(cfg: RunConfig, corpus_arg: str):
     path = Path(corpus_arg)
     data = path.read_bytes()
     text = decode_upload(data, max_bytes=MAX_FILE_BYTES)
+    # A local copy of the book's file (its SHA-1 verified, as d2l.download verifies it) is The Time
+    # Machine, and is named so in the results, not by its file name.
+    name = "The Time Machine" if is_time_machine(data) else path.name
     return make_corpus(
-        text, path.name, tokenizer=cfg.tokenizer, max_tokens=cfg.max_tokens, max_vocab=cfg.max_vocab
+        text, name, tokenizer=cfg.tokenizer, max_tokens=cfg.max_tokens, max_vocab=cfg.max_vocab
     )
+
+
+def is_time_machine(data: bytes) -> bool:
+    return hashlib.sha1(data).hexdigest() == TIME_MACHINE_SHA1
+
+
+def corpus_field(corpus_arg: str) -> str:
+    """The RunConfig corpus for the --corpus flag: a built-in name, 'time_machine' for a verified local
+    copy of the book's file, else 'upload' (a text file of the user's)."""
+    if corpus_arg in ("time_machine", "bundled"):
+        return corpus_arg
+    try:
+        return "time_machine" if is_time_machine(Path(corpus_arg).read_bytes()) else "upload"
+    except OSError:
+        return "upload"
 
 
 def train(args: argparse.Namespace) -> int:
@@ -142,14 +177,22 @@ def train(args: argparse.Namespace) -> int:
         corpus = load(cfg, corpus_arg)
         trainer = Trainer(cfg, corpus)
     except (ConfigError, CorpusError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(_("error: {error}").format(error=e), file=sys.stderr)
         return 2
     if corpus.notice:
-        print(f"notice: {corpus.notice}", file=sys.stderr)
+        print(_("notice: {notice}").format(notice=corpus.notice), file=sys.stderr)
     log = sys.stderr
     print(
-        f"corpus: {corpus.name}, {len(corpus):,} tokens, vocab {len(corpus.vocab)}; "
-        f"truncation: {cfg.describe_truncation()}; device: {trainer.device}",
+        _(
+            "corpus: {name}, {tokens:,} tokens, vocabulary {vocab}; "
+            "truncation: {truncation}; device: {device}"
+        ).format(
+            name=corpus.name,
+            tokens=len(corpus),
+            vocab=len(corpus.vocab),
+            truncation=cfg.describe_truncation(),
+            device=trainer.device,
+        ),  # fmt: skip
         file=log,
     )
     start = time.perf_counter()
@@ -158,8 +201,11 @@ def train(args: argparse.Namespace) -> int:
     def report() -> None:
         if not args.quiet:
             tps = trainer.tokens / trainer.wall_time if trainer.wall_time else 0.0
-            print(f"epoch {trainer.epoch:4d}/{cfg.epochs}  perplexity {trainer.perplexity():8.3f}  "
-                  f"{tps:9,.0f} tokens/s", file=log)  # fmt: skip
+            line = _("epoch {epoch:4d}/{epochs}  perplexity {ppl:8.3f}  {tps:9,.0f} tokens/s")
+            print(
+                line.format(epoch=trainer.epoch, epochs=cfg.epochs, ppl=trainer.perplexity(), tps=tps),
+                file=log,
+            )
 
     def progress(rec: dict) -> None:
         if trainer._batch_in_epoch == 1 and trainer.epoch % every == 0 and trainer.epoch > 0:
@@ -183,7 +229,7 @@ def train(args: argparse.Namespace) -> int:
         "config": cfg.to_dict(),
     }
     if trainer.status == "diverged":
-        print(f"error: {trainer.message}", file=log)
+        print(_("error: {error}").format(error=trainer.message), file=log)
     print(json.dumps(result))
     return 0 if trainer.status == "finished" else 1
 

@@ -1,6 +1,6 @@
-"""Comparing truncation strategies over seeds, with statistics (d2l §8.7.4's claims, made testable).
+"""Comparing truncation strategies over seeds, with statistics (d2l §8.7.1.4's claims, made testable).
 
-The book closes §8.7 with claims about full, regular and randomized truncation (d2l §8.7.4, Fig. 8.7.1)
+The book closes §8.7 with claims about full, regular and randomized truncation (d2l §8.7.1.4, Fig. 8.7.1)
 from single runs. Here every strategy trains on the same data over several seeds: for a given seed, the
 same initial weights, the same minibatch order (the Trainer seeds both from `seed`) and, for the
 randomized strategies, xi_t drawn from the same generator. Per strategy the runs are summarised as a mean
@@ -59,7 +59,10 @@ def parse_strategy(text: str) -> dict[str, Any]:
     except ValueError:
         pass
     raise ValueError(
-        f"unknown strategy {text!r}: use full, regular:K, randomized:PI, linear:PI:PI_END or artbp:ALPHA:T0"
+        _(
+            "unknown strategy {text!r}: use full, regular:K, randomized:PI, "
+            "linear:PI:PI_END or artbp:ALPHA:T0"
+        ).format(text=text)
     )
 
 
@@ -69,7 +72,7 @@ class Spec:
 
     task: 'text' (the corpus handed in, e.g. The Time Machine) or 'synthetic' (DelayedRecall with d).
     budget: 'epochs' (every run trains base.epochs epochs) or 'seconds' (every run trains for the same
-    training time: a slower strategy makes fewer updates, the trade-off d2l §8.7.4 names).
+    training time: a slower strategy makes fewer updates, the trade-off d2l §8.7.1.4 names).
     """
 
     base: RunConfig
@@ -82,15 +85,17 @@ class Spec:
 
     def __post_init__(self) -> None:
         if self.task not in ("text", "synthetic"):
-            raise ConfigError(f"task must be text or synthetic (got {self.task!r})")
+            raise ConfigError(_("task must be text or synthetic (got {task!r})").format(task=self.task))
         if self.budget not in ("epochs", "seconds"):
-            raise ConfigError(f"budget must be epochs or seconds (got {self.budget!r})")
+            raise ConfigError(
+                _("budget must be epochs or seconds (got {budget!r})").format(budget=self.budget)
+            )
         if not self.strategies or not self.seeds:
-            raise ConfigError("pick at least one strategy and one seed")
+            raise ConfigError(_("pick at least one strategy and one seed"))
         if len(set(self.strategies)) * len(set(self.seeds)) > MAX_RUNS:
-            raise ConfigError(f"at most {MAX_RUNS} runs (strategies x seeds) on this host")
+            raise ConfigError(_("at most {max} runs (strategies × seeds) on this host").format(max=MAX_RUNS))
         if not (0 < self.seconds <= MAX_SECONDS_PER_RUN):
-            raise ConfigError(f"seconds per run must be in (0, {MAX_SECONDS_PER_RUN:g}]")
+            raise ConfigError(_("seconds per run must be in (0, {max:g}]").format(max=MAX_SECONDS_PER_RUN))
         for s in self.strategies:
             self.config(s, self.seeds[0])  # raises ValueError/ConfigError for a bad one
 
@@ -142,6 +147,7 @@ class Comparison:
         self.finished: list[_Run] = []
         self.current: _Run | None = None
         self.lock = threading.Lock()  # one advancing thread at a time (Streamlit reruns can overlap)
+        self._generation = 0  # bumped by interrupt(): an advance in flight returns after its current step
 
     def trainer(self, strategy: str, seed: int) -> Trainer:
         return Trainer(self.spec.config(strategy, seed), self.corpus)
@@ -181,7 +187,13 @@ class Comparison:
         finally:
             self.lock.release()
 
+    def interrupt(self) -> None:
+        """Ask an `advance` running in another thread to return after its current step (a click in the
+        dashboard should not wait for a whole slice of training)."""
+        self._generation += 1
+
     def _advance(self, seconds: float) -> bool:
+        generation = self._generation
         if self.done:
             return False
         if self.current is None:
@@ -195,7 +207,7 @@ class Comparison:
             t.step()
             for p in t.history.epochs["perplexity"][epochs_before:]:
                 self._point(run, p)
-            if t.wall_time - start >= seconds:
+            if t.wall_time - start >= seconds or generation != self._generation:
                 break
         if t.done or self._budget_spent(t):
             if self._budget_spent(t) and not t.done:  # the partial epoch's mean loss closes the curve
@@ -211,12 +223,15 @@ class Comparison:
                 callback(self)
 
     # -- results -------------------------------------------------------------------------------------
-    def curves(self, max_points: int | None = None) -> pd.DataFrame:
+    def curves(self, max_points: int | None = None, with_current: bool = False) -> pd.DataFrame:
         """One row per curve point: strategy, seed, epoch, step, tokens, wall_time, perplexity (and
         recall_perplexity, recall_accuracy on the synthetic task). max_points: at most that many
-        evenly spaced points per run, the last one always kept (for a small results file)."""
+        evenly spaced points per run, the last one always kept (for a small results file).
+        with_current: also the points so far of the run in progress (call it from the thread that
+        advances, or between advances)."""
         rows = []
-        for r in self.finished:
+        running = [self.current] if with_current and self.current is not None else []
+        for r in [*self.finished, *running]:
             pts = r.points
             if max_points is not None and len(pts) > max_points:
                 keep = np.unique(np.linspace(0, len(pts) - 1, max_points).round().astype(int))
@@ -455,10 +470,20 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
             for r in json.loads(df.to_json(orient="records"))]  # fmt: skip
 
 
+def results_json(data: dict[str, Any]) -> str:
+    """The results file's text (strict JSON: no NaN or Infinity)."""
+    return json.dumps(data, allow_nan=False) + "\n"
+
+
+def curves_csv(data: dict[str, Any]) -> str:
+    """The curves of a results dict as CSV, the file written beside the JSON."""
+    return pd.DataFrame(data["curves"]).to_csv(index=False)
+
+
 def write_results(data: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, allow_nan=False) + "\n", encoding="utf-8")
-    pd.DataFrame(data["curves"]).to_csv(path.with_suffix(".csv"), index=False)
+    path.write_text(results_json(data), encoding="utf-8")
+    path.with_suffix(".csv").write_text(curves_csv(data), encoding="utf-8")
 
 
 SHIPPED = ("time_machine", "synthetic")

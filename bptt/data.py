@@ -143,6 +143,21 @@ class Corpus:
         return len(self.corpus)
 
 
+# Corpus.name as load_corpus writes it (kept as it is in exports and the CLI's JSON), as a page shows it
+CORPUS_TITLES = {
+    "The Time Machine": N_("The Time Machine"),
+    "Shakespeare (bundled)": N_("Shakespeare (bundled)"),
+}
+UPLOAD_PREFIX = "upload: "
+
+
+def corpus_title(name: str) -> str:
+    """A corpus's name in the current language ('upload: notes.txt' -> '上传：notes.txt')."""
+    if name.startswith(UPLOAD_PREFIX):
+        return _("upload: {file}").format(file=name.removeprefix(UPLOAD_PREFIX))
+    return _(CORPUS_TITLES[name]) if name in CORPUS_TITLES else name
+
+
 # --------------------------------------------------------------------------------------------------
 # The Time Machine: fetched once, verified, cached (the book's d2l.download, made safe)
 
@@ -293,10 +308,10 @@ def bundled_text() -> str:
 def _size(n: int) -> str:
     """A byte count for people: '2.0 MB', '12.5 kB', '900 bytes'."""
     if n >= 1_000_000:
-        return f"{n / 1e6:.1f} MB"
+        return _("{size} MB").format(size=f"{n / 1e6:.1f}")
     if n >= 1_000:
-        return f"{n / 1e3:.1f} kB"
-    return f"{n} bytes"
+        return _("{size} kB").format(size=f"{n / 1e3:.1f}")
+    return ngettext("{n} byte", "{n} bytes", n).format(n=n)
 
 
 def decode_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
@@ -448,7 +463,7 @@ def load_corpus(
         if upload is None:
             raise CorpusError("empty", _("No file was uploaded. Choose a text file first."))
         filename, data = upload
-        return make_corpus(decode_upload(data), f"upload: {_upload_name(filename)}", **opts)
+        return make_corpus(decode_upload(data), UPLOAD_PREFIX + _upload_name(filename), **opts)
     raise ValueError(f"unknown corpus {name!r}; use 'time_machine', 'bundled' or 'upload'")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .i18n import use_language
 from .runs import Run
 
 
@@ -15,7 +16,10 @@ def metrics_csv(trainer: Any) -> str:
 
 
 def settings_json(run: Run) -> str:
-    """A run's settings as JSON; `from_mapping` (or the URL) reads them back."""
+    """A run's settings as JSON; `from_mapping` (or the URL) reads them back. The name is the English
+    one whatever the page's language, so that a script reading exports sees the same name."""
+    with use_language("en"):
+        name = run.name
     return json.dumps(
-        {"name": run.name, "corpus_name": run.trainer.corpus.name, "settings": run.cfg.to_dict()}, indent=2
+        {"name": name, "corpus_name": run.trainer.corpus.name, "settings": run.cfg.to_dict()}, indent=2
     )

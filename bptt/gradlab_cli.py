@@ -11,35 +11,41 @@ import sys
 from . import gradlab
 from .data import CorpusError, load_corpus
 from .estimators import MAX_DRAWS, choose_k
+from .i18n import _
 
 
 def add_gradlab_parser(sub) -> None:
-    p = sub.add_parser("gradlab", help="the gradient lab: lags, travel, estimators over draws (d2l §8.7)")
-    p.add_argument("--corpus", default="bundled", help="time_machine or bundled")
+    p = sub.add_parser("gradlab", help=_("the gradient lab: lags, travel, estimators over draws (d2l §8.7)"))
+    p.add_argument("--corpus", default="bundled", help=_("time_machine or bundled"))
     p.add_argument("--max-tokens", type=int, default=10_000)
     p.add_argument("--num-steps", type=int, default=35)
     p.add_argument("--num-hiddens", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--draws", type=int, default=200, help=f"draws per randomized strategy (<= {MAX_DRAWS})")
-    p.add_argument("--eps", type=float, default=0.05, help="tolerance for choosing k")
+    p.add_argument(
+        "--draws",
+        type=int,
+        default=200,
+        help=_("draws per randomized strategy (<= {max})").format(max=MAX_DRAWS),
+    )
+    p.add_argument("--eps", type=float, default=0.05, help=_("tolerance for choosing k"))
     p.add_argument(
         "--strategy", action="append", default=None,
-        help="kind:value, e.g. regular:10, randomized:0.9, artbp:50 (repeatable)",
+        help=_("kind:value, e.g. regular:10, randomized:0.9, artbp:50 (repeatable)"),
     )  # fmt: skip
 
 
 def gradlab_command(args: argparse.Namespace) -> int:
     try:
         if not (1 <= args.draws <= MAX_DRAWS):
-            raise ValueError(f"--draws must be between 1 and {MAX_DRAWS}")
+            raise ValueError(_("--draws must be between 1 and {max}").format(max=MAX_DRAWS))
         corpus = load_corpus(args.corpus, max_tokens=args.max_tokens)
         X, Y = gradlab.minibatch(corpus, args.batch_size, args.num_steps, args.seed)
         model = gradlab.init_model(len(corpus.vocab), args.num_hiddens, args.seed)
         specs = [s.split(":") for s in (args.strategy or ["regular:10", "randomized:0.9", "artbp:50"])]
         strategies = [(kind, float(value)) for kind, value in specs]
     except (ValueError, CorpusError, OSError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(_("error: {error}").format(error=e), file=sys.stderr)
         return 2
     rep = gradlab.lag_report(
         model, X, Y,
@@ -47,7 +53,7 @@ def gradlab_command(args: argparse.Namespace) -> int:
         randomized=tuple((k, v) for k, v in strategies if k != "regular"),
         seed=args.seed,
     )  # fmt: skip
-    stats, _, sweep = gradlab.estimator_report(model, X, Y, strategies, args.draws, seed=args.seed)
+    stats, _draws, sweep = gradlab.estimator_report(model, X, Y, strategies, args.draws, seed=args.seed)
     result = {
         "corpus": corpus.name,
         "loss": rep.loss,

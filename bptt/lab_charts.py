@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from .i18n import _
 
@@ -69,11 +70,13 @@ def travel_figure(travel: pd.DataFrame, weights: str) -> go.Figure:
                                  mode="lines", line={"dash": dash}))  # fmt: skip
     fig.update_layout(
         title=_(
-            "How far a gradient travels: ‖∂h_t/∂h_(t−k)‖₂ from the window's last step ({weights})"
+            "How far a gradient travels: ‖∂h_t/∂h_(t−k)‖₂<br>from the window's last step ({weights})"
         ).format(weights=weights),
         xaxis_title=_("k (steps back)"),
         yaxis_title=_("spectral norm"),
         yaxis_type="log",
+        legend=LEGEND_BELOW,
+        height=500,
     )
     return fig
 
@@ -90,36 +93,57 @@ def eigenvalue_figure(eigenvalues: np.ndarray, sigma_max: float, weights: str) -
     fig.add_trace(go.Scatter(x=eigenvalues.real, y=eigenvalues.imag, mode="markers",
                              name=_("eigenvalues of W_hh"), marker={"size": 5}))  # fmt: skip
     fig.update_layout(
-        title=_("Eigenvalues of W_hh ({weights})").format(weights=weights),
+        title=_("Eigenvalues of W_hh<br>({weights})").format(weights=weights),
         xaxis_title=_("real part"),
         yaxis_title=_("imaginary part"),
         yaxis={"scaleanchor": "x"},
+        legend=LEGEND_BELOW,
+        height=500,
     )
     return fig
 
 
+LABELLED_K = (1, 2, 5, 10, 20, 35, 50, 100)  # regular k's named on the plane (every k is in its hover)
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0}
+
+
 def plane_figure(stats: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) -> go.Figure:
-    """The bias–variance plane: regular k = 1..T (variance exactly 0), randomized over π, ARTBP over T0;
-    randomized points carry ±2 Monte Carlo standard errors on the bias."""
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=sweep["bias"], y=sweep["variance"], mode="markers+text",
-                             text=[f"k={k}" for k in sweep["k"]], textposition="top center",
-                             name=_("regular k (variance exactly 0)")))  # fmt: skip
-    for kind, name in (("randomized", _("randomized, constant π")), ("artbp", _("ARTBP over T0"))):
+    """The bias–variance plane: randomized over π and ARTBP over T0 on a log variance axis (bias with ±2
+    Monte Carlo standard errors), and below it, on a strip of its own at variance exactly 0 (a log axis
+    has no 0), regular k = 1..T; both share the bias axis."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.04)
+    T = int(sweep["k"].max())
+    text = [f"k={k}" if k in LABELLED_K or k == T else "" for k in sweep["k"]]
+    fig.add_trace(go.Scatter(x=sweep["bias"], y=np.zeros(len(sweep)), mode="markers+text", text=text,
+                             textposition="top center", customdata=sweep["k"],
+                             hovertemplate="k=%{customdata}<br>" + _("bias") + " %{x:.4g}<extra></extra>",
+                             name=_("regular k = 1…{T} (variance exactly 0)").format(T=T)),
+                  row=2, col=1)  # fmt: skip
+    for kind, name, where in (
+        ("randomized", _("randomized, constant π"), "top right"),
+        ("artbp", _("ARTBP over T0"), "bottom right"),
+    ):
         if stats is None:
             break
         s = stats[stats["kind"] == kind].sort_values("value")
         if len(s):
             err = {"type": "data", "array": 2 * s["bias_se"], "visible": True}
             fig.add_trace(go.Scatter(x=s["bias"], y=s["variance"], mode="lines+markers+text",
-                                     text=list(s["strategy"]), textposition="bottom right", name=name,
-                                     error_x=err))  # fmt: skip
+                                     text=list(s["strategy"]), textposition=where, name=name,
+                                     error_x=err), row=1, col=1)  # fmt: skip
+    if stats is None:
+        fig.add_annotation(text=_("Press “Draw the estimators” for the randomized points"), showarrow=False,
+                           xref="x domain", yref="y domain", x=0.5, y=0.5, row=1, col=1)  # fmt: skip
+    fig.update_yaxes(type="log", dtick=1, title_text=_("relative variance E‖ĝ − E ĝ‖² / ‖g‖²"), row=1, col=1)
+    fig.update_yaxes(showticklabels=False, range=[-1, 1.5], title_text=_("var = 0"), row=2, col=1)
+    xlabel = _("relative bias ‖E ĝ − g‖ / ‖g‖ (randomized: ± 2 Monte Carlo s.e.; zero within it)")
+    fig.update_xaxes(rangemode="tozero", title_text=xlabel, row=2, col=1)
     fig.update_layout(
         title=_("Bias–variance plane of the estimators vs the full-window gradient ({weights})").format(
             weights=weights
         ),
-        xaxis_title=_("relative bias ‖E ĝ − g‖ / ‖g‖ (randomized: ± 2 Monte Carlo s.e.; zero within it)"),
-        yaxis_title=_("relative variance E‖ĝ − E ĝ‖² / ‖g‖²"),
+        height=520,
+        legend=LEGEND_BELOW | {"y": -0.18},
     )
     return fig
 

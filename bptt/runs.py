@@ -15,8 +15,12 @@ from typing import Any
 import pandas as pd
 
 from .config import RunConfig
+from .data import corpus_title
+from .i18n import N_, _
 
 MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
+# A run's status (Run.status) as a page names it: translate with _(run.status)
+STATUS_LABELS = (N_("ready"), N_("running"), N_("finished"), N_("diverged"), N_("stopped"), N_("paused"))
 
 
 @dataclass
@@ -24,11 +28,17 @@ class Run:
     """One training run: its settings, its trainer, and whether the user stopped it."""
 
     id: int  # 1, 2, ... in the order the session started them
-    name: str  # e.g. "#2 randomized (π=0.9)"
     cfg: RunConfig
     trainer: Any  # a bptt.training.Trainer (anything with .status and .done)
     created: float = field(default_factory=time.time)  # seconds since the epoch
     stopped: bool = False  # Stop pressed: the run is kept but never trains again
+
+    @property
+    def name(self) -> str:
+        """The run's number and truncation in the book's notation, in the current language, e.g.
+        "#2 randomized (π=0.9)" or "#2 随机截断（π=0.9）": built when shown, so a page switched to
+        another language mid-run names its runs in that language."""
+        return f"#{self.id} {self.cfg.describe_truncation()}"
 
     @property
     def finished(self) -> bool:
@@ -58,9 +68,7 @@ class RunRegistry:
 
         The oldest finished run is dropped first; only when every run is still live does the oldest one
         go, so the cap holds whatever happens."""
-        run = Run(
-            id=self._next_id, name=f"#{self._next_id} {cfg.describe_truncation()}", cfg=cfg, trainer=trainer
-        )
+        run = Run(id=self._next_id, cfg=cfg, trainer=trainer)
         self._next_id += 1
         dropped: list[Run] = []
         while len(self._runs) >= self.cap:
@@ -95,19 +103,34 @@ class RunRegistry:
         return run_id in self._runs
 
 
+SUMMARY_COLUMNS = {
+    "run": N_("run"),
+    "status": N_("status"),
+    "step": N_("step"),
+    "epoch": N_("epoch"),
+    "perplexity": N_("perplexity"),
+    "tokens/s (mean)": N_("tokens/s (mean)"),
+    "corpus": N_("corpus"),
+    "started": N_("started"),
+}
+
+
 def summary(runs: list[Run]) -> pd.DataFrame:
-    """One row per run for a table: name, status, steps, epoch, perplexity, tokens/s, created."""
+    """One row per run for the page's table: name, status, steps, epoch, perplexity, tokens/s, corpus,
+    start time; headers, names and status in the current language (a table to read, not an export)."""
     rows = []
     for r in runs:
         t = r.trainer
         rows.append({
             "run": r.name,
-            "status": r.status,
+            "status": _(r.status),
             "step": t.step_count,
             "epoch": f"{t.epoch}/{r.cfg.epochs}",
             "perplexity": round(t.perplexity(), 3) if math.isfinite(t.perplexity()) else None,
             "tokens/s (mean)": round(t.tokens / t.wall_time) if t.wall_time > 0 else None,
-            "corpus": t.corpus.name,
+            "corpus": corpus_title(t.corpus.name),
             "started": time.strftime("%H:%M:%S", time.localtime(r.created)),
         })  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).rename(
+        columns={k: _(v) for k, v in SUMMARY_COLUMNS.items()}
+    )

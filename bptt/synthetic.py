@@ -1,14 +1,15 @@
 """A synthetic corpus whose only learnable structure is a dependency exactly d steps long.
 
-The stream is a run of episodes of d + 1 tokens each:
+The stream is a run of episodes of d + 2 tokens each:
 
-    m, n_1, n_2, ..., n_{d-1}, m,   m', n'_1, ..., m',   ...
+    a, b, n_1, ..., n_{d-1}, r,   a', b', n'_1, ..., r',   ...
 
-m is a *marker*, one of `num_markers` upper-case letters drawn uniformly; n_i are *noise* letters drawn
-uniformly from `num_noise` lower-case letters; the episode's last token repeats its first marker, d steps
-later. Every other token is unpredictable, so the one thing a model can learn beyond the letter
-frequencies is the marker's identity at the recall position, and the gradient that teaches it has to
-travel exactly d steps back (d2l §8.7: the chain of d Jacobians dh_t/dh_{t-1}).
+a and b are *markers*, each one of `num_markers` upper-case letters drawn uniformly; n_i are *noise*
+letters drawn uniformly from `num_noise` lower-case letters; the episode's last token r is the marker
+(a + b) mod num_markers (with two markers, their XOR), d steps after b. Neither marker alone predicts r,
+so the one thing a model can learn beyond the letter frequencies is r at the recall position, and the
+gradient that teaches it has to travel d (and d + 1) steps back (d2l §8.7: the chain of Jacobians
+dh_t/dh_{t-1}).
 
 Consequences for the truncation strategies of d2l §8.7.1, with windows of num_steps tokens:
 - regular truncation with k <= d: the marker and its recall never share a chunk (two positions d >= k

@@ -30,6 +30,7 @@ from .data import (
 )
 from .i18n import _
 from .model import CharRNN, resolve_device
+from .snapshots import Snapshot, Snapshots, cap_for, copy_params
 from .truncation import bptt, make_strategy
 
 # Scalar columns of the history, in order; `dh_norms` (one row of T values per step) is kept apart.
@@ -110,6 +111,9 @@ class Trainer:
         self._epoch_loss, self._epoch_tokens = 0.0, 0
         self.last_window: dict[str, Any] | None = None  # X (B, T) and xi (T, B) of the latest step
         self._generation = 0  # bumped by interrupt(): a run_for in flight stops after its current step
+        first = self._take_snapshot()  # step 0: the initialisation
+        self.weights = Snapshots(cap_for(first.nbytes))
+        self.weights.add(first)
 
     # -- progress ------------------------------------------------------------------------------------
     @property
@@ -177,6 +181,8 @@ class Trainer:
             return None
         record = self._record(update, start)
         self.history.append(record)
+        if self.weights.due(self.step_count):
+            self.weights.add(self._take_snapshot())
         return record
 
     def _update(self, X: torch.Tensor, Y: torch.Tensor) -> dict[str, Any] | None:
@@ -297,7 +303,32 @@ class Trainer:
             if rec is not None and callback is not None:
                 callback(rec)
 
+    def _take_snapshot(self) -> Snapshot:
+        epoch = self.epoch + self._batch_in_epoch / max(self.batches_per_epoch, 1)
+        return Snapshot(self.step_count, epoch, self.perplexity(), copy_params(self.model.named_parameters()))
+
     # -- reading, safe while another thread trains ----------------------------------------------------
+    def snapshots(self) -> list[tuple[int, dict[str, float]]]:
+        """The steps whose weights are kept, oldest first, each with (step, epoch, perplexity)."""
+        with self.lock:
+            return [(s.step, s.meta()) for s in self.weights.all()]
+
+    def pin_snapshot(self) -> int:
+        """Keep a copy of the weights as they are now (one such copy per run); returns its step."""
+        with self.lock:
+            self.weights.pin(self._take_snapshot())
+            return self.step_count
+
+    def snapshot_model(self, step: int) -> CharRNN:
+        """A CPU CharRNN holding the weights kept at `step`; KeyError when that step is not kept."""
+        with self.lock:
+            snap = self.weights.get(int(step))
+            if snap is None:
+                raise KeyError(f"no weights kept at step {step}; kept: {self.weights.steps()}")
+            model = CharRNN(self.model.vocab_size, self.model.num_hiddens)
+            model.load_state_dict(snap.params)
+            return model
+
     def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
         """Copies of (per-step history, (steps, T) ||dL/dh_t|| matrix, per-epoch history), taken under
         the lock so that a growing history is never read half-written."""

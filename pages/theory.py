@@ -92,7 +92,7 @@ with left:
         horizontal=True,
         key="theory_kind",
     )
-    num_steps = st.slider("num_steps", 5, 200, 35, key="theory_num_steps")
+    num_steps = st.slider(_("num_steps"), 5, 200, 35, key="theory_num_steps")
     if kind == "constant":
         pi = st.slider("π", 0.05, 1.0, 0.9, 0.01, key="theory_pi")
         schedule = ConstantPi(pi)

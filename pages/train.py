@@ -11,7 +11,7 @@ from bptt.i18n import _
 from pages import ensure_router
 from pages.ui import corpus as text
 from pages.ui import live, panel, settings
-from pages.ui.runs import LANE, export_box, on_start, overlay_select, reset_button
+from pages.ui.runs import LANE, analyse_button, export_box, on_start, overlay_select, reset_button
 from pages.ui.session import interrupt_in_flight, registry, show_messages
 
 ensure_router()
@@ -57,6 +57,7 @@ with st.container(border=True):
 with st.container(horizontal=True, vertical_alignment="center"):
     live.controls(LANE, on_start, can_start=corpus is not None)
     reset_button()
+    analyse_button()
 with st.container():
     active = registry().get(ss.get("active"))
     if active is not None and LANE.phase() != "idle" and (changes := config_diff(active.cfg, cfg)):

@@ -3,7 +3,9 @@
 What AppTest cannot show: the `run_every` ticks that come from the browser, clicks that land while a
 tick trains, the front end drawing the charts, a reload and a second tab. Each test collects the page's
 uncaught exceptions and console errors and checks the server log for tracebacks. Screenshots go to
-artifacts/ (train_running.png, train_gradients.png, train_dh.png, overlay.png, deep_link.png).
+artifacts/ (train_running.png, train_gradients.png, train_dh.png, overlay.png, deep_link.png,
+compare.png, compare_synthetic.png, compare_live.png, train-zh.png: the README's
+docs/screenshots/train-zh.png is a copy of one).
 
 The machine may be small and shared: every wait polls for a condition with a generous timeout.
 """
@@ -15,14 +17,17 @@ from conftest import (
     ARTIFACTS,
     MAIN,
     PLOT_JS,
+    SETTLED,
     PageWatch,
     button,
     chart_points,
     chart_traces,
     chart_x_end,
     checked_radio,
+    metric,
     nudge_slider,
     open_view,
+    page_blank,
     page_exceptions,
     pick_radio,
     poll,
@@ -77,12 +82,12 @@ def open_tab(page, name: str, chart_key: str) -> None:
 
 def train_briefly(page, min_steps: int = 150) -> int:
     """Start a run, let it make `min_steps` steps, stop it; the steps it made."""
-    expect(button(page, "btn_start")).to_be_enabled()
+    expect(button(page, "btn_start")).to_be_enabled(timeout=TIMEOUT_MS)  # generous: a shared machine
     button(page, "btn_start").click()
-    expect(button(page, "btn_stop")).to_be_enabled()
+    expect(button(page, "btn_stop")).to_be_enabled(timeout=TIMEOUT_MS)
     steps = wait_steps_above(page, min_steps, timeout=60)
     button(page, "btn_stop").click()
-    expect(button(page, "btn_start")).to_be_enabled()
+    expect(button(page, "btn_start")).to_be_enabled(timeout=TIMEOUT_MS)
     return steps
 
 
@@ -224,3 +229,191 @@ def test_cold_deep_link(browser):
         pw.close()
     finally:
         server.stop()
+
+
+def progress_value(page) -> int | None:
+    """The Compare page's progress bar (0-100), None while it is not drawn."""
+    js = """() => { const b = document.querySelector("[data-testid='stMain'] [role='progressbar']");
+                    return b ? Number(b.getAttribute('aria-valuenow')) : null; }"""
+    return page.evaluate(js)
+
+
+def test_compare_page(app_server, browser):
+    """Compare opens with the shipped chart; a tiny live comparison (synthetic task, one seed, equal time)
+    starts, its progress moves, Pause holds it, Stop ends it, and nothing goes wrong in the page."""
+    pw = PageWatch(browser, height=1600)
+    page = pw.page
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_server.url + "/compare")
+    page.wait_for_selector(SETTLED, timeout=60_000)
+    button(page, "btn_cmp_start").wait_for()
+    poll(lambda: len(chart_traces(page, "cmp_chart")) == 12, 30, what="the shipped chart")
+    assert "full (n=3)" in chart_traces(page, "cmp_chart")
+    expect(page.locator(MAIN).get_by_text("Mean of 3 seeds per strategy").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+    pick_radio(page, "ui_cmp_task", "Synthetic long dependency (delayed recall, d = 8)")
+    poll(lambda: "regular:4 (n=3)" in chart_traces(page, "cmp_chart"), 30, what="the synthetic chart")
+    page.wait_for_selector(SETTLED)
+    page.screenshot(path=str(ARTIFACTS / "compare_synthetic.png"), full_page=True)
+    set_slider(page, "ui_cmp_seeds", 1)
+    pick_radio(page, "ui_cmp_budget", "equal time")
+    set_slider(page, "ui_cmp_seconds", 20)  # 2 runs of 20 s: it never ends during the test
+    page.wait_for_selector(SETTLED)
+    button(page, "btn_cmp_start").click()
+    expect(button(page, "btn_cmp_pause")).to_be_enabled(timeout=90_000)  # a busy shared machine
+    first = poll(lambda: (progress_value(page) or 0) > 0 and progress_value(page), 60, what="progress")
+    poll(lambda: (progress_value(page) or 0) > first, 30, what="the progress to move")
+    poll(lambda: len(chart_traces(page, "cmp_chart")) >= 3, 30, what="the live curve")
+
+    page.screenshot(path=str(ARTIFACTS / "compare_live.png"), full_page=True)
+    button(page, "btn_cmp_pause").click()
+    expect(button(page, "btn_cmp_resume")).to_be_enabled()
+    page.wait_for_timeout(2000)  # the slice in flight when the click landed ends
+    held = progress_value(page)
+    page.wait_for_timeout(2000)
+    assert progress_value(page) == held, "the progress moved while paused"
+
+    button(page, "btn_cmp_stop").click()
+    expect(button(page, "btn_cmp_start")).to_be_enabled()
+    expect(button(page, "btn_cmp_resume")).to_be_disabled()
+    assert not page_blank(page)
+    assert_clean(pw, app_server)
+    pw.close()
+
+
+LAB_RUN = "/train?corpus=bundled&max_tokens=5000&num_hiddens=128&epochs=2000&truncation=full"
+SCREENSHOTS = ARTIFACTS.parent / "docs" / "screenshots"
+
+
+def lab_settled(page) -> None:
+    page.wait_for_selector(SETTLED, timeout=60_000)
+    page.wait_for_function("!document.querySelector(\"[data-testid='stSkeleton']\")", timeout=60_000)
+
+
+def test_gradient_lab_from_a_run_and_back(app_server, browser):
+    """Train briefly, "Analyse this run's weights": the lab opens at that run's latest weights; its three
+    views draw (screenshots of each into docs/screenshots/); "Train with k = …" opens Train with regular
+    truncation at that k."""
+    pw = open_page(browser, app_server, LAB_RUN, height=1100)
+    page = pw.page
+    train_briefly(page, min_steps=100)
+    open_tab(page, "∂L/∂h_t", "chart_spectral")
+    poll(lambda: heatmap_rows(page, "chart_dh") > 0, 30, what="the ∂L/∂h_t heatmap")
+    title = page.evaluate(f"k => ({PLOT_JS})(k)?._fullLayout?.title?.text", "chart_dh")
+    assert "as full computes it" in title and "not the full gradient" in title, title
+    page.screenshot(path=str(ARTIFACTS / "train_analyse.png"))
+    button(page, "btn_analyse").click()
+    expect(page.locator(f"{MAIN} h1").first).to_have_text("Gradient lab", timeout=60_000)
+    poll(lambda: chart_points(page, "chart_lab_lag_share") > 0, 60, what="the lag share chart")
+    lab_settled(page)
+    assert checked_radio(page, "lab_weights") == "a run of this session, at a step"
+    about = page.locator(f"{MAIN} [data-testid='stAlert']").filter(has_text="Weights:").first.inner_text()
+    assert "#1 full at step" in about and "32 × 35 tokens" in about, about
+    assert "run=1" in page.url and "step=" in page.url
+    page.set_viewport_size({"width": 1400, "height": 1700})
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SCREENSHOTS / "lab-lags.png"))
+
+    page.get_by_role("tab", name="Travel and eigenvalues").click()
+    poll(lambda: chart_points(page, "chart_lab_travel") > 0, 30, what="the travel chart")
+    poll(lambda: chart_points(page, "chart_lab_eigen") > 0, 30, what="the eigenvalue chart")
+    page.set_viewport_size({"width": 1400, "height": 1100})
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SCREENSHOTS / "lab-travel.png"))
+
+    page.get_by_role("tab", name="Estimators over draws").click()
+    button(page, "btn_lab_draw").click()
+    poll(lambda: len(chart_traces(page, "chart_lab_plane")) >= 3, 120, what="the estimators' points")
+    poll(lambda: chart_points(page, "chart_lab_cos") > 0, 30, what="the cos histogram")
+    lab_settled(page)
+    page.set_viewport_size({"width": 1400, "height": 1900})
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SCREENSHOTS / "lab-estimators.png"))
+
+    train_k = button(page, "btn_lab_train_k")
+    label = train_k.inner_text()
+    k = int(label.rsplit("=", 1)[1].strip())
+    train_k.click()
+    expect(page.locator(f"{MAIN} h1").first).to_have_text("Train an RNN with BPTT", timeout=60_000)
+    wait_settled(page)
+    poll(lambda: checked_radio(page, "cfg_truncation") == "regular", 20, what="regular truncation")
+    poll(lambda: slider_value(page, "cfg_k") == str(k), 20, what=f"k = {k}")
+    assert f"k={k}" in page.url and "truncation=regular" in page.url
+    assert_clean(pw, app_server)
+    pw.close()
+
+
+def language_button(page, name: str):
+    """The sidebar's language switch (中文 / English): a segmented control."""
+    return page.locator("[data-testid='stSidebar'] .st-key-ui_lang button").filter(has_text=name)
+
+
+def progress_text(page) -> str:
+    """The live panel's status line: "<run name>: <status>"."""
+    try:
+        return page.locator(f"{MAIN} [data-testid='stProgress']").first.inner_text(timeout=2000)
+    except Exception:  # redrawn while read
+        return ""
+
+
+def test_switch_to_chinese_mid_run_keeps_the_run_and_the_link_reproduces_it(app_server, browser):
+    """Start a run in English, switch to 中文 with the sidebar switch while it trains: the same run goes
+    on training (its step keeps rising, no second run), the page is Chinese and the URL says lang=zh; that
+    URL opened in a fresh browser context opens in Chinese with the same settings."""
+    pw = open_page(browser, app_server, LONG + "&truncation=randomized&pi=0.8")
+    page = pw.page
+    button(page, "btn_start").click()
+    before = wait_steps_above(page, 0, timeout=60)
+    assert poll(lambda: progress_text(page).startswith("#1 randomized (π=0.8)"), 30, what="the run's name")
+
+    for _ in range(3):  # a click that lands while a tick redraws the sidebar can be lost: click again
+        language_button(page, "中文").click()
+        try:
+            poll(lambda: "lang=zh" in page.evaluate("location.href"), 15, what="lang=zh in the URL")
+            break
+        except AssertionError:
+            pass
+    assert "lang=zh" in page.evaluate("location.href"), page.evaluate("location.href")
+    poll(
+        lambda: page.locator(f"{MAIN} h1").first.inner_text() == "用通过时间反向传播训练循环神经网络",
+        30,
+        what="the title",
+    )
+    poll(lambda: metric(page, "步数") is not None, 30, what="the Step metric in Chinese")
+
+    def zh_steps() -> int:
+        text = metric(page, "步数")
+        return int(text.replace(",", "")) if text and text[0].isdigit() else 0
+
+    after = poll(lambda: zh_steps() > before and zh_steps(), 60, what="the step to rise after the switch")
+    poll(lambda: zh_steps() > after, 60, what="the step to keep rising")
+    shown = poll(lambda: progress_text(page), 10, what="the status line")
+    assert shown.startswith("#1 随机截断（π=0.8）"), shown  # the same run (#1), named in Chinese
+    assert "训练中" in shown, shown
+    for english in ("Train an RNN", "Press Start", "Loss & perplexity", "Sequence length"):
+        assert page.get_by_text(english).count() == 0, english
+    expect(page.locator("[data-testid='stSidebar']").get_by_text("时间步数（num_steps）")).to_be_visible()
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    poll(lambda: chart_points(page, "chart_loss") > 0, 30, what="the loss chart")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "train-zh.png"))  # docs/screenshots/train-zh.png is one
+    url = page.evaluate("location.href")
+
+    fresh = PageWatch(browser)
+    fresh.page.set_default_timeout(TIMEOUT_MS)
+    try:
+        fresh.page.goto(url)
+        wait_settled(fresh.page)
+        other = fresh.page
+        assert other.locator(f"{MAIN} h1").first.inner_text() == "用通过时间反向传播训练循环神经网络"
+        assert checked_radio(other, "cfg_truncation") == "随机截断"
+        assert slider_value(other, "cfg_num_hiddens") == "256" and slider_value(other, "cfg_pi") == "0.8"
+        assert "lang=zh" in other.url and "pi=0.8" in other.url and "num_hiddens=256" in other.url
+        expect(other.get_by_text("点击 开始 进行训练").first).to_be_visible()  # a fresh session: no run yet
+        assert_clean(fresh, app_server)
+    finally:
+        fresh.close()
+    button(page, "btn_stop").click()
+    assert_clean(pw, app_server)
+    pw.close()

@@ -370,3 +370,11 @@ def test_segmentation_strip_draws_a_long_window_as_two_traces():
     n_cuts = int((xi == 0).sum()) + T // 10 + 1
     xs = [x for x in fig.data[1].x if x is not None]
     assert len(xs) == 2 * n_cuts  # each bar is two points and a gap
+
+
+def test_dh_heatmap_says_it_is_the_estimators_gradient():
+    dh = np.ones((3, 4))
+    title = charts.dh_heatmap(dh, strategy="regular (k=5)").layout.title.text
+    assert "regular (k=5)" in title and "not the full gradient" in title
+    assert "vanish" not in title.lower()
+    assert "not the full gradient" in charts.dh_heatmap(dh).layout.title.text

@@ -191,3 +191,60 @@ def test_shipped_results_load_and_are_small(name):
     assert len(data["runs"]) == len(spec.strategies) * len(spec.seeds)
     assert set(data["curves"]["strategy"]) == set(spec.strategies)
     assert {"platform", "cores", "torch", "torch_threads", "date"} <= set(data["machine"])
+
+
+def test_interrupt_ends_an_advance_in_flight():
+    """A click in the dashboard interrupts a slice another thread is training (after the current step)."""
+    import threading
+    import time
+
+    spec = tiny_spec(budget="seconds", seconds=60.0, strategies=("full",), seeds=(0,),
+                     base=TINY.replace(epochs=2_000))  # fmt: skip
+    comparison = Comparison(spec)
+    comparison.advance(0.001)  # the run exists and has trained a step
+    worker = threading.Thread(target=comparison.advance, args=(30.0,), daemon=True)
+    worker.start()
+    time.sleep(0.3)
+    steps = comparison.current.trainer.step_count
+    comparison.interrupt()
+    worker.join(timeout=15)
+    assert not worker.is_alive(), "the slice went on after interrupt()"
+    assert comparison.current.trainer.step_count > steps and not comparison.done
+
+
+def test_curves_with_the_run_in_progress():
+    comparison = Comparison(
+        tiny_spec(strategies=("full", "regular:3"), seeds=(0,), base=TINY.replace(epochs=4))
+    )
+    while comparison.current is None or not comparison.current.points:
+        comparison.advance(0.001)
+    assert comparison.curves().empty
+    live = comparison.curves(with_current=True)
+    assert set(live["strategy"]) == {"full"} and len(live) == len(comparison.current.points)
+
+
+def test_the_cli_names_a_local_copy_of_the_books_file(tmp_path, monkeypatch):
+    """A text file with The Time Machine's SHA-1 is recorded as The Time Machine, any other by its name."""
+    import hashlib
+
+    from bptt import cli
+
+    book, other = tmp_path / "timemachine.txt", tmp_path / "mine.txt"
+    book.write_text("the time traveller " * 200)
+    other.write_text("something else entirely " * 200)
+    monkeypatch.setattr(cli, "TIME_MACHINE_SHA1", hashlib.sha1(book.read_bytes()).hexdigest())
+    assert cli.corpus_field(str(book)) == "time_machine" and cli.corpus_field(str(other)) == "upload"
+    assert cli.corpus_field("bundled") == "bundled"
+    out = tmp_path / "r.json"
+    args = ["compare", "--corpus", str(book), "--strategies", "full", "--seeds", "0", "--epochs", "1",
+            "--num-hiddens", "8", "--max-tokens", "1000", "--num-steps", "12", "--batch-size", "4",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert cli.main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["corpus"] == "The Time Machine" and data["spec"]["base"]["corpus"] == "time_machine"
+    assert cli.load(RunConfig(), str(other)).name == "mine.txt"
+
+
+def test_the_shipped_time_machine_file_names_its_corpus():
+    data = load_shipped("time_machine")
+    assert data["corpus"] == "The Time Machine" and data["spec"]["base"]["corpus"] == "time_machine"

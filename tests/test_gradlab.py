@@ -254,3 +254,20 @@ def test_draw_budget_refuses_an_hour_of_work():
     check_draw_budget(2, 2000, 35, 32, 256)  # the book's size, two strategies: allowed
     with pytest.raises(ValueError, match="times what this host allows"):
         check_draw_budget(6, 2000, 100, 128, 512)
+
+
+def test_the_bias_variance_plane_puts_regular_at_variance_zero_on_a_strip_of_its_own():
+    """A log variance axis has no 0: regular k (variance exactly 0) sits on its own strip below."""
+    from bptt import lab_charts
+
+    sweep = pd.DataFrame({"k": np.arange(1, 36), "bias": np.linspace(0.7, 0.0, 35), "variance": 0.0})
+    stats = pd.DataFrame({"kind": ["randomized", "randomized"], "value": [0.5, 0.9],
+                          "strategy": ["randomized pi=0.5", "randomized pi=0.9"], "bias": [0.2, 0.02],
+                          "bias_se": [0.2, 0.02], "variance": [5.0, 0.05]})  # fmt: skip
+    fig = lab_charts.plane_figure(stats, sweep, "initialisation")
+    regular, randomized = fig.data
+    assert regular.yaxis == "y2" and set(regular.y) == {0.0} and len(regular.x) == 35
+    assert randomized.yaxis == "y" and fig.layout.yaxis.type == "log"
+    assert list(randomized.y) == [5.0, 0.05]
+    named = [t for t in regular.text if t]
+    assert "k=35" in named and "k=10" in named and len(named) < 12  # a few named, all in the hover

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from bptt import gradlab
+from bptt.config import RunConfig
 from bptt.data import load_corpus
 from bptt.estimators import choose_k
 
@@ -26,7 +28,7 @@ def page():
     for key, value in SMALL.items():
         at.number_input(key=key).set_value(value)
     at.number_input(key="lab_draws").set_value(40)
-    at.button(key="FormSubmitter:lab_settings-Apply").click().run(timeout=TIMEOUT)
+    at.button(key="FormSubmitter:form_lab-Apply").click().run(timeout=TIMEOUT)
     return at
 
 
@@ -53,7 +55,7 @@ def test_page_renders_the_library_numbers(page):
 
 
 def test_drawing_the_estimators_shows_their_statistics(page):
-    page.button(key="lab_draw").click().run(timeout=TIMEOUT)
+    page.button(key="btn_lab_draw").click().run(timeout=TIMEOUT)
     assert not page.exception, page.exception
     stats = page.dataframe[-1].value
     assert list(stats["strategy"])[:1] == ["regular k=4"]
@@ -61,3 +63,84 @@ def test_drawing_the_estimators_shows_their_statistics(page):
     rnd = stats[stats["kind"] == "randomized"]
     assert (rnd["bias"] < 4 * rnd["bias_se"]).all()  # unbiased within Monte Carlo error
     assert (rnd["draws"] == 40).all()
+
+
+# -- a run's weights: from Train to the lab and back --------------------------------------------------
+
+RUN_CFG = RunConfig(
+    corpus="bundled", max_tokens=3000, num_hiddens=16, batch_size=4, num_steps=12, epochs=1, truncation="full"
+)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A session whose registry holds one run trained for 30 steps, on the Train page."""
+    from bptt.runs import RunRegistry
+    from bptt.training import Trainer
+
+    reg = RunRegistry()
+    trainer = Trainer(RUN_CFG, load_corpus("bundled", max_tokens=3000))
+    trainer.run_for(60.0, max_steps=30)
+    run, _dropped = reg.add(RUN_CFG, trainer)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state["registry"] = reg
+    at.run(timeout=TIMEOUT)
+    at.switch_page("pages/train.py")
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    return at, run
+
+
+def test_analyse_opens_the_lab_at_the_runs_latest_weights(trained):
+    at, run = trained
+    at.button(key="btn_analyse").click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Gradient lab"
+    # AppTest keeps the page it was told (Train) for the next run after a switch_page from the script
+    # (a browser follows the switch); tell it, then check that the lab still shows the run.
+    at.switch_page(PAGE).run(timeout=TIMEOUT)
+    assert at.session_state["lab_weights"] == "run" and at.session_state["lab_run"] == run.id
+    assert at.session_state["lab_step"] == 30 == run.trainer.step_count
+    # The numbers are those of the run's weights at step 30 on a minibatch of the run's corpus, with
+    # the run's num_steps and batch size (seed 0 of the sampler).
+    X, Y = gradlab.minibatch(run.trainer.corpus, RUN_CFG.batch_size, RUN_CFG.num_steps, 0)
+    model = run.trainer.snapshot_model(30)
+    rep, sweep = gradlab.lag_report(model, X, Y), gradlab.regular_sweep(model, X, Y)
+    assert metric(at, "σ_max(W_hh)") == f"{rep.sigma_max:.4g}"
+    init = gradlab.lag_report(run.trainer.snapshot_model(0), X, Y)
+    assert f"{init.sigma_max:.4g}" != f"{rep.sigma_max:.4g}"  # the trained weights, not the initial ones
+    shown = at.dataframe[0].value
+    assert len(shown) == RUN_CFG.num_steps
+    np.testing.assert_allclose(shown["share"], rep.table["share"], rtol=1e-9, atol=1e-15)  # this minibatch
+    about = next(a.value for a in at.info if "Weights:" in a.value)
+    assert "step 30" in about and "4 × 12 tokens" in about and run.name in about
+    # Another kept step: the initialisation of that run.
+    at.selectbox(key="lab_step").set_value(0).run(timeout=TIMEOUT)
+    assert metric(at, "σ_max(W_hh)") == f"{init.sigma_max:.4g}"
+    at.selectbox(key="lab_step").set_value(30).run(timeout=TIMEOUT)
+    assert metric(at, "σ_max(W_hh)") == f"{rep.sigma_max:.4g}"
+    test_analyse_opens_the_lab_at_the_runs_latest_weights.chosen = choose_k(sweep, 0.05)
+
+
+def test_train_with_this_k_opens_train_with_regular_k(trained):
+    at, run = trained
+    chosen = test_analyse_opens_the_lab_at_the_runs_latest_weights.chosen
+    assert chosen is not None
+    at.button(key="btn_lab_train_k").click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Train an RNN with BPTT"
+    assert at.session_state["cfg_truncation"] == "regular" and at.session_state["cfg_k"] == chosen
+    for name in ("num_steps", "batch_size", "num_hiddens", "corpus", "max_tokens", "epochs"):
+        assert at.session_state[f"cfg_{name}"] == getattr(RUN_CFG, name), name
+    assert at.query_params["k"] == [str(chosen)] or at.query_params["k"] == str(chosen)
+
+
+def test_a_link_to_a_run_this_session_does_not_have_shows_the_initialisation():
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params["run"], at.query_params["step"] = "7", "100"
+    at.run(timeout=TIMEOUT)
+    at.switch_page(PAGE).run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert any("Run #7 is not among this session's runs" in i.value for i in at.info)
+    assert at.session_state["lab_weights"] == "init"
+    assert any("initialisation" in i.value and "Weights:" in i.value for i in at.info)

@@ -282,7 +282,7 @@ def test_random_actions(app_server, browser, seed):
 
     # The app still answers: Reset (when there is a run), Start, and the step counter moves. The actions
     # may have picked Adam at the book's lr of 1, which diverges within steps: back to SGD first.
-    pick_radio(page, "cfg_optimizer", "sgd")
+    pick_radio(page, "cfg_optimizer", "SGD (the book)")  # the label of the value sgd
     if button(page, "btn_stop").is_enabled():
         button(page, "btn_stop").click()
     expect(button(page, "btn_start")).to_be_enabled()

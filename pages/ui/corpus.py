@@ -5,17 +5,23 @@ from __future__ import annotations
 import streamlit as st
 
 from bptt.config import RunConfig
-from bptt.data import Corpus, CorpusError, CorpusUnavailable, load_corpus
-from bptt.i18n import _
+from bptt.data import Corpus, CorpusError, CorpusUnavailable, corpus_title, load_corpus
+from bptt.i18n import _, get_language, use_language
 
 UPLOAD_KEY = "upload_file"
 
 
 @st.cache_resource(max_entries=6, ttl=3600, show_spinner=False)
+def _builtin(name: str, tokenizer: str, max_tokens: int, max_vocab: int | None, lang: str) -> Corpus:
+    with use_language(lang):  # the fallback's notice is written in the language of the page
+        return load_corpus(name, tokenizer=tokenizer, max_tokens=max_tokens, max_vocab=max_vocab)
+
+
 def builtin_corpus(name: str, tokenizer: str, max_tokens: int, max_vocab: int | None) -> Corpus:
-    """The Time Machine or the bundled Shakespeare: read-only, shared by every session. The ttl lets a
-    failed download of The Time Machine (served by the bundled fallback) be retried later."""
-    return load_corpus(name, tokenizer=tokenizer, max_tokens=max_tokens, max_vocab=max_vocab)
+    """The Time Machine or the bundled Shakespeare: read-only, shared by every session (one per
+    language, for the notice of a failed download). The ttl lets a failed download of The Time Machine
+    (served by the bundled fallback) be retried later."""
+    return _builtin(name, tokenizer, max_tokens, max_vocab, get_language())
 
 
 def current_corpus(cfg: RunConfig) -> tuple[Corpus | None, str | None]:
@@ -61,7 +67,7 @@ def corpus_facts(corpus: Corpus | None) -> None:
     if corpus is not None:
         st.text(
             _("In use: {name}\n{tokens:,} tokens, vocabulary of {vocab}").format(
-                name=corpus.name, tokens=len(corpus), vocab=len(corpus.vocab)
+                name=corpus_title(corpus.name), tokens=len(corpus), vocab=len(corpus.vocab)
             )
         )
         with st.expander(_("Excerpt")):
@@ -72,6 +78,6 @@ def corpus_notices(corpus: Corpus | None, error: str | None) -> None:
     if error:
         st.error(error)
         if corpus is not None:
-            st.text(_("Still using: {name}").format(name=corpus.name))
+            st.text(_("Still using: {name}").format(name=corpus_title(corpus.name)))
     if corpus is not None and corpus.notice:
         st.warning(corpus.notice)

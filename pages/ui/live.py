@@ -76,6 +76,11 @@ class Lane:
     phase_key: str = "phase"
     runs_key: str = "active"
     queue_key: str = "queue"
+    # What the lane trains: "registry" (session_state[runs_key] holds run ids of the session's registry,
+    # the Train page) or "object" (it holds the trainable objects themselves: anything with `.trainer`
+    # having `step_count`, `run_for(seconds)` and `interrupt()`, and `.finished` and `.stopped`, e.g. the
+    # Compare page's wrapped Comparison).
+    kind: str = "registry"
 
     def phase(self) -> str:
         return st.session_state.get(self.phase_key, "idle")
@@ -83,6 +88,8 @@ class Lane:
     def runs(self) -> list[Run]:
         ids = st.session_state.get(self.runs_key)
         ids = ids if isinstance(ids, list) else [ids]
+        if self.kind == "object":
+            return [r for r in ids if r is not None]
         return [r for r in (registry().get(i) for i in ids) if r is not None]
 
     def trainable(self) -> list[Run]:
@@ -103,8 +110,9 @@ class Lane:
             st.session_state[self.phase_key] = "idle"
             release_slot()
 
-    def begin(self, run_ids: int | list[int]) -> None:
-        """Make these runs the ones that train (call it from a Start callback)."""
+    def begin(self, run_ids) -> None:
+        """Make these runs (ids, or objects for kind "object") the ones that train (call it from a Start
+        callback)."""
         for run in self.trainable():
             run.stopped = True  # a lane trains one set of runs at a time
         st.session_state[self.runs_key] = run_ids

@@ -114,8 +114,16 @@ def draw() -> None:
         left.plotly_chart(charts.grad_norm_chart(df, theta), key="chart_grad")
         right.plotly_chart(charts.param_norm_chart(df), key="chart_params")
     elif view == "dh":
-        view_caption.caption(_("For {name}").format(name=run.name))
-        left.plotly_chart(charts.dh_heatmap(dh, df["step"].to_numpy() if len(df) else None), key="chart_dh")
+        view_caption.caption(
+            _(
+                "For {name}. The heatmap is the gradient this run trains with (its truncation's estimator), "
+                "not the full gradient; its colour across t is dominated by each step's own loss term, so it "
+                "does not show vanishing: how far a gradient travels is in the Gradient lab."
+            ).format(name=run.name)
+        )
+        steps = df["step"].to_numpy() if len(df) else None
+        strategy = run.cfg.describe_truncation()
+        left.plotly_chart(charts.dh_heatmap(dh, steps, strategy), key="chart_dh")
         right.plotly_chart(charts.spectral_chart(df), key="chart_spectral")
     elif view == "speed":
         wide.plotly_chart(charts.metric_chart(curves, "tokens_per_sec", x), key="chart_speed")

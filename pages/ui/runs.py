@@ -10,6 +10,8 @@ from bptt.i18n import _
 from bptt.training import Trainer
 
 from .corpus import current_corpus
+from .lab import open_in_lab
+from .lang import query_with_language
 from .live import Lane, release_slot
 from .session import guarded, prune, registry, run_namer, tell
 from .settings import current_config_quiet
@@ -66,6 +68,32 @@ def reset_button() -> None:
         disabled=not registry(),
         help=_("Stop and forget every run of this session (the settings stay)"),
     )
+
+
+def on_analyse() -> None:
+    ss = st.session_state
+    with guarded(_("Opening the Gradient lab")):
+        run = registry().get(ss.get("active")) or (registry().list()[-1] if registry() else None)
+        if run is not None:
+            step = run.trainer.pin_snapshot()  # the weights as they are now, kept for the lab
+            open_in_lab(run.id, step)
+            ss["goto_lab"] = (run.id, step)
+
+
+def analyse_button() -> None:
+    """ "Analyse this run's weights": the Gradient lab, at the active (or latest) run's weights as they are
+    now (the trainer keeps a copy of them at this step)."""
+    st.button(
+        _("Analyse this run's weights"),
+        key="btn_analyse",
+        icon=":material/science:",
+        on_click=on_analyse,
+        disabled=not registry(),
+        help=_("Opens the Gradient lab at this run's current weights, on a minibatch of its corpus."),
+    )
+    if (goto := st.session_state.pop("goto_lab", None)) is not None:
+        query = query_with_language({"run": str(goto[0]), "step": str(goto[1])})
+        st.switch_page("pages/gradient_lab.py", query_params=query)
 
 
 def overlay_select() -> None:

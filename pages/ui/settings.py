@@ -104,11 +104,14 @@ def number(name: str, *, slider: bool = False, hi=None, **kw):
 def choice(name: str, labels: dict[str, str] | None = None, *, radio: bool = False, **kw):
     f = FIELDS[name]
     widget = st.radio if radio else st.selectbox
-    shown = {c: _(t) for c, t in (labels or {}).items()}  # format_func reads no state
+    labels = labels or {}
+    # every choice in the current language, worked out now: a format_func reads no state (AppTest calls
+    # it outside the script run, where the language is not set)
+    shown = {c: _(labels[c]) if c in labels else f.choice_text(c) for c in f.choices}
     return widget(
         _(LABELS.get(name, f.label)),
         f.choices,
-        format_func=lambda c: shown.get(c, c),
+        format_func=lambda c: shown.get(c, str(c)),
         help=_(f.help),
         key=key(name),
         **kw,
@@ -116,9 +119,11 @@ def choice(name: str, labels: dict[str, str] | None = None, *, radio: bool = Fal
 
 
 def preset_select() -> None:
+    shown = {p: _(p) for p in PRESETS}  # worked out now: a format_func reads no state (not the language)
     st.selectbox(
         _("Preset"),
         list(PRESETS),
+        format_func=shown.get,
         key="ui_preset",
         on_change=apply_preset,
         help=_("Sets the model and training settings; the text and the device stay."),

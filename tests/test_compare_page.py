@@ -1,0 +1,159 @@
+"""The Compare page under AppTest: the shipped results at once (the table equals the library's summary
+of the shipped JSON), a live comparison driven tick by tick through the training slots (AppTest never
+fires `run_every`: each `.run()` stands for one tick), Pause holds it, Stop ends it, the exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_app import APP, TIMEOUT, click, tick
+
+from bptt.compare import load_shipped, summary
+from bptt.slots import shared_slots
+
+PAGE = "pages/compare.py"
+
+
+@pytest.fixture(autouse=True)
+def free_slots():
+    yield shared_slots(capacity=64)
+
+
+def open_compare(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.switch_page(PAGE).run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    return at
+
+
+def shown_table(at: AppTest) -> pd.DataFrame:
+    return at.dataframe[0].value
+
+
+def chart(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+@pytest.mark.parametrize("task", ["time_machine", "synthetic"])
+def test_opens_with_the_shipped_results(task):
+    at = open_compare(ui_cmp_task=task)
+    data = load_shipped(task)
+    expected = summary(data["runs"], data["metric"])
+    table = shown_table(at)
+    assert list(table["strategy"]) == list(expected["strategy"])
+    for col in ("mean", "sd", "tokens_per_sec", "clipped_fraction"):
+        np.testing.assert_allclose(table[col].to_numpy(float), expected[col].to_numpy(float), rtol=1e-12)
+    assert list(table["diverged"]) == list(expected["diverged"])
+    # The chart: one mean line per strategy (and two band edges), titled with the seeds and the band.
+    spec = chart(at)
+    names = [t.get("name") for t in spec["data"] if t.get("name")]
+    assert names == [f"{s} (n=3)" for s in expected["strategy"]]
+    assert "Mean of 3 seeds" in spec["layout"]["title"]["text"]
+    assert "min–max" in spec["layout"]["title"]["text"]
+    assert sum(len(t["x"]) for t in spec["data"]) <= 2000
+    captions = " ".join(c.value for c in at.caption)
+    assert data["machine"]["date"][:10] in captions and "shared, loaded machine" in captions
+    if task == "time_machine":
+        assert "Corpus: The Time Machine" in captions
+    verdict = at.markdown[-1].value
+    assert "Best mean final" in verdict
+
+
+def test_band_and_axis_toggles_change_the_chart():
+    at = open_compare()
+    at.radio(key="ui_cmp_band").set_value("sd").run(timeout=TIMEOUT)
+    at.radio(key="ui_cmp_x").set_value("wall_time").run(timeout=TIMEOUT)
+    spec = chart(at)
+    assert "±1 sd" in spec["layout"]["title"]["text"]
+    assert spec["layout"]["xaxis"]["title"]["text"] == "training time (s)"
+
+
+TINY = {"ui_cmp_task": "synthetic", "ui_cmp_strategies_synthetic": ["full", "regular:4"], "ui_cmp_seeds": 1,
+        "ui_cmp_epochs_synthetic": 3, "ui_cmp_H_synthetic": 16}  # fmt: skip
+
+
+def test_live_comparison_ticks_pauses_resumes_and_stops():
+    at = open_compare(**{**TINY, "ui_cmp_budget": "seconds", "ui_cmp_seconds": 60})  # 2 minutes
+    click(at, "btn_cmp_start")
+    lc = at.session_state["cmp_live"]
+    assert at.session_state["cmp_phase"] == "running"
+    assert at.session_state["ui_cmp_show"] == "live"
+    before = lc.comparison.progress
+    tick(at, 2)
+    assert lc.comparison.progress > before, "the ticks do not advance the comparison"
+    click(at, "btn_cmp_pause")
+    held = lc.comparison.progress
+    tick(at, 3)
+    assert lc.comparison.progress == held, "a paused comparison trained"
+    click(at, "btn_cmp_resume")
+    tick(at, 2)
+    assert lc.comparison.progress > held, "Resume did not train again"
+    click(at, "btn_cmp_stop")
+    held = lc.comparison.progress
+    assert lc.finished and at.session_state["cmp_phase"] == "idle"
+    tick(at, 2)
+    assert lc.comparison.progress == held, "a stopped comparison trained"
+    assert "stopped" in " ".join(c.value for c in at.caption)
+    assert at.button(key="btn_cmp_resume").disabled
+
+
+def test_live_comparison_runs_to_the_end_and_fills_the_table():
+    at = open_compare(**TINY)
+    click(at, "btn_cmp_start")
+    lc = at.session_state["cmp_live"]
+    for _ in range(60):
+        if lc.comparison.done:
+            break
+        tick(at)
+    assert lc.comparison.done
+    tick(at)
+    assert at.session_state["cmp_phase"] == "idle"
+    table = shown_table(at)
+    assert list(table["strategy"]) == ["full", "regular:4"]
+    expected = summary(lc.comparison.runs(), "recall_perplexity")
+    np.testing.assert_allclose(table["mean"].to_numpy(float), expected["mean"].to_numpy(float))
+    assert at.get("progress")[0].proto.value == 100
+    assert "all 2 runs finished" in " ".join(c.value for c in at.caption)
+
+
+def test_too_many_runs_are_refused_politely():
+    strategies = ["full", "regular:4", "regular:8", "randomized:0.9", "randomized:0.5"]
+    at = open_compare(**{**TINY, "ui_cmp_strategies_synthetic": strategies, "ui_cmp_seeds": 3})
+    click(at, "btn_cmp_start")
+    assert "cmp_live" not in at.session_state or at.session_state["cmp_live"] is None
+    assert any("At most 12 runs" in e.value for e in at.error)
+
+
+def test_exports_are_the_files_the_cli_writes():
+    from pages.ui import compare as cmp
+
+    at = open_compare()
+    buttons = at.get("download_button")
+    assert len(buttons) == 2
+    data = json.loads(cmp.shipped_bytes("time_machine", ".json"))
+    assert data["corpus"] == "The Time Machine" and data["spec"]["base"]["corpus"] == "time_machine"
+    curves = pd.read_csv(io.BytesIO(cmp.shipped_bytes("time_machine", ".csv")))
+    assert len(curves) == len(data["curves"])
+    # A live comparison exports results(comparison) as JSON and its curves as CSV (bptt.compare).
+    at = open_compare(**{**TINY, "ui_cmp_epochs_synthetic": 1})
+    click(at, "btn_cmp_start")
+    lc = at.session_state["cmp_live"]
+    for _ in range(30):
+        if lc.comparison.done:
+            break
+        tick(at)
+    from bptt.compare import curves_csv, results, results_json
+
+    out = json.loads(results_json(results(lc.comparison)))
+    assert [r["strategy"] for r in out["runs"]] == ["full", "regular:4"]
+    assert all(math.isfinite(r["recall_perplexity"]) for r in out["runs"])
+    assert pd.read_csv(io.StringIO(curves_csv(out)))["strategy"].tolist()[0] == "full"

@@ -1,0 +1,177 @@
+"""The Home, Theory and Train pages in Chinese under AppTest: every string a reader sees is Chinese but for
+names, symbols, numbers and code (tests/i18n_check.py), and the book's terms are the ones its Chinese
+edition uses. The CLI's help and errors in Chinese."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from i18n_check import english_left, english_words, visible_text
+from streamlit.testing.v1 import AppTest
+
+from bptt.slots import shared_slots
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+HAN = re.compile(r"[\u4e00-\u9fff]")
+TIMEOUT = 120
+
+
+def _page(path: str, lang: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["lang"] = lang
+    at.run(timeout=TIMEOUT)
+    at.switch_page(path)
+    return at.run(timeout=TIMEOUT)
+
+
+# The Train page on the bundled corpus (no network), long enough to be still training after a few ticks
+TRAIN_ZH = {"corpus": "bundled", "max_tokens": "20000", "num_hiddens": "32", "epochs": "500", "lang": "zh"}
+PREFIX = {"time", "traveller"}  # the text the model continues: the corpus's language, the user's input
+VIEWS = ("curves", "gradients", "dh", "speed", "runs")
+
+
+def _train_page(params: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["lang"] = "zh"
+    at.run(timeout=TIMEOUT)
+    at.query_params.clear()
+    at.query_params.update(params)
+    return at.switch_page("pages/train.py").run(timeout=TIMEOUT)
+
+
+def _tick(at: AppTest, n: int = 1) -> AppTest:
+    """AppTest never fires run_every: each .run() stands for one tick of the live panel."""
+    for _ in range(n):
+        at.run(timeout=TIMEOUT)
+        assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def free_slots():
+    yield shared_slots(capacity=64)  # AppTest sessions of earlier tests stay 'running'
+
+
+def test_home_in_chinese_has_no_english_left():
+    at = _page("pages/home.py", "zh")
+    assert not at.exception, at.exception
+    assert english_left(at) == []
+
+
+def test_train_page_in_chinese_before_start(free_slots):
+    at = _train_page(TRAIN_ZH)
+    assert not at.exception, at.exception
+    assert english_left(at, allowed=PREFIX) == []
+    text = "\n".join(visible_text(at))
+    for term in (
+        "常规截断",
+        "随机截断",
+        "完全计算",
+        "顺序分区",
+        "随机采样",
+        "书中的实验",
+        "自动",
+        "莎士比亚（内置）",
+    ):
+        assert term in text, term
+    # every choice of every field is shown in Chinese, not as its value
+    for key in ("cfg_truncation", "cfg_sampler", "cfg_tokenizer"):
+        assert all(HAN.search(o) for o in at.radio(key=key).options), at.radio(key=key).options
+
+
+@pytest.mark.parametrize("truncation", ["regular", "randomized"])
+def test_train_page_in_chinese_while_training_in_every_view(free_slots, truncation):
+    at = _train_page({**TRAIN_ZH, "truncation": truncation})
+    at.button(key="btn_start").click().run(timeout=TIMEOUT)
+    _tick(at, 2)
+    run = at.session_state["registry"].get(at.session_state["active"])
+    assert run.trainer.step_count > 0 and not run.finished
+    for view in VIEWS:
+        at.segmented_control(key="ui_view").set_value(view).run(timeout=TIMEOUT)
+        _tick(at)
+        assert english_left(at, allowed=PREFIX) == [], view
+        if view == "runs":  # the table (not in visible_text): headers, name and status in Chinese
+            table = at.dataframe[0].value
+            assert all(HAN.search(str(c)) for c in table.columns), list(table.columns)
+            assert HAN.search(table.iloc[0, 0]) and table.iloc[0, 1] == "训练中", table.iloc[0].tolist()
+    text = "\n".join(visible_text(at))
+    name = "#1 常规截断（k=35）" if truncation == "regular" else "#1 随机截断"
+    assert name in text and "训练中" in text
+
+
+def test_a_run_is_named_in_the_language_shown(free_slots):
+    """The run's name follows the language: started in English, shown in Chinese after the switch."""
+    at = _train_page({**TRAIN_ZH, "lang": "en"})
+    at.session_state["ui_lang"] = "en"
+    at.run(timeout=TIMEOUT)
+    at.button(key="btn_start").click().run(timeout=TIMEOUT)
+    _tick(at)
+    assert any("#1 regular (k=35)" in s for s in visible_text(at))
+    at.session_state["ui_lang"] = "zh"
+    _tick(at)
+    text = visible_text(at)
+    assert any("#1 常规截断（k=35）" in s for s in text) and not any("regular (k=35)" in s for s in text)
+    assert english_left(at, allowed=PREFIX) == []
+
+
+def _cli(*args: str, lang: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+    env["LANG"] = lang
+    return subprocess.run([sys.executable, "-m", "bptt", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
+def test_theory_in_chinese_has_no_english_left():
+    at = _page("pages/theory.py", "zh")
+    assert not at.exception, at.exception
+    # a citation (Williams & Peng, ICLR) and the English name the Chinese text keeps once: influence balancing
+    assert english_left(at, allowed={"williams", "peng", "iclr", "influence", "balancing"}) == []
+    text = "\n".join(visible_text(at))
+    for term in ("随机截断", "常规截断", "梯度消失", "影响平衡（influence balancing", "滑动窗口", "分块"):
+        assert term in text, term
+
+
+def test_theory_in_english_is_english():
+    """The checker can fail on this page: in English it finds the English."""
+    at = _page("pages/theory.py", "en")
+    assert not at.exception, at.exception
+    assert len(english_left(at)) > 50
+
+
+def _help_words(text: str) -> list[str]:
+    """English words of an argparse help text, less its flags, metavars, choices and the values a flag
+    takes (time_machine, regular:10, --task synthetic), which are typed as they are."""
+    text = re.sub(
+        r"--?[\w-]+(?: [a-z_]+\b)?|\{[^}]*\}|\b[A-Z][A-Z_0-9]+\b|\b\w+:[\w.:]+|python -m bptt \w*", " ", text
+    )
+    return english_words([text], allowed=CLI_VALUES)
+
+
+CLI_VALUES = {"time_machine", "bundled", "text", "synthetic", "full", "stderr"}
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "gradlab"])
+def test_cli_subcommand_help_in_chinese(command):
+    zh = _cli(command, "--help", lang="zh_CN.UTF-8")
+    assert zh.returncode == 0, zh.stderr
+    assert HAN.search(zh.stdout)
+    assert _help_words(zh.stdout) == []
+    en = _cli(command, "--help", lang="C.UTF-8")
+    assert len(_help_words(en.stdout)) > 10  # the check can fail: in English it finds the English
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("gradlab", "--draws", "0"), ("compare", "--strategies", "bogus", "--out", "unused.json"),
+     ("compare", "--budget", "seconds", "--seconds", "0", "--out", "unused.json")],
+)  # fmt: skip
+def test_cli_errors_in_chinese(args):
+    zh = _cli(*args, lang="zh_CN.UTF-8")
+    assert zh.returncode == 2 and zh.stderr.startswith("错误：") and HAN.search(zh.stderr[3:]), zh.stderr
+    assert _help_words(re.sub(r"'[^']*'", " ", zh.stderr)) == []  # less the user's own input, quoted
