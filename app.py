@@ -30,4 +30,8 @@ pages = [
     st.Page("pages/gradient_lab.py", title=_("Gradient lab"), icon=":material/science:"),
     st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:"),
 ]
+st.session_state.pop("after_page", None)  # set by this run's page only
 st.navigation(pages).run()
+# A page that trains (pages/ui/live.py: panel) leaves its chunk of training for now, when it is drawn.
+if (after_page := st.session_state.pop("after_page", None)) is not None:
+    after_page()

@@ -2,15 +2,20 @@
 
     python benchmarks/first_visit.py --reps 3
 
-Each repetition starts a new `streamlit run app.py` (so the server process has imported nothing yet) and
-a new browser context, opens Home, waits until it is drawn, then clicks Train in the sidebar and times
-the click until Start is enabled and no widget placeholder (stSkeleton) is left: "Train interactive".
-Printed: Home painted and Train interactive per repetition, and their medians.
+Each repetition measures both servers, alternating: "cold" (BPTT_WARM_UP=0: the first visit to Train
+imports PyTorch, pandas and Plotly itself) and "warm" (app.py's background warm-up, pages/ui/warm.py,
+imports them while the visitor reads Home). Each measurement starts a new `streamlit run app.py` (so
+the server process has imported nothing yet) and a new browser context, opens Home, waits until it is
+drawn, then clicks Train in the sidebar and times the click until Start is enabled and no widget
+placeholder (stSkeleton) is left: "Train interactive".
+Printed: Home painted and Train interactive per repetition and mode, the 1-minute load average before
+each (the machine may be shared), and the medians per mode.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -21,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import CHROMIUM, MAIN, SETTLED, PageWatch, button, start_server  # noqa: E402
 
 
-def one(browser, rep: int) -> tuple[float, float]:
-    server = start_server(f"first-visit-{rep}")
+def one(browser, rep: int, warm: bool) -> tuple[float, float]:
+    server = start_server(f"first-visit-{rep}", BPTT_WARM_UP="1" if warm else "0")
     try:
         time.sleep(
             2.0
@@ -57,19 +62,27 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    homes, trains = [], []
+    homes = {"cold": [], "warm": []}
+    trains = {"cold": [], "warm": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
         )
         for rep in range(args.reps):
-            home, train = one(browser, rep)
-            homes.append(home)
-            trains.append(train)
-            print(f"rep {rep}: Home painted {home:.2f} s, Train interactive {train:.2f} s", flush=True)
+            for mode in ("cold", "warm") if rep % 2 == 0 else ("warm", "cold"):
+                load = os.getloadavg()[0]
+                home, train = one(browser, rep, warm=mode == "warm")
+                homes[mode].append(home)
+                trains[mode].append(train)
+                print(
+                    f"rep {rep} {mode}: Home painted {home:.2f} s, Train interactive {train:.2f} s "
+                    f"(load average {load:.2f})",
+                    flush=True,
+                )
         browser.close()
-    home, train = statistics.median(homes), statistics.median(trains)
-    print(f"median: Home painted {home:.2f} s, Train interactive {train:.2f} s")
+    for mode in ("cold", "warm"):
+        home, train = statistics.median(homes[mode]), statistics.median(trains[mode])
+        print(f"median {mode} ({args.reps} reps): Home painted {home:.2f} s, Train interactive {train:.2f} s")
     return 0
 
 

@@ -1,21 +1,25 @@
 """Training in the page: the process-wide training slots, the Start/Pause/Resume/Stop controls and the
-live fragment that advances a page's runs chunk by chunk and redraws them.
+live panel that advances a page's runs chunk by chunk and redraws them.
 
 How it works: every piece of training state lives in st.session_state; the buttons only flip that
-state in their callbacks; while the page trains, a fragment with `run_every` draws the panel, then
-trains the page's runs for a chunk while this session holds a slot; when training ends it reruns the
-whole page, which draws the fragment again without a timer.
+state in their callbacks. While the page trains, each tick is one ordinary full run of the page: it
+draws the whole page (the panel shows the runs as they are), and then, once everything is drawn
+(app.py calls `train_after_page`), trains the page's runs for a chunk while this session holds a slot.
+The next tick comes from an empty fragment with `run_every`, whose timer run does nothing but
+`st.rerun()`; when training ends the page reruns once more and the timer is gone.
 
-The panel's element tree never changes shape (Streamlit addresses each element by its path of child
-indices; the frontend rejects a delta whose index is beyond the children it has, "Bad delta path
-index"). So:
-- the fragment sits in a container created at a fixed place of the page, and everything drawn before it
-  lives in containers that always exist, so its position (and Streamlit's fragment id, a hash of it)
-  is the same in every run of the page;
-- the fragment first lays out a fixed skeleton of placeholders (`st.empty`) and columns, the same in
-  every run whatever the state (no run yet, queued, training, finished), then fills the placeholders;
-  an element that is not wanted now is an empty placeholder, not a missing element;
-- the choice of view is a widget outside the fragment (a change is a full rerun), not tabs inside it.
+Why not redraw the panel in the fragment's own runs: a fragment run and a click's full run then both
+send the panel's elements, and under load the browser once received an element addressed below a
+container that did not have it ("Bad delta path index 5 (should be between [0, 1])") and went blank.
+The timer's fragment draws no element, so whatever the order in which a click's run and a timer's run
+reach the browser, every element comes from a full run, which Streamlit sends in order from the top.
+
+The page still keeps one shape (Streamlit addresses each element by its path of child indices):
+- the panel sits in a container created at a fixed place of the page, after containers that always
+  exist;
+- `draw()` first lays out a fixed skeleton of placeholders (`st.empty`) and columns, the same in every
+  run whatever the state (no run yet, queued, training, finished), then fills the placeholders;
+- the choice of view is a widget outside the panel (a change is a full rerun), not tabs inside it.
 
 A page may train several runs at once (a comparison): a `Lane` names where its phase and its runs are
 kept; the runs of one session share the session's one training slot and take turns inside a chunk.
@@ -176,38 +180,63 @@ def queue_text(ticket) -> str:
     ).format(training=ticket.training, position=ticket.position, waiting=ticket.waiting)
 
 
-def panel(lane: Lane, draw: Callable[[], None]) -> None:
-    """The live panel: a fixed-place container holding a fragment that draws `draw()` (which must lay out
-    the same skeleton every time) under a queue notice and an error line, then trains a chunk."""
-    ss = st.session_state
+AFTER_PAGE = "after_page"  # session_state: what app.py runs once the page is drawn (see panel)
+IN_PAGE_RUN = "live_in_page_run"
 
-    @st.fragment(run_every=TICK_SECONDS if lane.phase() == "running" else None)
-    def live_panel() -> None:
-        apply_language()
+
+def panel(lane: Lane, draw: Callable[[], None]) -> None:
+    """The live panel: a fixed-place container with a tick timer, a queue notice, an error line and
+    `draw()` (which must lay out the same skeleton every time). While the lane trains, its chunk of
+    training runs after the whole page is drawn (app.py calls `train_after_page`), so that nothing
+    drawn below the panel waits for the chunk."""
+    ss = st.session_state
+    with st.container():  # the panel's fixed place, whatever the page drew before it
+        _ticker(lane)
         error_slot, queue_slot = st.empty(), st.empty()  # always there, filled or not
-        rerun = first_chunk = False
         try:
             ticket = ss.get(lane.queue_key)
             if ticket is not None and lane.phase() == "running":
                 queue_slot.info(queue_text(ticket))
-            # Draw first, then train: the elements are re-sent at once and stay fresh while the chunk
-            # runs; the charts show the previous chunk's state, one tick behind.
             draw()
-            fresh = [r for r in lane.trainable() if r.trainer.step_count == 0]
-            rerun = tick(lane)
-            first_chunk = any(r.trainer.step_count > 0 for r in fresh)
         except Exception:
             log.exception("the live panel failed")
-            if lane.phase() == "running":
-                ss[lane.phase_key], rerun = "paused", True
-                tell("error", _("Training hit an error and was paused. Details are in the server log."))
-            else:
-                error_slot.error(_("The charts could not be drawn. Details are in the server log."))
-        if rerun or first_chunk:
-            # scope="app": the page is drawn again, and run_every is None once training ended. After a
-            # run's short first chunk (inside the full rerun Start caused, where only an app-scoped rerun
-            # is allowed), it shows the first charts now rather than one tick later.
+            error_slot.error(_("The charts could not be drawn. Details are in the server log."))
+    if lane.phase() == "running":
+        ss[AFTER_PAGE] = lambda: train_after_page(lane)
+
+
+def _ticker(lane: Lane) -> None:
+    """An empty fragment whose only job is its `run_every` timer: each timer run asks for a full run of
+    the page (st.rerun), which draws everything and then trains a chunk. The fragment draws nothing, so
+    a timer run sends the browser no element at all: only full runs change the page (why: see the top
+    of this file)."""
+    ss = st.session_state
+    ss[IN_PAGE_RUN] = True
+
+    @st.fragment(run_every=TICK_SECONDS if lane.phase() == "running" else None)
+    def ticker() -> None:
+        apply_language()
+        if ss.pop(IN_PAGE_RUN, False):
+            return  # called by the page's own run, which trains at its end
+        if lane.phase() == "running":  # a timer left over from before a Pause does nothing
             st.rerun()
 
-    with st.container():  # the fragment's fixed place, whatever the page drew before it
-        live_panel()
+    ticker()
+
+
+def train_after_page(lane: Lane) -> None:
+    """One tick, once the page is drawn: train the lane's runs for a chunk; rerun the page when training
+    ended (its timer stops) or after a run's first short chunk (its first charts show at once)."""
+    ss = st.session_state
+    rerun = first_chunk = False
+    try:
+        fresh = [r for r in lane.trainable() if r.trainer.step_count == 0]
+        rerun = tick(lane)
+        first_chunk = any(r.trainer.step_count > 0 for r in fresh)
+    except Exception:
+        log.exception("training failed")
+        if lane.phase() == "running":
+            ss[lane.phase_key], rerun = "paused", True
+            tell("error", _("Training hit an error and was paused. Details are in the server log."))
+    if rerun or first_chunk:
+        st.rerun()
