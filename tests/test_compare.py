@@ -95,7 +95,7 @@ def test_verdict_reports_divergence_and_leaves_diverged_runs_out_of_the_means():
         {"full": [2.0, 2.1, 2.05], "randomized:0.5": [math.inf, 9.0, 9.5]}, {"randomized:0.5": 1}
     )
     said = verdict(runs, "perplexity")
-    assert "randomized:0.5 diverged in 1 of 3 seeds." in said
+    assert "randomized (π=0.5) diverged in 1 of 3 seeds." in said
     table = summary(runs, "perplexity")
     row = table.set_index("strategy").loc["randomized:0.5"]
     assert row["diverged"] == 1 and row["mean"] == pytest.approx(9.25) and row["n"] == 3
