@@ -66,6 +66,30 @@ def parse_strategy(text: str) -> dict[str, Any]:
     )
 
 
+def strategy_title(key: str) -> str:
+    """A strategy key ('full', 'regular:4', 'randomized:0.9', ...; a stable data key) as the reader reads
+    it, in the current language and with RunConfig.describe_truncation's wording: 'regular (k=4)',
+    常规截断（k=4）. A key that does not parse is shown as it is."""
+    try:
+        f = parse_strategy(key)
+    except ValueError:
+        return key
+    if f["truncation"] == "regular":
+        return _("regular (k={k})").format(k=f["k"])
+    if f["truncation"] == "full":
+        return _("full")
+    if f["schedule"] == "constant":
+        return _("randomized (π={pi})").format(pi=f"{f['pi']:g}")
+    if f["schedule"] == "artbp":
+        return _("randomized (ARTBP α={alpha}, T0={t0})").format(alpha=f"{f['alpha']:g}", t0=f"{f['t0']:g}")
+    return _("randomized (π {start}→{end})").format(start=f"{f['pi']:g}", end=f"{f['pi_end']:g}")
+
+
+def metric_title(metric: str) -> str:
+    """The compared column's name in the current language."""
+    return {"recall_perplexity": _("recall perplexity"), "perplexity": _("perplexity")}.get(metric, metric)
+
+
 @dataclass(frozen=True)
 class Spec:
     """One comparison: the task, the shared settings, the strategies, the seeds and the budget.
@@ -379,14 +403,17 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
     for s, g in finals.items():
         dv = int((g["status"] == "diverged").sum())
         if dv:
-            sentences.append(_("{s} diverged in {k} of {n} seeds.").format(s=s, k=dv, n=len(g)))
+            said = _("{s} diverged in {k} of {n} seeds.")
+            sentences.append(said.format(s=strategy_title(s), k=dv, n=len(g)))
     ranked = [s for s in ok if len(ok[s])]
     if not ranked:
         return sentences + [_("Every run diverged: nothing to compare.")]
     sign = 1.0 if lower_is_better else -1.0
     best = min(ranked, key=lambda s: sign * ok[s].mean())
     sentences.append(
-        _("Best mean final {metric}: {s} ({m:.3f}).").format(metric=metric, s=best, m=ok[best].mean())
+        _("Best mean final {metric}: {s} ({m:.3f}).").format(
+            metric=metric_title(metric), s=strategy_title(best), m=ok[best].mean()
+        )
     )
     for s in ranked:
         if s == best:
@@ -401,7 +428,7 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
             )
         else:
             text = _("{s}: {diff:+.3f}, within the seed-to-seed spread (Welch's t-test, p = {p:.3g} ≥ 0.05).")
-        sentences.append(text.format(s=s, diff=diff, p=p))
+        sentences.append(text.format(s=strategy_title(s), diff=diff, p=p))
     n = min(len(ok[s]) for s in ranked)
     sentences.append(
         _(

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .charts import COLORWAY, _layout, _placeholder
-from .compare import aggregate
+from .compare import aggregate, strategy_title
 from .i18n import N_, _, ngettext
 
 MAX_POINTS = 2000  # points in the whole figure (3 series per strategy share them)
@@ -56,16 +56,16 @@ def comparison_chart(
         fig.add_trace(go.Scatter(x=xs, y=lo, mode="lines", line={"width": 0}, fill="tonexty",
                                  fillcolor=_rgba(color, 0.18), hoverinfo="skip", showlegend=False,
                                  legendgroup=strategy))  # fmt: skip
-        n = int(seeds.get(strategy, 0))
+        n, title = int(seeds.get(strategy, 0)), strategy_title(strategy)
         fig.add_trace(
             go.Scatter(
                 x=xs,
                 y=mean,
                 mode="lines",
-                name=f"{strategy} (n={n})",
+                name=f"{title} (n={n})",
                 legendgroup=strategy,
                 line={"color": color, "width": 2},
-                hovertemplate="%{x:.4g}: %{y:.4g}<extra>" + strategy + "</extra>",
+                hovertemplate="%{x:.4g}: %{y:.4g}<extra>" + title + "</extra>",
             )
         )
     n_seeds = int(seeds.max()) if len(seeds) else 0

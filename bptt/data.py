@@ -149,12 +149,20 @@ CORPUS_TITLES = {
     "Shakespeare (bundled)": N_("Shakespeare (bundled)"),
 }
 UPLOAD_PREFIX = "upload: "
+# the synthetic task's corpus name (bptt/synthetic.py, DelayedRecall)
+DELAYED_RECALL = re.compile(
+    r"delayed recall \(d=(?P<d>\d+), (?P<markers>\d+) markers, (?P<noise>\d+) noise letters\)"
+)
 
 
 def corpus_title(name: str) -> str:
     """A corpus's name in the current language ('upload: notes.txt' -> '上传：notes.txt')."""
     if name.startswith(UPLOAD_PREFIX):
         return _("upload: {file}").format(file=name.removeprefix(UPLOAD_PREFIX))
+    recall = DELAYED_RECALL.fullmatch(name)
+    if recall:
+        title = _("delayed recall (d={d}, {markers} markers, {noise} noise letters)")
+        return title.format(**recall.groupdict())
     return _(CORPUS_TITLES[name]) if name in CORPUS_TITLES else name
 
 

@@ -15,6 +15,7 @@ idea of Aicher et al. 2019's adaptive truncation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .i18n import N_, _
 from .lags import CHUNK_BYTES, Window, flatten, full_adjoints, param_grads
 from .truncation import Regular
 
@@ -160,6 +162,29 @@ def describe(strategy) -> str:
             base = f"ARTBP T0={s.t0:g}" if hasattr(s, "t0") else f"linear pi {s.start:g}->{s.end:g}"
         return base if strategy.reweight else base + " (no 1/pi)"
     return strategy.name
+
+
+_LABELS = (  # describe()'s labels, as patterns, and how each reads in the current language
+    (re.compile(r"regular k=(?P<k>\S+)"), N_("regular k={k}")),
+    (re.compile(r"randomized pi=(?P<pi>\S+)"), N_("randomized π={pi}")),
+    (re.compile(r"ARTBP T0=(?P<t0>\S+)"), N_("ARTBP T0={t0}")),
+    (re.compile(r"linear pi (?P<start>\S+)->(?P<end>\S+)"), N_("randomized π {start}→{end}")),
+    (re.compile(r"full"), N_("full")),
+)
+
+
+def label_text(label: str) -> str:
+    """describe()'s stable label (a data key) as the reader reads it, in the current language:
+    'regular k=4' -> 常规截断 k=4; an unknown label is shown as it is."""
+    base, plain = label, True
+    if label.endswith(" (no 1/pi)"):
+        base, plain = label[: -len(" (no 1/pi)")], False
+    for pattern, msgid in _LABELS:
+        m = pattern.fullmatch(base)
+        if m:
+            text = _(msgid).format(**m.groupdict())
+            return text if plain else _("{strategy} without 1/π").format(strategy=text)
+    return label
 
 
 @torch.no_grad()

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .estimators import label_text
 from .i18n import _
 
 
@@ -22,7 +23,7 @@ def lag_share_figure(table: pd.DataFrame, weights: str) -> go.Figure:
                     x=table["lag"],
                     y=table[col],
                     mode="lines+markers",
-                    name=_("kept by {strategy}").format(strategy=col[5:])
+                    name=_("kept by {strategy}").format(strategy=label_text(col[5:]))
                     + (_(" (mean ± sd over draws)") if std is not None else ""),
                     error_y=None if std is None else {"type": "data", "array": std, "visible": True},
                 )
@@ -128,8 +129,9 @@ def plane_figure(stats: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
         s = stats[stats["kind"] == kind].sort_values("value")
         if len(s):
             err = {"type": "data", "array": 2 * s["bias_se"], "visible": True}
+            names = [label_text(label) for label in s["strategy"]]
             fig.add_trace(go.Scatter(x=s["bias"], y=s["variance"], mode="lines+markers+text",
-                                     text=list(s["strategy"]), textposition=where, name=name,
+                                     text=names, textposition=where, name=name,
                                      error_x=err), row=1, col=1)  # fmt: skip
     if stats is None:
         fig.add_annotation(text=_("Press “Draw the estimators” for the randomized points"), showarrow=False,
@@ -152,7 +154,7 @@ def cos_figure(cos: dict[str, np.ndarray], weights: str) -> go.Figure:
     """Distribution of cos(ĝ, g) over the draws of each strategy."""
     fig = go.Figure()
     for label, values in cos.items():
-        fig.add_trace(go.Histogram(x=values, name=label, opacity=0.6, nbinsx=40))
+        fig.add_trace(go.Histogram(x=values, name=label_text(label), opacity=0.6, nbinsx=40))
     fig.update_layout(
         title=_("cos(ĝ, g) over the draws ({weights})").format(weights=weights),
         xaxis_title=_("cosine between the estimate and the full-window gradient"),

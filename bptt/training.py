@@ -28,7 +28,7 @@ from .data import (
     seq_data_iter_sequential,
     tokenize,
 )
-from .i18n import _
+from .i18n import N_, _
 from .model import CharRNN, resolve_device
 from .snapshots import Snapshot, Snapshots, cap_for, copy_params
 from .truncation import bptt, make_strategy
@@ -102,7 +102,10 @@ class Trainer:
         self._backup = [p.detach().clone() for p in params]  # last good weights
         self.lock = threading.Lock()
         self.history = History()
-        self.status, self.message = "ready", ""
+        self.status = "ready"
+        # The message as (message id, arguments) parts, formatted with _() when read (`message`), so a
+        # reader who switches language after the run ended reads it in the new language.
+        self._message: list[tuple[str, dict[str, Any]]] = []
         self.epoch, self.step_count, self.tokens, self.wall_time = 0, 0, 0, 0.0
         self.batches_per_epoch = num_batches(len(corpus), cfg.batch_size, cfg.num_steps, cfg.sampler)
         self._batch_in_epoch = 0
@@ -172,7 +175,7 @@ class Trainer:
         batch = self._next_batch()
         if batch is None:
             self.status = "finished"
-            self.message = _("Finished {epochs} epochs.").format(epochs=self.cfg.epochs)
+            self._message = [(N_("Finished {epochs} epochs."), {"epochs": self.cfg.epochs})]
             return None
         self.status = "running"
         start = time.perf_counter()
@@ -202,14 +205,12 @@ class Trainer:
         theta = self.cfg.clip if self.cfg.clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), theta))
         if not (math.isfinite(out.loss) and math.isfinite(grad_norm) and out.loss < DIVERGED_LOSS):
-            why = _("The loss became {loss} (gradient norm {norm}) at step {step}.")
-            return self._diverge(
-                why.format(loss=f"{out.loss:g}", norm=f"{grad_norm:g}", step=self.step_count + 1)
-            )
+            why = N_("The loss became {loss} (gradient norm {norm}) at step {step}.")
+            return self._diverge(why, loss=f"{out.loss:g}", norm=f"{grad_norm:g}", step=self.step_count + 1)
         torch._foreach_copy_(self._backup, [p.detach() for p in self.model.parameters()])
         self.optimizer.step()
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            return self._diverge(_("The weights overflowed at step {step}.").format(step=self.step_count + 1))
+            return self._diverge(N_("The weights overflowed at step {step}."), step=self.step_count + 1)
         self._state = out.state  # carried to the next window, with no graph: the detach is a cut
         return {"X": X, "out": out, "norms": norms, "grad_norm": grad_norm, "theta": theta}
 
@@ -252,7 +253,12 @@ class Trainer:
             "cuts": (out.xi == 0).cpu(),  # (T, B): where the gradient was cut, the window boundary included
         }
 
-    def _diverge(self, why: str) -> None:
+    @property
+    def message(self) -> str:
+        """Why the run stopped ('' while it runs), in the current language."""
+        return " ".join(_(msgid).format(**args) for msgid, args in self._message)
+
+    def _diverge(self, why: str, **args: Any) -> None:
         """Stop, and put back the weights of the last step whose loss was sound: the weights that gave
         this bad loss came out of the previous update, and `_backup` holds those from before it."""
         with torch.no_grad():
@@ -260,14 +266,11 @@ class Trainer:
         for p in self.model.parameters():
             p.grad = None
         self.status = "diverged"
-        self.message = (
-            why
-            + " "
-            + _(
-                "Training stopped: try a smaller learning rate or turn clipping on. "
-                "The weights and the history up to step {step} are kept."
-            ).format(step=self.step_count)
+        stopped = N_(
+            "Training stopped: try a smaller learning rate or turn clipping on. "
+            "The weights and the history up to step {step} are kept."
         )
+        self._message = [(why, args), (stopped, {"step": self.step_count})]
         return None
 
     def interrupt(self) -> None:

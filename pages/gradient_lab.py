@@ -53,7 +53,7 @@ with st.sidebar:
         t0s = st.multiselect(_("ARTBP: T0 (α = 3)"), T0S, key="lab_t0s")
         draws = st.number_input(_("draws per randomized strategy"), 10, MAX_DRAWS, key="lab_draws")
         eps = st.number_input(_("ε for choosing k"), 0.0001, 1.0, format="%.4f", key="lab_eps")
-        st.form_submit_button(_("Apply"))
+        st.form_submit_button(_("Apply"), key="btn_lab_apply")  # a key that does not depend on the language
     with placeholder:
         source = lab.weights_select(int(num_steps), int(batch), int(num_hiddens), int(seed))
 
@@ -146,5 +146,5 @@ with draws_tab:
                 "unbiased when its bias lies within about 2 Monte Carlo standard errors (bias_se) of 0."
             )
         )
-        st.dataframe(stats, hide_index=True, key="table_lab_stats")
+        st.dataframe(lab.stats_table(stats), hide_index=True, key="table_lab_stats")
         st.plotly_chart(lab_charts.cos_figure(cos, source.short), key="chart_lab_cos")

@@ -84,9 +84,9 @@ def runs_frame(values: dict[str, list[float]], diverged: dict[str, int] | None =
 def test_verdict_separates_clear_differences_from_noise():
     clear = verdict(runs_frame({"full": [2.0, 2.1, 2.05], "regular:5": [3.0, 3.1, 2.95]}), "perplexity")
     assert any("full" in s and "2.050" in s for s in clear)
-    assert any(s.startswith("regular:5") and "larger than the seed-to-seed spread" in s for s in clear)
+    assert any(s.startswith("regular (k=5)") and "larger than the seed-to-seed spread" in s for s in clear)
     noisy = verdict(runs_frame({"full": [2.0, 3.0, 2.5], "regular:5": [2.2, 3.1, 2.6]}), "perplexity")
-    assert any(s.startswith("regular:5") and "within the seed-to-seed spread" in s for s in noisy)
+    assert any(s.startswith("regular (k=5)") and "within the seed-to-seed spread" in s for s in noisy)
     assert any("Welch" in s and "3 seeds" in s for s in noisy), "the rule and the power are stated"
 
 
@@ -95,7 +95,7 @@ def test_verdict_reports_divergence_and_leaves_diverged_runs_out_of_the_means():
         {"full": [2.0, 2.1, 2.05], "randomized:0.5": [math.inf, 9.0, 9.5]}, {"randomized:0.5": 1}
     )
     said = verdict(runs, "perplexity")
-    assert "randomized:0.5 diverged in 1 of 3 seeds." in said
+    assert "randomized (π=0.5) diverged in 1 of 3 seeds." in said
     table = summary(runs, "perplexity")
     row = table.set_index("strategy").loc["randomized:0.5"]
     assert row["diverged"] == 1 and row["mean"] == pytest.approx(9.25) and row["n"] == 3

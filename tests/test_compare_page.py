@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_app import APP, TIMEOUT, click, tick
 
-from bptt.compare import load_shipped, summary
+from bptt.compare import load_shipped, strategy_title, summary
 from bptt.slots import shared_slots
 
 PAGE = "pages/compare.py"
@@ -49,14 +49,14 @@ def test_opens_with_the_shipped_results(task):
     data = load_shipped(task)
     expected = summary(data["runs"], data["metric"])
     table = shown_table(at)
-    assert list(table["strategy"]) == list(expected["strategy"])
+    assert list(table["strategy"]) == [strategy_title(s) for s in expected["strategy"]]
     for col in ("mean", "sd", "tokens_per_sec", "clipped_fraction"):
         np.testing.assert_allclose(table[col].to_numpy(float), expected[col].to_numpy(float), rtol=1e-12)
     assert list(table["diverged"]) == list(expected["diverged"])
     # The chart: one mean line per strategy (and two band edges), titled with the seeds and the band.
     spec = chart(at)
     names = [t.get("name") for t in spec["data"] if t.get("name")]
-    assert names == [f"{s} (n=3)" for s in expected["strategy"]]
+    assert names == [f"{strategy_title(s)} (n=3)" for s in expected["strategy"]]
     assert "Mean of 3 seeds" in spec["layout"]["title"]["text"]
     assert "min–max" in spec["layout"]["title"]["text"]
     assert sum(len(t["x"]) for t in spec["data"]) <= 2000
@@ -118,7 +118,7 @@ def test_live_comparison_runs_to_the_end_and_fills_the_table():
     tick(at)
     assert at.session_state["cmp_phase"] == "idle"
     table = shown_table(at)
-    assert list(table["strategy"]) == ["full", "regular:4"]
+    assert list(table["strategy"]) == ["full", "regular (k=4)"]
     expected = summary(lc.comparison.runs(), "recall_perplexity")
     np.testing.assert_allclose(table["mean"].to_numpy(float), expected["mean"].to_numpy(float))
     assert at.get("progress")[0].proto.value == 100

@@ -28,7 +28,7 @@ def page():
     for key, value in SMALL.items():
         at.number_input(key=key).set_value(value)
     at.number_input(key="lab_draws").set_value(40)
-    at.button(key="FormSubmitter:form_lab-Apply").click().run(timeout=TIMEOUT)
+    at.button(key="btn_lab_apply").click().run(timeout=TIMEOUT)
     return at
 
 

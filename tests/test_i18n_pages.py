@@ -4,6 +4,7 @@ edition uses. The CLI's help and errors in Chinese."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,6 +15,8 @@ import pytest
 from i18n_check import english_left, english_words, visible_text
 from streamlit.testing.v1 import AppTest
 
+from bptt import i18n
+from bptt.compare import load_shipped
 from bptt.slots import shared_slots
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +90,9 @@ def test_train_page_in_chinese_before_start(free_slots):
 
 @pytest.mark.parametrize("truncation", ["regular", "randomized"])
 def test_train_page_in_chinese_while_training_in_every_view(free_slots, truncation):
-    at = _train_page({**TRAIN_ZH, "truncation": truncation})
+    # a run that stays in training through the ticks below on an idle machine too (H = 32 finishes its
+    # 500 epochs of 20,000 tokens in about 14 s there)
+    at = _train_page({**TRAIN_ZH, "truncation": truncation, "num_hiddens": "128", "epochs": "1000"})
     at.button(key="btn_start").click().run(timeout=TIMEOUT)
     _tick(at, 2)
     run = at.session_state["registry"].get(at.session_state["active"])
@@ -175,3 +180,79 @@ def test_cli_errors_in_chinese(args):
     zh = _cli(*args, lang="zh_CN.UTF-8")
     assert zh.returncode == 2 and zh.stderr.startswith("错误：") and HAN.search(zh.stderr[3:]), zh.stderr
     assert _help_words(re.sub(r"'[^']*'", " ", zh.stderr)) == []  # less the user's own input, quoted
+
+
+def test_gradient_lab_in_chinese_has_no_english_left():
+    at = _page("pages/gradient_lab.py", "zh")
+    small = {"lab_num_steps": 12, "lab_num_hiddens": 16, "lab_batch": 4, "lab_seed": 3, "lab_k": 4}
+    for key, value in small.items():
+        at.number_input(key=key).set_value(value)
+    at.number_input(key="lab_draws").set_value(40)
+    at.button(key="btn_lab_apply").click().run(timeout=TIMEOUT)
+    at.button(key="btn_lab_draw").click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert at.session_state["lab_stats"] is not None, "the estimators were drawn"
+    assert english_left(at, allowed={"aicher", "tanh", "cos"}) == []
+    # the strategies by the book's names, in the estimators' table and the charts
+    strategies = list(at.dataframe[-1].value["strategy"])
+    assert strategies and all(HAN.search(s) or s.startswith("ARTBP") for s in strategies), strategies
+    charts = "\n".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "随机截断 π=0.5" in charts and "randomized pi=" not in charts
+
+
+@pytest.mark.parametrize("task", ["time_machine", "synthetic"])
+def test_compare_shipped_results_in_chinese(task):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["lang"] = "zh"
+    at.run(timeout=TIMEOUT)
+    at.session_state["ui_cmp_task"] = task
+    at.switch_page("pages/compare.py").run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    # the note a results file carries is that file's own text (data, in English), quoted as it is
+    note = {w.lower() for w in english_words([load_shipped(task).get("note", "")])}
+    assert english_left(at, allowed={"welch"} | note) == []
+    table = at.dataframe[0].value
+    assert all(HAN.search(s) for s in table["strategy"]), list(table["strategy"])
+    verdict = at.markdown[-1].value
+    assert "regular" not in verdict and "perplexity" not in verdict and "常规截断" in verdict, verdict
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [t["name"] for t in spec["data"] if t.get("name")]  # the legend (legendgroup keeps the keys)
+    assert names and all(HAN.search(n) for n in names) and any("常规截断（k=" in n for n in names), names
+
+
+def test_compare_live_settings_in_chinese(free_slots):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["lang"] = "zh"
+    at.run(timeout=TIMEOUT)
+    at.session_state["ui_cmp_show"] = "live"
+    at.switch_page("pages/compare.py").run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert english_left(at, allowed={"welch"}) == []
+    text = "\n".join(visible_text(at))
+    assert "策略" in text and "随机种子数" in text
+
+
+def test_the_finished_message_follows_a_language_switch(free_slots):
+    """The end-of-run message is formatted when read: a run finished in English reads in Chinese after
+    the switch (training.Trainer.message)."""
+    at = _train_page(
+        {"corpus": "bundled", "max_tokens": "2000", "num_hiddens": "32", "epochs": "2", "lang": "en"}
+    )
+    at.session_state["ui_lang"] = "en"
+    at.run(timeout=TIMEOUT)
+    at.button(key="btn_start").click().run(timeout=TIMEOUT)
+    run = at.session_state["registry"].get(at.session_state["active"])
+    for _step in range(60):
+        if run.finished:
+            break
+        _tick(at)
+    _tick(at)
+    assert run.trainer.status == "finished"
+    assert any("Finished 2 epochs." in s for s in visible_text(at))
+    at.session_state["ui_lang"] = "zh"
+    _tick(at)
+    with i18n.use_language("zh"):
+        finished = i18n._("Finished {epochs} epochs.").format(epochs=2)
+    assert HAN.search(finished) and any(finished in s for s in visible_text(at))
+    assert not any("Finished" in s for s in visible_text(at))
+    assert english_left(at, allowed=PREFIX) == []

@@ -14,14 +14,17 @@ from bptt.compare import (
     Spec,
     curves_csv,
     load_shipped,
+    metric_title,
     parse_strategy,
     results,
     results_json,
+    strategy_title,
     summary,
     verdict,
 )
 from bptt.compare_charts import comparison_chart
 from bptt.config import ConfigError, RunConfig
+from bptt.data import corpus_title
 from bptt.i18n import N_, _
 
 from .corpus import builtin_corpus
@@ -167,7 +170,10 @@ def settings(task: str) -> None:
         OPTIONS[task],
         key=f"ui_cmp_strategies_{task}",
         accept_new_options=True,
-        help=_("Type another as full, regular:K, randomized:PI, linear:PI:PI_END or artbp:ALPHA:T0"),
+        format_func=strategy_title,
+        help=_(
+            "Type another as `full`, `regular:K`, `randomized:PI`, `linear:PI:PI_END` or `artbp:ALPHA:T0`"
+        ),
     )
     st.slider(_("Seeds"), 1, 3, key="ui_cmp_seeds", help=_("Seeds 0, 1, …: the same data and initial "
                                                           "weights for every strategy"))  # fmt: skip
@@ -207,21 +213,25 @@ def provenance(data: dict[str, Any]) -> str:
         "H = {H}, num_steps = {T}, batch {B}, {optimizer} lr {lr}, clip {clip}, {epochs} epochs; "
         "seeds {seeds}. "
         "The tokens/s were measured on a shared, loaded machine: read them as rough ratios within one file."
-    ).format(version=data["version"], date=m["date"][:10], platform=m["platform"], cores=m["cores"],
-             torch=m["torch"], threads=m["torch_threads"], corpus=data["corpus"], H=b["num_hiddens"],
-             T=b["num_steps"], B=b["batch_size"], optimizer=b["optimizer"], lr=b["lr"], clip=b["clip"],
-             epochs=b["epochs"], seeds=", ".join(map(str, spec["seeds"])))  # fmt: skip
+    ).format(version=data["version"], date=m["date"][:10], platform=f"`{m['platform']}`", cores=m["cores"],
+             torch=m["torch"], threads=m["torch_threads"], corpus=corpus_title(data["corpus"]),
+             H=b["num_hiddens"], T=b["num_steps"], B=b["batch_size"], optimizer=b["optimizer"], lr=b["lr"],
+             clip=b["clip"], epochs=b["epochs"], seeds=", ".join(map(str, spec["seeds"])))  # fmt: skip
     if data.get("note"):
         text += " " + _("Note in the file: {note}").format(note=data["note"])
     return text
 
 
 def table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    return summary(runs, metric) if not runs.empty else pd.DataFrame()
+    """The summary as shown: strategies in the reader's language (the data keeps the stable keys)."""
+    if runs.empty:
+        return pd.DataFrame()
+    out = summary(runs, metric)
+    return out.assign(strategy=[strategy_title(s) for s in out["strategy"]])
 
 
 def column_config(metric: str) -> dict[str, Any]:
-    name = _("recall perplexity") if metric == "recall_perplexity" else _("perplexity")
+    name = metric_title(metric)
     return {
         "strategy": _("strategy"),
         "n": st.column_config.NumberColumn(_("seeds")),
@@ -242,7 +252,8 @@ def status_text(lc: LiveComparison) -> str:
         return _("Live comparison stopped after {k} of {n} runs.").format(k=len(c.finished), n=n)
     strategy, seed = c.order[c.index]
     return _("Live comparison: run {i} of {n} ({strategy}, seed {seed}); curves include the run in "
-             "progress.").format(i=c.index + 1, n=n, strategy=strategy, seed=seed)  # fmt: skip
+             "progress.").format(i=c.index + 1, n=n, strategy=strategy_title(strategy),
+                                 seed=seed)  # fmt: skip
 
 
 def draw(task: str) -> None:
@@ -255,7 +266,7 @@ def draw(task: str) -> None:
         c = lc.comparison
         metric = c.spec.metric
         caption.caption(status_text(lc) + (" " + lc.notice if lc.notice else "")
-                        + " " + _("Corpus: {name}.").format(name=c.corpus.name))  # fmt: skip
+                        + " " + _("Corpus: {name}.").format(name=corpus_title(c.corpus.name)))  # fmt: skip
         bar.progress(c.progress, text=_("{p:.0%} of the comparison").format(p=c.progress))
         curves, runs = c.curves(with_current=not lc.finished), c.runs()
     elif ss.get("ui_cmp_show") == "live":

@@ -11,7 +11,8 @@ import streamlit as st
 
 from bptt import gradlab
 from bptt.config import from_mapping
-from bptt.data import load_corpus
+from bptt.data import corpus_title, load_corpus
+from bptt.estimators import label_text
 from bptt.i18n import _
 
 from .lang import query_with_language
@@ -128,7 +129,7 @@ def weights_select(num_steps: int, batch_size: int, num_hiddens: int, seed: int)
         help=_("The run keeps its weights at a few steps spread over its training."),
     )
     st.caption(_("Corpus and window are the run's: {corpus}, num_steps = {T}, batch size = {B}.").format(
-        corpus=run.trainer.corpus.name, T=run.cfg.num_steps, B=run.cfg.batch_size))  # fmt: skip
+        corpus=corpus_title(run.trainer.corpus.name), T=run.cfg.num_steps, B=run.cfg.batch_size))  # fmt: skip
     weights = _("{run} at {at}").format(run=run.name, at=snapshot_label(metas[step], perplexity=True))
     short = _("run #{run}, step {step}").format(run=run.id, step=step)
     return Source(RUN, run.id, step, run.cfg.num_steps, run.cfg.batch_size, run.cfg.num_hiddens, seed, short,
@@ -152,7 +153,15 @@ def describe(source: Source) -> str:
         "**Weights:** {weights}. **Minibatch:** the first minibatch of the book's random sampler (seed "
         "{seed}), {B} × {T} tokens of {corpus} (vocabulary {V}), from a zero state. **Gradient:** the "
         "full-window gradient of the mean loss over those B×T = {BT} tokens w.r.t. W_xh, W_hh and b_h."
-    ).format(weights=source.weights, seed=source.seed, B=B, T=T, corpus=c.name, V=len(c.vocab), BT=B * T)
+    ).format(
+        weights=source.weights,
+        seed=source.seed,
+        B=B,
+        T=T,
+        corpus=corpus_title(c.name),
+        V=len(c.vocab),
+        BT=B * T,
+    )
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -243,3 +252,9 @@ def lab_query(source: Source) -> None:
         st.query_params.from_dict(q)
     if source.kind == RUN:
         st.session_state["lab_applied"] = (source.run_id, source.step)
+
+
+def stats_table(stats):
+    """The estimators' table as shown: the strategy column in the reader's language (the data keeps
+    the stable labels)."""
+    return stats.assign(strategy=[label_text(s) for s in stats["strategy"]])
