@@ -7,7 +7,8 @@ imports PyTorch, pandas and Plotly itself) and "warm" (app.py's background warm-
 imports them while the visitor reads Home). Each measurement starts a new `streamlit run app.py` (so
 the server process has imported nothing yet) and a new browser context, opens Home, waits until it is
 drawn, then clicks Train in the sidebar and times the click until Start is enabled and no widget
-placeholder (stSkeleton) is left: "Train interactive".
+placeholder (stSkeleton) is left: "Train interactive". `--read S` waits S seconds on Home first, as a
+visitor reading it does (the warm-up works during that time).
 Printed: Home painted and Train interactive per repetition and mode, the 1-minute load average before
 each (the machine may be shared), and the medians per mode.
 """
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import CHROMIUM, MAIN, SETTLED, PageWatch, button, start_server  # noqa: E402
 
 
-def one(browser, rep: int, warm: bool) -> tuple[float, float]:
+def one(browser, rep: int, warm: bool, read: float) -> tuple[float, float]:
     server = start_server(f"first-visit-{rep}", BPTT_WARM_UP="1" if warm else "0")
     try:
         time.sleep(
@@ -39,6 +40,7 @@ def one(browser, rep: int, warm: bool) -> tuple[float, float]:
         page.wait_for_selector(f"{MAIN} h1", timeout=60_000)
         page.wait_for_selector(SETTLED, timeout=60_000)
         home = time.monotonic() - t0
+        time.sleep(read)  # the visitor reads Home before clicking Train
         t1 = time.monotonic()
         page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Train").first.click()
         button(page, "btn_start").wait_for(timeout=60_000)
@@ -59,6 +61,7 @@ def one(browser, rep: int, warm: bool) -> tuple[float, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--read", type=float, default=0.0, help="seconds spent reading Home before the click")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -71,7 +74,7 @@ def main(argv=None) -> int:
         for rep in range(args.reps):
             for mode in ("cold", "warm") if rep % 2 == 0 else ("warm", "cold"):
                 load = os.getloadavg()[0]
-                home, train = one(browser, rep, warm=mode == "warm")
+                home, train = one(browser, rep, warm=mode == "warm", read=args.read)
                 homes[mode].append(home)
                 trains[mode].append(train)
                 print(

@@ -110,6 +110,11 @@ def drive_sessions(
         wait_settled(pw.page, timeout=120)
     for pw in pages:
         button(pw.page, "btn_start").click()
+    # Every run exists before the random clicks begin: a click on a view while the Start click's rerun is
+    # still on its way has been seen to lose the Start on a cold server (a separate problem from a blank
+    # page, checked here on its own: each Start must take within a minute).
+    for i, pw in enumerate(pages):
+        expect(button(pw.page, "btn_reset"), f"page {i}: Start did not take").to_be_enabled(timeout=60_000)
     server_tree = {pid, *descendants(pid)}
     browser_pids = [p for p in descendants(os.getpid()) if p not in server_tree]  # Chromium, Playwright
     start, cpu0, browser_cpu0 = time.monotonic(), proc_cpu_seconds(pid), cpu_seconds_of(browser_pids)
