@@ -12,6 +12,8 @@ The machine may be small and shared: every wait polls for a condition with a gen
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import (
     ARTIFACTS,
@@ -155,6 +157,9 @@ def test_three_run_overlay(app_server, browser):
     train_briefly(page)
     pick_radio(page, "cfg_truncation", "regular")
     set_slider(page, "cfg_k", 5)
+    # The slider shows 5 before the server has it: the page writes its settings to the URL on each run,
+    # so k=5 there means the next Start trains with it.
+    poll(lambda: re.search(r"[?&]k=5(&|$)", page.evaluate("location.href")), 30, what="k=5 at the server")
     train_briefly(page)
     pick_radio(page, "cfg_truncation", "randomized")
     train_briefly(page)
