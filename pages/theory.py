@@ -73,7 +73,8 @@ st.latex(
 )
 st.info(
     _(
-        "Errata of the Chinese text: it prints $P(\\xi_t = \\pi_t^{-1} = \\pi_t)$ for "
+        "Errata of this copy of the Chinese text (the book's own source prints both correctly): "
+        "it prints $P(\\xi_t = \\pi_t^{-1} = \\pi_t)$ for "
         "$P(\\xi_t = 1/\\pi_t) = \\pi_t$, and $E|\\xi_t| = \\partial h_t/\\partial w_h$ for "
         "$E[z_t] = \\partial h_t/\\partial w_h$. Unbiasedness of the recursive $z_t$ needs "
         "$E[\\xi_t \\mid \\text{earlier } \\xi, \\text{data}] = 1$, not independent $\\xi_t$: ARTBP's "
