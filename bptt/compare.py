@@ -66,6 +66,20 @@ def parse_strategy(text: str) -> dict[str, Any]:
     )
 
 
+def canonical_strategy(text: str) -> str:
+    """A strategy in its canonical spelling (e.g. 'regular:5', 'randomized:0.9'); ValueError if invalid."""
+    f = parse_strategy(text)
+    if f["truncation"] == "full":
+        return "full"
+    if f["truncation"] == "regular":
+        return f"regular:{f['k']}"
+    if f["schedule"] == "constant":
+        return f"randomized:{f['pi']:g}"
+    if f["schedule"] == "linear":
+        return f"linear:{f['pi']:g}:{f['pi_end']:g}"
+    return f"artbp:{f['alpha']:g}:{f['t0']:g}"
+
+
 def strategy_title(key: str) -> str:
     """A strategy key ('full', 'regular:4', 'randomized:0.9', ...; a stable data key) as the reader reads
     it, in the current language and with RunConfig.describe_truncation's wording: 'regular (k=4)',

@@ -13,6 +13,7 @@ from bptt.compare import (
     Comparison,
     Spec,
     aggregate,
+    canonical_strategy,
     load_shipped,
     parse_strategy,
     results,
@@ -251,3 +252,14 @@ def test_the_cli_names_a_local_copy_of_the_books_file(tmp_path, monkeypatch):
 def test_the_shipped_time_machine_file_names_its_corpus():
     data = load_shipped("time_machine")
     assert data["corpus"] == "The Time Machine" and data["spec"]["base"]["corpus"] == "time_machine"
+
+
+@pytest.mark.parametrize(
+    "text, spelled",
+    [("FULL", "full"), (" regular:05 ", "regular:5"), ("randomized:0.90", "randomized:0.9"),
+     ("linear:0.9:0.50", "linear:0.9:0.5"), ("artbp:3:50.0", "artbp:3:50")],
+)  # fmt: skip
+def test_canonical_strategy_is_one_spelling_of_the_same_strategy(text, spelled):
+    """The live page dedupes strategies by this spelling: it must parse back to the same settings."""
+    assert canonical_strategy(text) == spelled
+    assert parse_strategy(spelled) == parse_strategy(text)

@@ -12,10 +12,10 @@ from bptt.compare import (
     RESULTS_DIR,
     Comparison,
     Spec,
+    canonical_strategy,
     curves_csv,
     load_shipped,
     metric_title,
-    parse_strategy,
     results,
     results_json,
     strategy_title,
@@ -77,20 +77,6 @@ def shipped_bytes(task: str, suffix: str) -> bytes:
     return (RESULTS_DIR / f"{task}{suffix}").read_bytes()
 
 
-def canonical(text: str) -> str:
-    """A strategy in its canonical spelling (e.g. 'regular:5', 'randomized:0.9'); ValueError if invalid."""
-    f = parse_strategy(text)
-    if f["truncation"] == "full":
-        return "full"
-    if f["truncation"] == "regular":
-        return f"regular:{f['k']}"
-    if f["schedule"] == "constant":
-        return f"randomized:{f['pi']:g}"
-    if f["schedule"] == "linear":
-        return f"linear:{f['pi']:g}:{f['pi_end']:g}"
-    return f"artbp:{f['alpha']:g}:{f['t0']:g}"
-
-
 class LiveComparison:
     """A Comparison as a lane of pages/ui/live.py trains it: `.trainer.run_for(seconds)` advances it by a
     slice, `.finished` once every run is done or Stop was pressed."""
@@ -120,7 +106,7 @@ def live() -> LiveComparison | None:
 def live_spec(task: str) -> Spec:
     """The Spec of the live settings (raises ConfigError or ValueError with a message for a bad one)."""
     ss = st.session_state
-    strategies = tuple(dict.fromkeys(canonical(s) for s in ss.get(f"ui_cmp_strategies_{task}", [])))
+    strategies = tuple(dict.fromkeys(canonical_strategy(s) for s in ss.get(f"ui_cmp_strategies_{task}", [])))
     seeds = tuple(range(int(ss.get("ui_cmp_seeds", 2))))
     if len(strategies) * len(seeds) > MAX_LIVE_RUNS:
         raise ConfigError(_("At most {n} runs (strategies × seeds) on this server.").format(n=MAX_LIVE_RUNS))
@@ -258,7 +244,7 @@ def status_text(lc: LiveComparison) -> str:
 
 def draw(task: str) -> None:
     """The results panel, the same skeleton whatever is shown: a caption, a progress bar, the chart, the
-    table, the verdict (pages/ui/live.py: a fragment must not change shape)."""
+    table, the verdict, so an update never changes the page's shape."""
     ss = st.session_state
     caption, bar, chart, grid, words = st.empty(), st.empty(), st.empty(), st.empty(), st.empty()
     lc = live()
