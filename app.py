@@ -6,9 +6,11 @@ import streamlit as st
 
 from bptt.i18n import _
 from pages.ui.lang import language_switch
+from pages.ui.session import keep_gate
 from pages.ui.warm import warm_up
 
 st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout="wide")
+keep_gate()  # pages/ui/session.py: clicks that land while another is handled
 
 # The training page's settings ("cfg_*"), view options ("ui_*") and the Gradient lab's choices ("lab_*")
 # are widget state. Streamlit forgets a widget's value once a run does not draw it (another page, a

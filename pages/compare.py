@@ -13,13 +13,13 @@ from bptt.i18n import _
 from pages import ensure_router
 from pages.ui import compare as cmp
 from pages.ui import live
-from pages.ui.session import interrupt_in_flight, show_messages
+from pages.ui.session import follow, interrupt_in_flight, show_messages, steered_key
 
 ensure_router()
 ss = st.session_state
 lc = cmp.live()
 interrupt_in_flight([lc])  # a click is answered now, not after the slice in flight
-for key, value in {"ui_cmp_task": "time_machine", "ui_cmp_show": "shipped", "ui_cmp_x": "tokens",
+for key, value in {"ui_cmp_task": "time_machine", "cmp_show": "shipped", "ui_cmp_x": "tokens",
                    "ui_cmp_band": "minmax", "ui_cmp_seeds": 2, "ui_cmp_budget": "epochs",
                    "ui_cmp_seconds": 10}.items():  # fmt: skip
     ss.setdefault(key, value)
@@ -60,7 +60,9 @@ with st.container(horizontal=True, vertical_alignment="center"):
 
 with st.container(horizontal=True):
     shown = {"shipped": _("shipped results"), "live": _("your live comparison")}
-    st.radio(_("Show"), list(shown), key="ui_cmp_show", horizontal=True, width=400, format_func=shown.get)
+    st.radio(_("Show"), list(shown), index=list(shown).index(ss["cmp_show"]), key=steered_key("cmp_show"),
+             on_change=follow, args=("cmp_show",), horizontal=True, width=400,
+             format_func=shown.get)  # fmt: skip
     st.radio(_("x axis"), ["tokens", "wall_time"], key="ui_cmp_x", horizontal=True, width=200,
              format_func={"tokens": _("tokens"), "wall_time": _("wall time")}.get)  # fmt: skip
     st.radio(_("Band"), ["minmax", "sd"], key="ui_cmp_band", horizontal=True, width=200,

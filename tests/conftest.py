@@ -31,13 +31,13 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, port: int, log_path: Path, env: dict[str, str]):
+    def __init__(self, port: int, log_path: Path, env: dict[str, str], script: Path = ROOT / "app.py"):
         self.port, self.log_path = port, log_path
         self.url = f"http://127.0.0.1:{port}"
         self._log = open(log_path, "w")  # noqa: SIM115 - kept open for the server's lifetime
         flags = {"server.headless": "true", "server.port": str(port), "server.address": "127.0.0.1",
                  "server.fileWatcherType": "none", "browser.gatherUsageStats": "false"}  # fmt: skip
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
+        cmd = [sys.executable, "-m", "streamlit", "run", str(script)]
         cmd += [arg for k, v in flags.items() for arg in (f"--{k}", v)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 60
@@ -65,12 +65,14 @@ class AppServer:
         self._log.close()
 
 
-def start_server(name: str, **extra_env: str) -> AppServer:
+def start_server(name: str, script: Path = ROOT / "app.py", **extra_env: str) -> AppServer:
+    """`streamlit run <script>` (app.py unless named) on a free port, from the project's root."""
     ARTIFACTS.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra_env}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # a script outside it
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **extra_env}
     env.pop("BPTT_OFFLINE", None)
     env.setdefault("BPTT_DATA_URL", "http://127.0.0.1:9/")  # never the internet from a test: fall back fast
-    return AppServer(free_port(), ARTIFACTS / f"{name}-server.log", env)
+    return AppServer(free_port(), ARTIFACTS / f"{name}-server.log", env, script)
 
 
 def require_chromium() -> None:
@@ -329,12 +331,22 @@ def time_to_idle(pid: int, limit: float = 10.0, idle_share: float = 0.10, window
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """When a browser test fails, screenshot every page it left open (artifacts/failed-<test>-<n>.png)."""
+    """When a browser test fails, screenshot every page it left open (artifacts/failed-<test>-<n>.png) and
+    add to the report what a screenshot cannot travel with (CI prints only the report): each page's URL
+    and text, and the end of the server's log."""
     outcome = yield
     report = outcome.get_result()
-    browser = item.funcargs.get("browser") if hasattr(item, "funcargs") else None
+    funcargs = getattr(item, "funcargs", {})
+    browser = funcargs.get("browser")
     if report.when == "call" and report.failed and browser is not None:
         pages = [p for c in browser.contexts for p in c.pages]
         for n, page in enumerate(pages):
             with contextlib.suppress(Exception):  # a page that is closing: nothing to show
                 page.screenshot(path=str(ARTIFACTS / f"failed-{item.name}-{n}.png"), timeout=10_000)
+            with contextlib.suppress(Exception):
+                text = page.locator("[data-testid='stApp']").inner_text(timeout=5_000)
+                report.sections.append((f"page {n} at the failure: {page.url}", text[:4000]))
+        server = funcargs.get("app_server")
+        if server is not None:
+            with contextlib.suppress(Exception):
+                report.sections.append(("server log, last lines", server.log()[-4000:]))

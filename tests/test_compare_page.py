@@ -68,6 +68,18 @@ def test_opens_with_the_shipped_results(task):
     assert "Best mean final" in verdict
 
 
+def test_the_show_radio_switches_between_shipped_and_live():
+    """The Show radio edits the shown results (its key changes whenever Start sets them; see
+    pages/ui/session.py steered_key)."""
+    at = open_compare()
+    at.radio(key="cmp_show_w0").set_value("live").run(timeout=TIMEOUT)
+    assert at.session_state["cmp_show"] == "live"
+    assert "No live comparison yet" in " ".join(i.value for i in at.info)
+    at.radio(key="cmp_show_w0").set_value("shipped").run(timeout=TIMEOUT)
+    assert at.session_state["cmp_show"] == "shipped"
+    assert "Shipped results" in " ".join(c.value for c in at.caption)
+
+
 def test_band_and_axis_toggles_change_the_chart():
     at = open_compare()
     at.radio(key="ui_cmp_band").set_value("sd").run(timeout=TIMEOUT)
@@ -86,7 +98,8 @@ def test_live_comparison_ticks_pauses_resumes_and_stops():
     click(at, "btn_cmp_start")
     lc = at.session_state["cmp_live"]
     assert at.session_state["cmp_phase"] == "running"
-    assert at.session_state["ui_cmp_show"] == "live"
+    assert at.session_state["cmp_show"] == "live"
+    assert at.radio(key="cmp_show_w1").value == "live", "Start did not switch the Show radio to the live run"
     before = lc.comparison.progress
     tick(at, 2)
     assert lc.comparison.progress > before, "the ticks do not advance the comparison"

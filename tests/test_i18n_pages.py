@@ -224,7 +224,7 @@ def test_compare_live_settings_in_chinese(free_slots):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["lang"] = "zh"
     at.run(timeout=TIMEOUT)
-    at.session_state["ui_cmp_show"] = "live"
+    at.session_state["cmp_show"] = "live"
     at.switch_page("pages/compare.py").run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     assert english_left(at, allowed={"welch"}) == []

@@ -29,7 +29,7 @@ from bptt.i18n import N_, _
 
 from .corpus import builtin_corpus
 from .live import Lane
-from .session import guarded, tell
+from .session import guarded, steer, tell
 
 TASKS = {
     "time_machine": N_("The Time Machine (the book's setting)"),
@@ -128,7 +128,6 @@ def live_spec(task: str) -> Spec:
 
 
 def on_start(task: str) -> None:
-    ss = st.session_state
     with guarded(_("Starting the comparison")):
         try:
             spec = live_spec(task)
@@ -141,7 +140,7 @@ def on_start(task: str) -> None:
             corpus = builtin_corpus(b.corpus, b.tokenizer, b.max_tokens, None)
             notice = corpus.notice
         LANE.begin(LiveComparison(Comparison(spec, corpus), notice))
-        ss["ui_cmp_show"] = "live"
+        steer("cmp_show", "live")
 
 
 def settings(task: str) -> None:
@@ -248,14 +247,14 @@ def draw(task: str) -> None:
     ss = st.session_state
     caption, bar, chart, grid, words = st.empty(), st.empty(), st.empty(), st.empty(), st.empty()
     lc = live()
-    if ss.get("ui_cmp_show") == "live" and lc is not None:
+    if ss.get("cmp_show") == "live" and lc is not None:
         c = lc.comparison
         metric = c.spec.metric
         caption.caption(status_text(lc) + (" " + lc.notice if lc.notice else "")
                         + " " + _("Corpus: {name}.").format(name=corpus_title(c.corpus.name)))  # fmt: skip
         bar.progress(c.progress, text=_("{p:.0%} of the comparison").format(p=c.progress))
         curves, runs = c.curves(with_current=not lc.finished), c.runs()
-    elif ss.get("ui_cmp_show") == "live":
+    elif ss.get("cmp_show") == "live":
         caption.info(_("No live comparison yet: choose the settings in the sidebar and press Start."))
         metric, curves, runs = "perplexity", pd.DataFrame(), pd.DataFrame()
     else:
@@ -271,7 +270,7 @@ def draw(task: str) -> None:
 def export(task: str) -> None:
     """Download the shown comparison as the CLI writes it: the results JSON and the curves CSV."""
     lc = live()
-    if st.session_state.get("ui_cmp_show") == "live":
+    if st.session_state.get("cmp_show") == "live":
         if lc is None:
             return
 

@@ -10,6 +10,8 @@ import streamlit as st
 
 from bptt.i18n import LANGUAGES, negotiate, normalize, set_language
 
+from .session import atomic
+
 KEY = "ui_lang"
 
 
@@ -33,8 +35,9 @@ def apply_language() -> str:
 
 
 def _on_switch() -> None:
-    set_language(st.session_state[KEY])
-    st.query_params["lang"] = st.session_state[KEY]
+    with atomic():  # see pages/ui/session.py: a callback must not stop halfway
+        set_language(st.session_state[KEY])
+        st.query_params["lang"] = st.session_state[KEY]
 
 
 def language_switch() -> str:

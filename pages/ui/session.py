@@ -1,13 +1,40 @@
-"""One visitor's state in st.session_state: the run registry, queued messages, and the error guard
-every callback runs under. Callbacks only change session state; the next run of the page draws it."""
+"""One visitor's state in st.session_state: the run registry, queued messages, and the guard every
+callback runs under. Callbacks only change session state; the next run of the page draws it.
+
+Clicks that land while another is handled (Streamlit 1.67, read in its source and reproduced in a
+browser: tests/test_callbacks.py). Every access to st.session_state is a yield point (SafeSessionState
+calls the script runner's execution-control check), inside a widget callback too. With
+`runner.fastReruns` (Community Cloud forces it on) a click stops the running script runner and starts
+a new one, and the stopped runner raises StopException at its next yield point. Two ways a click was
+lost here, both when the visitor clicked another widget within a few hundred milliseconds of Start:
+- the Start callback was stopped halfway (it builds a model between two session-state accesses): its
+  first writes kept, the rest lost, and the click not replayed. A five-line app shows it:
+  `ss["a"] = 1; time.sleep(0.3); ss["b"] = 1` in an on_click keeps `a` and loses `b`;
+- the Start click's runner was stopped before it applied the click (a fresh server importing PyTorch in
+  the background starts runners slowly), and the new runner knew only the second click's values.
+
+`_gated` wraps SafeSessionState.on_script_will_rerun, where a run applies the browser's widget values and
+calls the callbacks: under the session's gate (one lock per session), so two runners never write the
+session state at once (why Streamlit made accesses yield); with one yield point at the start, where a
+stopped runner leaves its values, button presses included, to the session's next run (merged as
+Streamlit merges two requests waiting for one run: the newer values win, an older press is kept); and
+with no yield point after it, so every callback runs to its end. The stopped runner then ends at its
+next yield point, and the new runner, waiting at the gate, reads the first click's whole effect.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+import weakref
 from contextlib import contextmanager
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+from streamlit.runtime.scriptrunner_utils.script_requests import _coalesce_widget_states
+from streamlit.runtime.state import SafeSessionState
 
 from bptt.data import CorpusError
 from bptt.i18n import _
@@ -42,17 +69,136 @@ def show_messages() -> None:
         (st.error if kind == "error" else st.info)(message)
 
 
+class _Gate:
+    """A session's callback gate, and the button presses of a run stopped before it applied them. The
+    registry holds it weakly: the session's state keeps it (`keep_gate`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.pending = None  # WidgetStates of a stopped run, for the next run
+
+
+_gates: weakref.WeakValueDictionary[str, _Gate] = weakref.WeakValueDictionary()
+_gates_lock = threading.Lock()
+GATE_TIMEOUT = 30.0  # seconds; a callback holds the gate for as long as it runs (building a model)
+
+
+def _gate(session: str) -> _Gate:
+    with _gates_lock:
+        gate = _gates.get(session)
+        if gate is None:
+            gate = _gates[session] = _Gate()
+        return gate
+
+
+def keep_gate() -> None:
+    """Top of app.py: the session's state keeps its gate alive between runs."""
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        st.session_state["callback_gate"] = _gate(ctx.session_id)
+
+
+def _gated(apply):
+    """SafeSessionState.on_script_will_rerun (a run applies the browser's widget values and calls the
+    callbacks) behind the session's callback gate, so that a callback still running in a stopped runner
+    ends first; and a run stopped before it applied its values leaves its button presses to the next."""
+
+    def on_script_will_rerun(self, fresh_widget_states, *args, **kwargs):
+        ctx = get_script_run_ctx()
+        if ctx is None:
+            return apply(self, fresh_widget_states, *args, **kwargs)
+        gate = _gate(ctx.session_id)
+        acquired = gate.lock.acquire(timeout=GATE_TIMEOUT)
+        try:
+            if gate.pending is not None:
+                fresh_widget_states = _coalesce_widget_states(gate.pending, fresh_widget_states)
+                gate.pending = None
+            try:
+                self._yield_callback()  # the one yield point: a stopped run stops here, unapplied
+            except ScriptControlException:
+                gate.pending = fresh_widget_states
+                raise
+            with _no_yield(self):  # every callback runs to its end (see the top of this file)
+                return apply(self, fresh_widget_states, *args, **kwargs)
+        finally:
+            if acquired:
+                gate.lock.release()
+
+    on_script_will_rerun.gated = True
+    return on_script_will_rerun
+
+
+if not getattr(SafeSessionState.on_script_will_rerun, "gated", False):
+    SafeSessionState.on_script_will_rerun = _gated(SafeSessionState.on_script_will_rerun)
+
+
 @contextmanager
-def guarded(what: str):
-    """No traceback ever reaches a visitor: log it on the server and queue a short error for the page.
-    `what` is already translated."""
+def _no_yield(safe: SafeSessionState):
+    """Session-state accesses through `safe` do not yield while the block runs."""
+    original = safe._yield_callback
+    object.__setattr__(safe, "_yield_callback", lambda: None)  # SafeSessionState overrides __setattr__
     try:
         yield
-    except CorpusError as e:
-        tell("error", e.message)
-    except Exception:
-        log.exception("%s failed", what)
-        tell("error", _("{what} failed. The details are in the server log.").format(what=what))
+    finally:
+        object.__setattr__(safe, "_yield_callback", original)
+
+
+@contextmanager
+def atomic():
+    """Run the block as one step of the session: no yield point inside it, and the session's gate held
+    (see the top of this file). Callbacks get this from `_gated` already; `atomic` makes a block of the
+    script body (or a callback under another runner) behave the same. Outside a Streamlit run (a unit
+    test) it does nothing."""
+    ctx = get_script_run_ctx()
+    safe = getattr(ctx, "session_state", None)
+    if ctx is None or not isinstance(safe, SafeSessionState):
+        yield
+        return
+    gate = _gate(ctx.session_id)
+    acquired = gate.lock.acquire(timeout=GATE_TIMEOUT)
+    try:
+        with _no_yield(safe):
+            yield
+    finally:
+        if acquired:
+            gate.lock.release()
+
+
+@contextmanager
+def guarded(what: str):
+    """Every callback's body: run it atomically (see `atomic`), and let no traceback reach a visitor:
+    log it on the server and queue a short error for the page. `what` is already translated."""
+    with atomic():
+        try:
+            yield
+        except CorpusError as e:
+            tell("error", e.message)
+        except Exception:
+            log.exception("%s failed", what)
+            tell("error", _("{what} failed. The details are in the server log.").format(what=what))
+
+
+def steered_key(name: str) -> str:
+    """The widget key for session_state[name], a value that the visitor sets with a widget and the app
+    sets in callbacks (Start shows the live results). A callback cannot just write the widget's key: the
+    browser sends every widget's value with each click, so a click that leaves before the callback's run
+    has redrawn the widget sends the old value back and undoes the callback's write. Each `steer` gives
+    the widget a fresh key, and a value sent for an older key has no widget to set."""
+    return f"{name}_w{state().get(name + '_gen', 0)}"
+
+
+def steer(name: str, value) -> None:
+    """From a callback: set session_state[name]; its widget is redrawn under a fresh key showing it."""
+    ss = state()
+    ss[name] = value
+    ss[name + "_gen"] = ss.get(name + "_gen", 0) + 1
+
+
+def follow(name: str) -> None:
+    """on_change of a steered widget: session_state[name] takes the widget's value."""
+    with atomic():
+        ss = state()
+        ss[name] = ss[steered_key(name)]
 
 
 def run_namer():
