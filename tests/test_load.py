@@ -110,9 +110,10 @@ def drive_sessions(
         wait_settled(pw.page, timeout=120)
     for pw in pages:
         button(pw.page, "btn_start").click()
-    # Every run exists before the random clicks begin: a click on a view while the Start click's rerun is
-    # still on its way has been seen to lose the Start on a cold server (a separate problem from a blank
-    # page, checked here on its own: each Start must take within a minute).
+    # Every run exists before the random clicks begin, and each Start must take within a minute. A view
+    # click right behind a Start on a cold server once lost the Start (Streamlit stopped the Start's runner
+    # before it applied the click; pages/ui/session.py now hands such a press to the next run, and
+    # tests/test_callbacks.py covers clicks that race a callback).
     for i, pw in enumerate(pages):
         expect(button(pw.page, "btn_reset"), f"page {i}: Start did not take").to_be_enabled(timeout=60_000)
     server_tree = {pid, *descendants(pid)}
