@@ -273,6 +273,15 @@ def chart_traces(page, key: str) -> list[str]:
     return page.evaluate(f"k => (({PLOT_JS})(k)?._fullData || []).map(d => d.name || '')", key)
 
 
+def app_tracebacks(log: str) -> int:
+    """Tracebacks in a server log, less those of Streamlit's own web server about a browser that closed
+    its websocket before the server accepted it (starlette's WebSocketDisconnected, seen when pages close
+    under load): none of those passes through the app's code."""
+    blocks = log.split("Traceback (most recent call last)")[1:]
+    mine = ("app.py", "/pages/", "/bptt/")
+    return sum(1 for b in blocks if "WebSocketDisconnected" not in b or any(m in b for m in mine))
+
+
 def page_exceptions(page) -> list[str]:
     return page.locator("[data-testid='stException']").all_inner_texts()
 

@@ -21,6 +21,7 @@ from conftest import (
     PLOT_JS,
     SETTLED,
     PageWatch,
+    app_tracebacks,
     button,
     chart_points,
     chart_traces,
@@ -62,7 +63,7 @@ def assert_clean(pw: PageWatch, server) -> None:
     assert not pw.errors, pw.errors
     assert not page_exceptions(pw.page), page_exceptions(pw.page)
     log = server.log()
-    assert "Traceback" not in log, log[-3000:]
+    assert app_tracebacks(log) == 0, log[-3000:]
 
 
 def settled_step(page) -> int:

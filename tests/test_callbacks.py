@@ -4,7 +4,7 @@ reruns): pages/ui/session.py `guarded`, in a real browser against a probe app (t
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, SETTLED, PageWatch, poll, start_server
+from conftest import ROOT, SETTLED, PageWatch, app_tracebacks, poll, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,7 @@ def test_a_guarded_callback_keeps_its_whole_effect(probe, browser):
     for _ in range(3):
         text = click_start_then_choice(browser, probe)
         assert text == "clicks=1 phase=running choice=x2", text
-    assert "Traceback" not in probe.log(), probe.log()[-3000:]
+    assert app_tracebacks(probe.log()) == 0, probe.log()[-3000:]
 
 
 @pytest.mark.parametrize("probe", [0], indirect=True)

@@ -42,6 +42,7 @@ from conftest import (
     ARTIFACTS,
     SETTLED,
     PageWatch,
+    app_tracebacks,
     button,
     cpu_seconds_of,
     descendants,
@@ -189,15 +190,6 @@ def drive_sessions(
     }
 
 
-def app_tracebacks(log: str) -> int:
-    """Tracebacks in a server log, less those of Streamlit's own web server about a browser that closed
-    its websocket before the server accepted it (starlette's WebSocketDisconnected, seen when pages close
-    under load): none of those passes through the app's code."""
-    blocks = log.split("Traceback (most recent call last)")[1:]
-    mine = ("app.py", "/pages/", "/bptt/")
-    return sum(1 for b in blocks if "WebSocketDisconnected" not in b or any(m in b for m in mine))
-
-
 def format_load(r: dict) -> str:
     return (
         f"load: {r['sessions']} sessions for {r['seconds']:.0f} s: steps per session {r['steps']} "
@@ -284,7 +276,7 @@ def test_random_actions(app_server, browser, seed):
     assert not pw.errors, pw.errors
     assert not page_exceptions(page), page_exceptions(page)
     assert not page_blank(page)
-    assert "Traceback" not in app_server.log(), app_server.log()[-3000:]
+    assert app_tracebacks(app_server.log()) == 0, app_server.log()[-3000:]
 
     # The app still answers: Reset (when there is a run), Start, and the step counter moves. The actions
     # may have picked Adam at the book's lr of 1, which diverges within steps: back to SGD first.
@@ -300,7 +292,7 @@ def test_random_actions(app_server, browser, seed):
     wait_steps_above(page, first, timeout=60)
     poll(lambda: not page_exceptions(page), 5, what="no exception on the page")
     assert not pw.errors, pw.errors
-    assert "Traceback" not in app_server.log(), app_server.log()[-3000:]
+    assert app_tracebacks(app_server.log()) == 0, app_server.log()[-3000:]
     pw.close()
 
 
