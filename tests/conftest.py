@@ -195,14 +195,22 @@ def nudge_slider(page, key: str, *keys: str) -> None:
 
 
 def set_slider(page, key: str, value: float) -> None:
-    """An integer slider to `value` with the keyboard: Home, then one ArrowRight per step."""
-    lo = int(float(page.locator(f".st-key-{key} input[type=range]").get_attribute("min")))
-    for _ in range(3):  # a rerun that lands between two key presses can redraw the slider: try again
-        nudge_slider(page, key, "Home", *["ArrowRight"] * int(value - lo))
-        try:
-            return poll(lambda: float(slider_value(page, key) or "nan") == value, 10, what=f"{key}={value}")
-        except AssertionError:
-            pass
+    """An integer slider to `value` with the keyboard, one arrow key at a time towards it: each press
+    reruns the page, and a run that answers an older press can redraw the slider one step back, so the
+    direction is read again after every press, until the slider stays at `value` once the page settles."""
+    handle = page.locator(f".st-key-{key} input[type=range]")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        current = float(slider_value(page, key) or "nan")
+        if current == value:
+            page.wait_for_selector(SETTLED, timeout=30_000)
+            page.wait_for_timeout(300)
+            if float(slider_value(page, key) or "nan") == value:
+                return
+            continue
+        handle.focus()
+        handle.press("ArrowRight" if current < value else "ArrowLeft")
+        page.wait_for_timeout(30)
     raise AssertionError(f"could not set {key} to {value}; it shows {slider_value(page, key)}")
 
 

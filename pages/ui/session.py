@@ -11,7 +11,8 @@ lost here, both when the visitor clicked another widget within a few hundred mil
   first writes kept, the rest lost, and the click not replayed. A five-line app shows it:
   `ss["a"] = 1; time.sleep(0.3); ss["b"] = 1` in an on_click keeps `a` and loses `b`;
 - the Start click's runner was stopped before it applied the click (a fresh server importing PyTorch in
-  the background starts runners slowly), and the new runner knew only the second click's values.
+  the background starts runners slowly), or before its thread had taken the click at all, and the new
+  runner knew only the second click's values.
 
 `_gated` wraps SafeSessionState.on_script_will_rerun, where a run applies the browser's widget values and
 calls the callbacks: under the session's gate (one lock per session), so two runners never write the
@@ -20,6 +21,8 @@ stopped runner leaves its values, button presses included, to the session's next
 Streamlit merges two requests waiting for one run: the newer values win, an older press is kept); and
 with no yield point after it, so every callback runs to its end. The stopped runner then ends at its
 next yield point, and the new runner, waiting at the gate, reads the first click's whole effect.
+`_carry_over` wraps AppSession.request_rerun for the last case: a runner whose thread has not yet taken
+its request is stopped there, and its values are merged into the new request in the same way.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ import weakref
 from contextlib import contextmanager
 
 import streamlit as st
+from streamlit import config
+from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
-from streamlit.runtime.scriptrunner_utils.script_requests import _coalesce_widget_states
+from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType, _coalesce_widget_states
 from streamlit.runtime.state import SafeSessionState
 
 from bptt.data import CorpusError
@@ -128,8 +133,42 @@ def _gated(apply):
     return on_script_will_rerun
 
 
+def take_untaken(requests):
+    """The widget values of the request a script runner's thread has not taken yet (its ScriptRequests),
+    stopping the runner so that it never takes it; None when there is none (running, or stopped)."""
+    with requests._lock:
+        if requests._state != ScriptRequestType.RERUN:
+            return None
+        requests._state = ScriptRequestType.STOP
+        return requests._rerun_data.widget_states
+
+
+def _carry_over(request_rerun):
+    """AppSession.request_rerun: a click that stops the running script runner (fast reruns) keeps the
+    values of a request that runner had not taken yet, button presses included."""
+
+    def wrapper(self, client_state):
+        runner = self._scriptrunner
+        if (
+            client_state is not None
+            and not client_state.fragment_id
+            and runner is not None
+            and config.get_option("runner.fastReruns")
+        ):
+            untaken = take_untaken(runner._requests)
+            if untaken is not None and untaken.widgets:
+                merged = _coalesce_widget_states(untaken, client_state.widget_states)
+                client_state.widget_states.CopyFrom(merged)
+        return request_rerun(self, client_state)
+
+    wrapper.carries_over = True
+    return wrapper
+
+
 if not getattr(SafeSessionState.on_script_will_rerun, "gated", False):
     SafeSessionState.on_script_will_rerun = _gated(SafeSessionState.on_script_will_rerun)
+if not getattr(AppSession.request_rerun, "carries_over", False):
+    AppSession.request_rerun = _carry_over(AppSession.request_rerun)
 
 
 @contextmanager
