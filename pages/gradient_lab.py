@@ -12,7 +12,6 @@ from bptt.gradlab import KEPT_DRAWS, MAX_BATCH, MAX_NUM_HIDDENS, MAX_NUM_STEPS
 from bptt.i18n import _
 from pages import ensure_router
 from pages.ui import lab
-from pages.ui.session import atomic
 
 ensure_router()
 ss = st.session_state
@@ -26,8 +25,7 @@ for name, value in DEFAULTS.items():  # through session state only: app.py keeps
 
 
 def request_draws() -> None:
-    with atomic():  # see pages/ui/session.py: a callback must not stop halfway
-        ss["lab_draw_requested"] = True
+    ss["lab_draw_requested"] = True
 
 
 st.title(_("Gradient lab"))

@@ -10,8 +10,6 @@ import streamlit as st
 
 from bptt.i18n import LANGUAGES, negotiate, normalize, set_language
 
-from .session import atomic
-
 KEY = "ui_lang"
 
 
@@ -35,9 +33,8 @@ def apply_language() -> str:
 
 
 def _on_switch() -> None:
-    with atomic():  # see pages/ui/session.py: a callback must not stop halfway
-        set_language(st.session_state[KEY])
-        st.query_params["lang"] = st.session_state[KEY]
+    set_language(st.session_state[KEY])
+    st.query_params["lang"] = st.session_state[KEY]
 
 
 def language_switch() -> str:

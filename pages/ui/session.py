@@ -183,38 +183,17 @@ def _no_yield(safe: SafeSessionState):
 
 
 @contextmanager
-def atomic():
-    """Run the block as one step of the session: no yield point inside it, and the session's gate held
-    (see the top of this file). Callbacks get this from `_gated` already; `atomic` makes a block of the
-    script body (or a callback under another runner) behave the same. Outside a Streamlit run (a unit
-    test) it does nothing."""
-    ctx = get_script_run_ctx()
-    safe = getattr(ctx, "session_state", None)
-    if ctx is None or not isinstance(safe, SafeSessionState):
-        yield
-        return
-    gate = _gate(ctx.session_id)
-    acquired = gate.lock.acquire(timeout=GATE_TIMEOUT)
-    try:
-        with _no_yield(safe):
-            yield
-    finally:
-        if acquired:
-            gate.lock.release()
-
-
-@contextmanager
 def guarded(what: str):
-    """Every callback's body: run it atomically (see `atomic`), and let no traceback reach a visitor:
-    log it on the server and queue a short error for the page. `what` is already translated."""
-    with atomic():
-        try:
-            yield
-        except CorpusError as e:
-            tell("error", e.message)
-        except Exception:
-            log.exception("%s failed", what)
-            tell("error", _("{what} failed. The details are in the server log.").format(what=what))
+    """Every callback's body: no traceback ever reaches a visitor: log it on the server and queue a short
+    error for the page. `what` is already translated. (That a callback runs to its end whatever the visitor
+    clicks meanwhile is `_gated`'s work, for every callback.)"""
+    try:
+        yield
+    except CorpusError as e:
+        tell("error", e.message)
+    except Exception:
+        log.exception("%s failed", what)
+        tell("error", _("{what} failed. The details are in the server log.").format(what=what))
 
 
 def steered_key(name: str) -> str:
@@ -235,9 +214,8 @@ def steer(name: str, value) -> None:
 
 def follow(name: str) -> None:
     """on_change of a steered widget: session_state[name] takes the widget's value."""
-    with atomic():
-        ss = state()
-        ss[name] = ss[steered_key(name)]
+    ss = state()
+    ss[name] = ss[steered_key(name)]
 
 
 def run_namer():
