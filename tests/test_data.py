@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import lzma
 import re
 import socket
 import threading
@@ -228,13 +229,19 @@ def test_bundled_text_has_no_markup_and_is_large():
     assert data.bundled_text() is text  # cached
 
 
-def test_strip_play_markup():
-    md = (
-        "# Macbeth\n## ACT I\n_Thunder. Enter\nWitches_\n"
-        "**First Witch**  \nWhen shall we\\-three  \n_\\[Aside]_"
-    )
-    plain = "Macbeth\nACT I\nThunder. Enter\nWitches\nFirst Witch\nWhen shall we-three\nAside"
-    assert data.strip_play_markup(md) == plain
+def test_a_damaged_bundled_file_says_so(tmp_path, monkeypatch):
+    data.bundled_text.cache_clear()
+    try:
+        damaged = tmp_path / "shakespeare.txt.xz"
+        damaged.write_bytes(lzma.compress(lzma.decompress(data.BUNDLED_FILE.read_bytes())[:-1]))
+        monkeypatch.setattr(data, "BUNDLED_FILE", damaged)
+        with pytest.raises(CorpusUnavailable, match="damaged"):
+            data.bundled_text()
+        damaged.write_bytes(b"not xz")
+        with pytest.raises(CorpusUnavailable, match="cannot be read"):
+            data.bundled_text()
+    finally:
+        data.bundled_text.cache_clear()
 
 
 # --------------------------------------------------------------------------------------------------
