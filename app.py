@@ -1,5 +1,6 @@
 """BPTT Lab: the frame and the router. The pages live in pages/ and are registered here explicitly."""
 
+import logging
 import os
 
 import streamlit as st
@@ -8,6 +9,11 @@ from bptt.i18n import _
 from pages.ui.lang import language_switch
 from pages.ui.session import keep_gate
 from pages.ui.warm import warm_up
+
+# Visitors never see a traceback, whatever the host's config: Streamlit Community Cloud forces
+# client.showErrorDetails = false, which Streamlit 1.67 reads as "show the stack trace". A script may set
+# this option (st.set_option allows the client.* options), and it is read when an error is shown.
+st.set_option("client.showErrorDetails", "none")
 
 st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout="wide")
 keep_gate()  # pages/ui/session.py: clicks that land while another is handled
@@ -33,7 +39,12 @@ pages = [
     st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:"),
 ]
 st.session_state.pop("after_page", None)  # set by this run's page only
-st.navigation(pages).run()
+try:
+    st.navigation(pages).run()
+except Exception:  # Streamlit's own stop and rerun signals are BaseExceptions: they pass through
+    logging.getLogger("bptt_lab").exception("a page failed")
+    st.error(_("This page ran into an error and stopped. Your runs and settings are kept; the details are in "
+               "the server log."))  # fmt: skip
 # A page that trains (pages/ui/live.py: panel) leaves its chunk of training for now, when it is drawn.
 if (after_page := st.session_state.pop("after_page", None)) is not None:
     after_page()

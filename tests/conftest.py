@@ -31,12 +31,14 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, port: int, log_path: Path, env: dict[str, str], script: Path = ROOT / "app.py"):
+    def __init__(self, port: int, log_path: Path, env: dict[str, str], script: Path = ROOT / "app.py",
+                 flags: dict[str, str] | None = None):  # fmt: skip
         self.port, self.log_path = port, log_path
         self.url = f"http://127.0.0.1:{port}"
         self._log = open(log_path, "w")  # noqa: SIM115 - kept open for the server's lifetime
         flags = {"server.headless": "true", "server.port": str(port), "server.address": "127.0.0.1",
-                 "server.fileWatcherType": "none", "browser.gatherUsageStats": "false"}  # fmt: skip
+                 "server.fileWatcherType": "none", "browser.gatherUsageStats": "false",
+                 **(flags or {})}  # fmt: skip
         cmd = [sys.executable, "-m", "streamlit", "run", str(script)]
         cmd += [arg for k, v in flags.items() for arg in (f"--{k}", v)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -65,14 +67,17 @@ class AppServer:
         self._log.close()
 
 
-def start_server(name: str, script: Path = ROOT / "app.py", **extra_env: str) -> AppServer:
-    """`streamlit run <script>` (app.py unless named) on a free port, from the project's root."""
+def start_server(
+    name: str, script: Path = ROOT / "app.py", flags: dict[str, str] | None = None, **extra_env: str
+) -> AppServer:
+    """`streamlit run <script>` (app.py unless named) on a free port, from the project's root; `flags`
+    are more command-line options (`{"client.showErrorDetails": "false"}`)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # a script outside it
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **extra_env}
     env.pop("BPTT_OFFLINE", None)
     env.setdefault("BPTT_DATA_URL", "http://127.0.0.1:9/")  # never the internet from a test: fall back fast
-    return AppServer(free_port(), ARTIFACTS / f"{name}-server.log", env, script)
+    return AppServer(free_port(), ARTIFACTS / f"{name}-server.log", env, script, flags)
 
 
 def require_chromium() -> None:
