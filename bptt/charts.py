@@ -78,13 +78,31 @@ def _layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, uirevision: st
     return fig
 
 
+# Tick values for a log axis, sparsest first: decades, then 1-3, 1-2-5 and every digit of a decade.
+_LOG_TICK_DIGITS = ((1,), (1, 3), (1, 2, 5), tuple(range(1, 10)))
+
+
+def log_ticks(vmin: float, vmax: float, least: int = 3, most: int = 8) -> list[float] | None:
+    """The sparsest set of "round" ticks (1, 2, 5, ... times a power of ten) with at least `least` of them
+    between vmin and vmax, or None if even every digit gives fewer (Plotly's own ticks then)."""
+    if not (0 < vmin <= vmax and math.isfinite(vmax)):
+        return None
+    lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+    for digits in _LOG_TICK_DIGITS:
+        ticks = [d * 10.0**e for e in range(lo, hi + 1) for d in digits]
+        ticks = [t for t in ticks if vmin * (1 - 1e-9) <= t <= vmax * (1 + 1e-9)]
+        if len(ticks) >= least:
+            return ticks if len(ticks) <= most else ticks[:: math.ceil(len(ticks) / most)]
+    return None
+
+
 def _log_y(fig: go.Figure, values, **where) -> go.Figure:
-    """A log y axis labelled by decades when the data span one or more of them; Plotly's default adds
-    2 and 5 between decades, which crowds a 300-pixel chart."""
+    """A log y axis with at least three labelled ticks wherever the data allow (a chart with one tick
+    cannot be read), written as powers of ten (10⁻⁵), never as SI prefixes (10μ)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
-    wide = v.size > 0 and np.log10(v.max() / v.min()) >= 1.0
-    return fig.update_yaxes(type="log", dtick=1 if wide else None, **where)
+    ticks = log_ticks(float(v.min()), float(v.max())) if v.size else None
+    return fig.update_yaxes(type="log", tickvals=ticks, exponentformat="power", **where)
 
 
 def _placeholder(title: str, uirevision: str, message: str | None = None) -> go.Figure:
@@ -151,12 +169,12 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
     step, raw, after = (df[c].to_numpy()[idx] for c in ("step", "grad_norm", "grad_norm_clipped"))
     hit = clipped[idx]
     fig = go.Figure([
-        # Before clipping wide and pale, after clipping thin on top: where nothing was clipped they coincide.
-        go.Scatter(x=step, y=raw, mode="lines", name=_("‖g‖ before clipping"), line={"width": 4},
-                   opacity=0.45),
-        go.Scatter(x=step, y=after, mode="lines", name=_("‖g‖ after clipping"), line={"width": 1.5}),
+        # The markers first, so that they lie beneath the lines: once most steps clip, markers on top
+        # would hide how large ‖g‖ was before clipping. Where nothing was clipped the two lines coincide.
         go.Scatter(x=step[hit], y=raw[hit], mode="markers", name=_("clipped"),
-                   marker={"symbol": "x", "size": 7, "color": "crimson"}),
+                   marker={"symbol": "line-ns", "size": 7, "line": {"width": 1, "color": "#e8a0a8"}}),
+        go.Scatter(x=step, y=raw, mode="lines", name=_("‖g‖ before clipping"), line={"width": 1.5}),
+        go.Scatter(x=step, y=after, mode="lines", name=_("‖g‖ after clipping"), line={"width": 1.5}),
     ])  # fmt: skip
     if theta is not None and math.isfinite(theta) and theta > 0:
         fig.add_trace(go.Scatter(
@@ -226,27 +244,29 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
 
 
 def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
-    """The spectral norm ‖W_hh‖₂ (largest singular value λ₁) over training, against the line 1/γ.
+    """σ_max(W_hh), the largest singular value of W_hh (its spectral norm), over training, against 1/γ.
 
-    Pascanu et al. (2013), with γ a bound on |f'| (γ = 1 for tanh): λ₁ < 1/γ is sufficient for the
-    gradient to vanish over long lags; λ₁ > 1/γ is necessary (not sufficient) for it to explode."""
+    Pascanu et al. (2013), with γ a bound on |f'| (γ = 1 for tanh): σ_max < 1/γ is sufficient for the
+    gradient to vanish over long lags; σ_max > 1/γ is necessary (not sufficient) for it to explode. The
+    symbol is σ, not λ: a reader of d2l §8.7.2 reads λ as an eigenvalue, and |λ| ≤ σ_max."""
     if not (math.isfinite(gamma) and gamma > 0):
         raise ValueError(f"gamma must be a positive number (got {gamma})")
-    title, uirev = _("Spectral norm of W_hh"), "spectral"
+    title, uirev = _("Largest singular value σ_max(W_hh)"), "spectral"
     d = None if _is_empty(df, "step", "spectral_norm") else df.dropna(subset=["spectral_norm"])
     if d is None or d.empty:
         return _placeholder(title, uirev)
     fig = go.Figure(go.Scatter(
-        x=d["step"].to_numpy(), y=d["spectral_norm"].to_numpy(), mode="lines+markers", name="‖W_hh‖₂",
+        x=d["step"].to_numpy(), y=d["spectral_norm"].to_numpy(), mode="lines+markers", name="σ_max(W_hh)",
         marker={"size": 4},
     ))  # fmt: skip
     fig.add_hline(
         y=1 / gamma, line_dash="dash", line_color="gray",
         annotation_text=_(
-            "1/γ: below, sufficient to vanish; above, necessary to explode (Pascanu et al. 2013)"),
+            "1/γ = {inverse:g}, γ bounding |f′| (γ = 1 for tanh): below it long-lag gradients must vanish, "
+            "above it they can explode (Pascanu et al. 2013)").format(inverse=1 / gamma),
         annotation_position="top left", annotation_font_size=10,
     )  # fmt: skip
-    return _layout(fig, title, _("step"), "‖W_hh‖₂ = λ₁", uirev, hovermode="x unified")
+    return _layout(fig, title, _("step"), "σ_max(W_hh)", uirev, hovermode="x unified")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ ALLOWED = {
     "txt", "numpy", "pandas", "lstm", "gru",
     "english",  # the language switch names each language in itself: English / 中文
     # units and functions
-    "log", "log10", "exp", "max", "min",
+    "log", "log10", "exp", "max", "min", "tanh",
     # the tokenizer's values, which a message names for the command line's --tokenizer
     "letters", "chars",
     # the book's code names without an underscore (words with one, num_steps or W_hh, are always code)

@@ -126,6 +126,10 @@ def test_grad_norm_chart_theta_and_clipped_markers():
     marks = by_name["clipped"]
     assert list(marks.x) == [3, 10, 40]
     np.testing.assert_allclose(marks.y, df["grad_norm"].to_numpy()[[2, 9, 39]])
+    # Plotly draws traces in order: the markers first lie beneath both lines, so a run where most steps
+    # clip still shows how large ‖g‖ was before clipping.
+    names = [t.name for t in fig.data]
+    assert names.index("clipped") < names.index("‖g‖ before clipping") < names.index("‖g‖ after clipping")
     theta_line = by_name["θ = 1"]
     assert list(theta_line.y) == [1.0, 1.0] and theta_line.line.dash == "dash"
     assert list(theta_line.x) == [1, 50]
@@ -145,11 +149,33 @@ def test_grad_norm_chart_keeps_clipped_steps_when_downsampling():
     df = history(10_000, clipped_at=clipped_at)
     fig = charts.grad_norm_chart(df, theta=1.0)
     check_figure(fig)
-    line = fig.data[0]
+    line = next(t for t in fig.data if t.name == "‖g‖ before clipping")
     assert len(line.x) <= charts.MAX_POINTS
     assert set(clipped_at) <= set(np.asarray(line.x).tolist())
-    assert list(fig.data[2].x) == list(clipped_at)
+    assert list(next(t for t in fig.data if t.name == "clipped").x) == list(clipped_at)
     assert line.x[0] == 1 and line.x[-1] == 10_000
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [(3.0, 40.0, [3.0, 10.0, 30.0]), (0.5, 0.9, [0.5, 0.6, 0.7, 0.8, 0.9]), (1e-12, 1.0, None),
+     (1.0, 1.2, None), (0.8, 2.5, [0.8, 0.9, 1.0, 2.0])],
+)  # fmt: skip
+def test_log_ticks_label_every_chart_at_least_three_times(lo, hi, expected):
+    ticks = charts.log_ticks(lo, hi)
+    if expected is None and hi / lo > 10:  # many decades: one tick a decade or fewer, at most 8
+        assert 3 <= len(ticks) <= 8 and all(np.log10(t) % 1 == 0 for t in ticks), ticks
+    elif expected is None:  # a span too narrow for round numbers: Plotly's own ticks
+        assert ticks is None
+    else:
+        np.testing.assert_allclose(ticks, expected)
+
+
+def test_a_log_axis_with_a_narrow_span_still_has_ticks_and_no_si_prefixes():
+    # Most steps clip at θ = 1 with ‖g‖ between 1 and 4: one decade tick (1) alone would be unreadable.
+    df = history(200).assign(grad_norm=np.linspace(0.9, 4.0, 200), grad_norm_clipped=1.0, clipped=True)
+    axis = charts.grad_norm_chart(df, theta=1.0).layout.yaxis
+    assert axis.type == "log" and len(axis.tickvals) >= 3 and axis.exponentformat == "power"
 
 
 def test_param_norm_chart():
@@ -225,7 +251,8 @@ def test_spectral_chart_drops_nan_and_draws_one_over_gamma():
     np.testing.assert_allclose(fig.data[0].y, measured["spectral_norm"])
     line = fig.layout.shapes[0]
     assert line.y0 == line.y1 == pytest.approx(2.0)
-    assert "Pascanu" in fig.layout.annotations[0].text
+    assert "Pascanu" in fig.layout.annotations[0].text and "1/γ = 2" in fig.layout.annotations[0].text
+    assert fig.layout.yaxis.title.text == "σ_max(W_hh)" and "singular value" in fig.layout.title.text
 
 
 def test_spectral_chart_empty():
