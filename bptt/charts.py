@@ -239,7 +239,9 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
         hovertemplate=_("t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}") + "<extra></extra>",
     ))  # fmt: skip
     fig = _layout(fig, title, _("t (time step in the window)"), _("training step"), uirev)
-    fig.update_layout(margin_t=80)  # the title takes two lines
+    # Two lines: Plotly places a title's first line at y and does not lift it for a second line under
+    # yanchor "top", which cut the first line off; anchor the bottom line instead, and leave it room.
+    fig.update_layout(margin_t=84, title={"y": 1.0, "yref": "paper", "yanchor": "bottom", "pad": {"b": 10}})
     return fig.update_yaxes(autorange="reversed")
 
 

@@ -405,3 +405,6 @@ def test_dh_heatmap_says_it_is_the_estimators_gradient():
     assert "regular (k=5)" in title and "not the full gradient" in title
     assert "vanish" not in title.lower()
     assert "not the full gradient" in charts.dh_heatmap(dh).layout.title.text
+    # Two lines anchored at their bottom, above the plot: anchored at the top, the first line was cut off.
+    layout = charts.dh_heatmap(dh).layout
+    assert (layout.title.yref, layout.title.yanchor, layout.title.y) == ("paper", "bottom", 1.0)
