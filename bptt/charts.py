@@ -378,23 +378,6 @@ def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Fig
 # ---------------------------------------------------------------------------------------------------
 
 
-def sensitivity_chart(Ks: np.ndarray, truncated: np.ndarray, true: float) -> go.Figure:
-    """The K-step truncated sensitivity ds^1/dθ of influence balancing against K, and the true value:
-    for K ≤ 40 truncation has the wrong sign (Tallec & Ollivier 2018)."""
-    wrong = np.sign(truncated) != np.sign(true)
-    fig = go.Figure([
-        go.Scatter(x=Ks, y=truncated, mode="lines", name=_("truncated at K"), line={"color": "#3b6ea5"}),
-        go.Scatter(x=Ks[wrong], y=truncated[wrong], mode="markers", name=_("wrong sign"),
-                   marker={"color": "crimson", "size": 5}),
-        go.Scatter(x=[Ks[0], Ks[-1]], y=[true, true], mode="lines",
-                   name=_("true = {value}").format(value=f"{true:g}"),
-                   line={"dash": "dash", "color": "gray"}, hoverinfo="skip"),
-    ])  # fmt: skip
-    return _layout(
-        fig, _("What BPTT truncated at K steps sees"), _("K (steps back)"), "ds¹/dθ", "sensitivity"
-    )
-
-
 def theta_chart(trajectories: dict[str, np.ndarray], target: float) -> go.Figure:
     """θ during online SGD under each estimator; a line that stops has diverged (|θ| blew up)."""
     fig = go.Figure()

@@ -19,8 +19,6 @@ from torch import nn
 
 from .device import resolve_device  # re-exported: bptt.model.resolve_device
 
-PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
-
 
 class CharRNN(nn.Module):
     """The from-scratch RNN of d2l §8.5, parameters named and shaped as the book.
@@ -63,16 +61,9 @@ class CharRNN(nn.Module):
     def device(self) -> torch.device:
         return self.W_hh.device
 
-    def named_trainable(self) -> dict[str, nn.Parameter]:
-        """The parameters that receive gradients, by the book's names."""
-        return {n: p for n, p in self.named_parameters() if p.requires_grad}
-
     def begin_state(self, batch_size: int) -> torch.Tensor:
         """Zeros, as d2l's init_rnn_state."""
         return torch.zeros(batch_size, self.num_hiddens, device=self.device, dtype=self.W_hh.dtype)
-
-    def _act(self, a: torch.Tensor) -> torch.Tensor:
-        return a.tanh_() if self.activation == "tanh" else a
 
     @torch.no_grad()
     def hidden_states(

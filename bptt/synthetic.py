@@ -93,11 +93,6 @@ class DelayedRecall:
     def chance_recall_perplexity(self) -> float:
         return float(self.num_markers)
 
-    @property
-    def noise_entropy(self) -> float:
-        """The irreducible loss per noise token, ln(num_noise) nats."""
-        return math.log(self.num_noise)
-
 
 @torch.no_grad()
 def recall_metrics(model, task: DelayedRecall, seed: int, batch_size: int = 16) -> dict[str, float]:

@@ -229,7 +229,6 @@ def _chart_data():
         charts.spectral_chart(df),
         charts.schedule_preview(ConstantPi(0.8), 10),
         charts.segmentation_strip(list("abcdef"), gates),
-        charts.sensitivity_chart(np.arange(1, 11), np.linspace(-1, 1, 10), 0.5),
         charts.theta_chart({"full": np.linspace(0, 1, 10)}, 0.9),
     ]
 
