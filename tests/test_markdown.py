@@ -63,7 +63,11 @@ def test_every_bold_message_renders_with_its_placeholders_filled(text):
 
 
 def _pages():
+    from pages.ui.path import STEPS
+
     yield "pages/home.py", {}
+    for step in STEPS:
+        yield "pages/path.py", {"step": step}
     yield "pages/train.py", {"corpus": "bundled"}
     yield "pages/theory.py", {}
     yield "pages/gradient_lab.py", {}
