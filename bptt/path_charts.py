@@ -34,9 +34,15 @@ def _layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, **kw) -> go.Fi
     return fig
 
 
-def log_axis(fig: go.Figure, axis: str = "y", **where) -> go.Figure:
-    """A log axis labelled by decades as powers of ten."""
-    kw = {"type": "log", "dtick": 1, "exponentformat": "power", "showexponent": "all", **where}
+def log_axis(fig: go.Figure, values, axis: str = "y", **where) -> go.Figure:
+    """A log axis labelled as powers of ten (10⁻³, 10⁰), one label every d decades so that about six
+    labels show whatever the span of `values`; no labels between decades (2, 5), which a reader takes
+    for values of their own."""
+    v = np.abs(np.asarray(values, dtype=float)).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    decades = float(np.log10(v.max() / v.min())) if v.size else 1.0
+    every = max(1, int(np.ceil(decades / 6)))
+    kw = {"type": "log", "exponentformat": "power", "showexponent": "all", "dtick": every, **where}
     return fig.update_yaxes(**kw) if axis == "y" else fig.update_xaxes(**kw)
 
 
@@ -58,15 +64,16 @@ def terms_figure(terms: np.ndarray) -> go.Figure:
         _("|(∏ c_j) b_i|"),
         showlegend=False,
         bargap=0.15,
+        margin_t=50,
     )
-    return log_axis(fig)
+    return log_axis(fig, terms)
 
 
 def full_figure(t: np.ndarray, paths: dict[str, np.ndarray]) -> go.Figure:
     """Step 8.7.1.1: |∂h_t/∂w_h| computed in full against t, for w and a w changed by a little."""
     fig = go.Figure([go.Scatter(x=t, y=_positive(a), mode="lines", name=name) for name, a in paths.items()])
     _layout(fig, _("The full sum (8.7.7) as the sequence grows"), _("time step t"), _("|∂h_t/∂w_h|"))
-    return log_axis(fig)
+    return log_axis(fig, np.concatenate(list(paths.values())))
 
 
 def truncation_figure(taus: np.ndarray, errors: np.ndarray, tau: int) -> go.Figure:
@@ -86,8 +93,9 @@ def truncation_figure(taus: np.ndarray, errors: np.ndarray, tau: int) -> go.Figu
         _("τ (terms kept)"),
         _("|g_τ − g| / |g|"),
         showlegend=False,
+        margin_t=50,
     )
-    return log_axis(fig)
+    return log_axis(fig, errors)
 
 
 def randomized_figure(mean: np.ndarray, se: np.ndarray, full: float, draws: np.ndarray) -> go.Figure:
@@ -101,7 +109,7 @@ def randomized_figure(mean: np.ndarray, se: np.ndarray, full: float, draws: np.n
                 y=draws,
                 mode="markers",
                 name=_("single draws z_T"),
-                marker={"size": 3, "color": "rgba(120,120,120,0.35)"},
+                marker={"size": 4, "color": "rgba(90,90,90,0.45)"},
             ),
             go.Scatter(
                 x=np.concatenate([n[1:], n[1:][::-1]]),
@@ -134,7 +142,7 @@ def randomized_figure(mean: np.ndarray, se: np.ndarray, full: float, draws: np.n
     _layout(
         fig, _("Randomized truncation: draws of z_T and their running mean"), _("number of draws N"), "z_T"
     )
-    return log_axis(fig, "x")
+    return log_axis(fig, [1, len(mean)], "x")
 
 
 def powers_figure(k: np.ndarray, power: np.ndarray, jac: np.ndarray | None) -> go.Figure:
@@ -161,7 +169,7 @@ def powers_figure(k: np.ndarray, power: np.ndarray, jac: np.ndarray | None) -> g
     fig = go.Figure(traces)
     fig.add_hline(y=1, line_color="gray", line_dash="dot")
     _layout(fig, _("How far back a gradient reaches: powers of W_hhᵀ"), _("k (steps back)"), _("norm"))
-    return log_axis(fig)
+    return log_axis(fig, np.concatenate([power, [1.0]] + ([] if jac is None else [jac])))
 
 
 def alignment_figure(k: np.ndarray, cos: np.ndarray, tan_ratio: np.ndarray, bound: np.ndarray) -> go.Figure:
@@ -213,10 +221,12 @@ def alignment_figure(k: np.ndarray, cos: np.ndarray, tan_ratio: np.ndarray, boun
         2,
     )
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
-    log_axis(fig, row=1, col=2)
+    log_axis(fig, np.concatenate([tan_ratio.ravel(), bound]), row=1, col=2)
     fig.update_xaxes(title_text="k")
     fig.update_annotations(font_size=13)
-    return _layout(fig, _("Exercise 1: M^k x turns towards the top eigenvector v₁"), "", "", margin_t=95)
+    _layout(fig, _("Exercise 1: M^k x turns towards the top eigenvector v₁"), "", "", margin_t=70)
+    # the legend under the plots: above them it would cover the subplot titles
+    return fig.update_layout(legend={"y": -0.3, "yanchor": "top"}, margin_b=100)
 
 
 REMEDY_NAMES = {
@@ -249,4 +259,4 @@ def remedies_figure(k: np.ndarray, curves: dict[str, np.ndarray]) -> go.Figure:
         height=HEIGHT + 30,
         margin_t=100,
     )
-    return log_axis(fig)
+    return log_axis(fig, np.concatenate([c for c in curves.values()] + [[1.0]]))

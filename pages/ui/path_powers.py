@@ -16,7 +16,7 @@ K = 60  # steps back in the powers of W_hh
 TRUNC_K = 10  # the truncation shown among exercise 2's remedies
 
 
-def _matrix_controls() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _matrix_controls(tanh: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The sliders for W_hh's two largest eigenvalues and tanh; (eigenvalues, W_hh, its eigenvectors)."""
     with st.container(horizontal=True, vertical_alignment="bottom"):
         st.slider(
@@ -37,7 +37,8 @@ def _matrix_controls() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             width=260,
             help=_("The second; the other 14 lie within 0.9 |λ₂| of 0."),
         )
-        st.toggle(_("tanh (off: the linear RNN of (8.7.9))"), key="ui_path_tanh")
+        if tanh:  # the exercises are about the matrix alone
+            st.toggle(_("tanh (off: the linear RNN of (8.7.9))"), key="ui_path_tanh")
     ss = st.session_state
     lams = powers.eigenvalues(float(ss["ui_path_lambda1"]), float(ss["ui_path_lambda2"]))
     W, V = powers.symmetric_matrix(lams)
@@ -53,11 +54,11 @@ def powers_step() -> None:
     )
     st.latex(
         r"\frac{\partial L}{\partial h_t} = W_{hh}^\top \frac{\partial L}{\partial h_{t+1}}"
-        r" + W_{qh}^\top \frac{\partial L}{\partial o_t}\tag{8.7.14}"
+        r" + W_{qh}^\top \frac{\partial L}{\partial o_t}\qquad(8.7.14)"
     )
     st.latex(
         r"\frac{\partial L}{\partial h_t} = \sum_{i=t}^{T}\left(W_{hh}^\top\right)^{T-i} W_{qh}^\top"
-        r"\frac{\partial L}{\partial o_{T+t-i}}\tag{8.7.15}"
+        r"\frac{\partial L}{\partial o_{T+t-i}}\qquad(8.7.15)"
     )
     lams, W, _V = _matrix_controls()
     k = np.arange(K + 1)
@@ -92,7 +93,7 @@ def exercise1_step() -> None:
         r"x = \sum_i c_i v_i \;\Rightarrow\; M^k x = \sum_i c_i \lambda_i^k v_i,\qquad"
         r"\tan\theta_k \le \left(\frac{|\lambda_2|}{|\lambda_1|}\right)^{k}\tan\theta_0"
     )
-    lams, W, V = _matrix_controls()
+    lams, W, V = _matrix_controls(tanh=False)
     xs = np.random.default_rng(0).standard_normal((20, len(lams)))
     top = int(np.argmax(np.abs(lams)))  # v₁ of the exercise: the eigenvector of the largest |λ|
     cos, tan = powers.alignment(W, V[:, top], xs, K)
@@ -139,7 +140,7 @@ def exercise2_step() -> None:
         )
     )
     st.latex(r"\left\|\left(W_{hh}^\top\right)^k\right\|_2 \le \sigma_{\max}(W_{hh})^k")
-    _lams, W, _V = _matrix_controls()
+    _lams, W, _V = _matrix_controls(tanh=False)
     curves = powers.remedies(W, K, TRUNC_K)
     st.plotly_chart(path_charts.remedies_figure(np.arange(K + 1), curves), key="chart_path_exercise2")
     look_for(

@@ -60,14 +60,14 @@ def recursion_step() -> None:
             "gradient is a recursion:"
         )
     )
-    st.latex(EQ_RECURSION + r"\tag{8.7.4}")
+    st.latex(EQ_RECURSION + r"\qquad(8.7.4)")
     st.markdown(
         _(
             "Unrolled with $a_t = b_t + c_t a_{t-1}$ (8.7.5, 8.7.6), it is a sum over every earlier "
             "step, each term a product of $t - i$ factors $c_j$:"
         )
     )
-    st.latex(EQ_UNROLLED + r"\tag{8.7.7}")
+    st.latex(EQ_UNROLLED + r"\qquad(8.7.7)")
     rnn = _scalar_controls()
     terms = recursion.unrolled_terms(rnn)
     st.plotly_chart(path_charts.terms_figure(terms), key="chart_path_recursion")
@@ -89,7 +89,7 @@ def full_step() -> None:
             "product. It is slow, and a tiny change can change the result out of all proportion."
         )
     )
-    st.latex(EQ_UNROLLED + r"\tag{8.7.7}")
+    st.latex(EQ_UNROLLED + r"\qquad(8.7.7)")
     rnn = _scalar_controls()
     nudged = recursion.ScalarRNN(rnn.w * 1.01, rnn.x, rnn.h0, rnn.activation)
     a, b = recursion.gradient_path(rnn), recursion.gradient_path(nudged)
@@ -153,7 +153,7 @@ def randomized_step() -> None:
     st.latex(
         r"z_t = \frac{\partial f(x_t,h_{t-1},w_h)}{\partial w_h} + \xi_t\,\frac{\partial f(x_t,h_{t-1},w_h)}"
         r"{\partial h_{t-1}}\,\frac{\partial h_{t-1}}{\partial w_h},\qquad E[z_t] = \frac{\partial h_t}"
-        r"{\partial w_h}\tag{8.7.8}"
+        r"{\partial w_h}\qquad(8.7.8)"
     )
     st.caption(
         _(
@@ -167,14 +167,15 @@ def randomized_step() -> None:
     mean, se = recursion.running_mean(draws)
     full = recursion.gradient_path(rnn)[-1]
     st.plotly_chart(path_charts.randomized_figure(mean, se, full, draws), key="chart_path_randomized")
-    a, b = st.columns(2)
+    a, b, c = st.columns(3)
     a.metric(_("mean of {n} draws ± standard error").format(n=DRAWS), f"{mean[-1]:.4g} ± {se[-1]:.2g}")
     b.metric(_("full gradient ∂h_T/∂w_h"), f"{full:.4g}")
+    c.metric(_("standard deviation of one draw / |full|"), f"{draws.std(ddof=1) / abs(full):.3g}")
     look_for(
         _(
-            "The running mean settles on the full gradient (unbiased), while single draws scatter "
-            "widely: the variance the book blames for randomized truncation being no better in "
-            "practice. Lower π cuts more often and scatters more."
+            "The running mean settles on the full gradient (unbiased); single draws scatter around it, "
+            "the more the lower π and the longer the dependencies a cut breaks (try the identity with "
+            "w_h = 1): the variance the book blames for randomized truncation being no better in practice."
         )
     )
     train_button(
