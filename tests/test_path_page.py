@@ -200,3 +200,8 @@ def test_previous_and_next_walk_the_book_order_and_a_bad_step_link_opens_the_fir
     assert at.button(key="btn_path_next").disabled
     at.button(key="btn_path_prev").click().run()
     assert at.session_state["ui_path_step"] == "exercise1"
+
+
+def test_home_links_to_the_path():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert [link.proto.page for link in at.get("page_link")][0] == "path"  # the first way in
