@@ -33,6 +33,7 @@ with st.sidebar:
 
 pages = [
     st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
+    st.Page("pages/path.py", title=_("Guided path"), icon=":material/route:"),
     st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:"),
     st.Page("pages/theory.py", title=_("Theory"), icon=":material/functions:"),
     st.Page("pages/gradient_lab.py", title=_("Gradient lab"), icon=":material/science:"),

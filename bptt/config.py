@@ -228,8 +228,10 @@ class RunConfig:
     num_steps: int = 35  # T: time steps per minibatch (the book: 35)
     batch_size: int = 32  # B: rows per minibatch (the book: 32)
     num_hiddens: int = 256  # H: hidden units (the book's concise model: 256; from scratch: 512)
-    truncation: str = "regular"  # full | regular | randomized (d2l §8.7.1)
-    k: int = 35  # regular: cut every k steps; k >= num_steps is the book's per-window truncation
+    # full | regular | randomized (d2l §8.7.1). "full" within each window of num_steps, the state detached
+    # between minibatches, is the book's experiment: its regular truncation at tau = num_steps (§8.7.1.2).
+    truncation: str = "full"
+    k: int = 10  # regular: cut every k steps; below num_steps, so that regular differs from full
     schedule: str = "constant"  # randomized: constant | artbp | linear
     pi: float = 0.9  # constant pi_t; linear: pi at t = 0
     pi_end: float = 0.5  # linear: pi at t = num_steps - 1

@@ -5,10 +5,11 @@ Fig. 8.7.1: randomized, regular and full truncation over the same text), for `ch
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .config import RunConfig
 from .i18n import _
-from .truncation import Full, Regular
+from .truncation import ConstantPi, Full, Randomized, Regular
 
 
 def segmentation_rows(cfg: RunConfig, xi: np.ndarray) -> dict[str, np.ndarray]:
@@ -23,3 +24,21 @@ def segmentation_rows(cfg: RunConfig, xi: np.ndarray) -> dict[str, np.ndarray]:
     if cfg.truncation != "full":
         rows[_("full")] = Full().gates(1, T)[:, 0].numpy()
     return rows
+
+
+# The first words of *The Time Machine*, as the book prepares the text (letters and spaces, lower case):
+# the text the book's Fig. 8.7.1 is drawn over.
+TIME_MACHINE_OPENING = "the time traveller for so it will be convenient to speak of him"
+
+
+def book_figure_rows(num_steps: int, pi: float, k: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Fig. 8.7.1's three rows over one window of num_steps, in the book's order: one draw of randomized
+    truncation with constant pi (seeded), regular truncation every k steps, full computation. Row names
+    in the current language; each row is the gates xi (num_steps,) of the library's own strategy."""
+    generator = torch.Generator().manual_seed(int(seed))
+    randomized = Randomized(ConstantPi(pi)).gates(1, num_steps, generator)[:, 0].numpy()
+    return {
+        _("randomized truncation (π={pi})").format(pi=f"{pi:g}"): randomized,
+        _("regular truncation (k={k})").format(k=k): Regular(k).gates(1, num_steps)[:, 0].numpy(),
+        _("full computation"): Full().gates(1, num_steps)[:, 0].numpy(),
+    }

@@ -45,5 +45,6 @@ st.markdown(
     )
 )
 
+st.page_link("pages/path.py", label=_("Follow §8.7 step by step: the guided path"), icon=":material/route:")
 st.page_link("pages/train.py", label=_("Open the training page"), icon=":material/model_training:")
 st.page_link("pages/theory.py", label=_("The equations"), icon=":material/functions:")

@@ -207,11 +207,11 @@ def test_a_setting_changed_during_a_run_applies_to_the_next_run():
 def test_runs_are_overlaid_on_the_curves():
     at = open_page(TRAIN, TINY)
     click(at, "btn_start")
-    at.radio(key="cfg_truncation").set_value("full").run(timeout=TIMEOUT)
+    at.radio(key="cfg_truncation").set_value("regular").run(timeout=TIMEOUT)
     click(at, "btn_start")
     tick(at, 2)
     names = [r.name for r in registry(at).list()]
-    assert names == ["#1 regular (k=35)", "#2 full"]
+    assert names == ["#1 full", "#2 regular (k=10)"]  # the defaults: the book's experiment, then k = 10
     loss = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "loss" in c.proto.spec)
     assert [trace["name"] for trace in loss["data"]] == names
     assert [b.proto.label for b in at.get("download_button")] == ["Metrics (CSV)", "Settings (JSON)"]

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,9 +27,23 @@ def test_defaults_are_the_books_experiment():
         1.0,
         1.0,
         "sequential",
-        "regular",
-        35,
+        "full",
+        10,
     )
+
+
+def test_the_books_experiment_is_its_regular_truncation_at_num_steps_and_regular_k_differs():
+    """The book's experiment backpropagates through each window of num_steps (the state detached in
+    between, d2l §8.7.1.2): "full" within the window has exactly the gates of regular truncation at
+    k = num_steps. The default k of regular truncation is below num_steps, so choosing "regular" cuts
+    inside the window and differs from "full"."""
+    c = BOOK_EXPERIMENT
+    T = c.num_steps
+    full = make_strategy(c).gates(4, T)
+    assert torch.equal(full, make_strategy(c.replace(truncation="regular", k=T)).gates(4, T))
+    regular = make_strategy(c.replace(truncation="regular")).gates(4, T)
+    assert c.k < T and not torch.equal(regular, full)
+    assert int((regular[:, 0] == 0).sum()) == -(-T // c.k)  # a cut at 0, k, 2k, ... of the window
 
 
 @pytest.mark.parametrize(
@@ -90,7 +105,7 @@ def test_query_round_trip_is_exact():
         ({"pi": "7"}, ("pi", 1.0), "adjusted"),
         ({"k": "0"}, ("k", 1), "adjusted"),
         ({"batch_size": "abc"}, ("batch_size", 32), "ignored"),
-        ({"truncation": "<script>"}, ("truncation", "regular"), "ignored"),
+        ({"truncation": "<script>"}, ("truncation", "full"), "ignored"),
         ({"truncation": " Randomized "}, ("truncation", "randomized"), None),
         ({"epochs": ["3", "4"]}, ("epochs", 4), None),
     ],

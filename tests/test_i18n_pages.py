@@ -106,22 +106,22 @@ def test_train_page_in_chinese_while_training_in_every_view(free_slots, truncati
             assert all(HAN.search(str(c)) for c in table.columns), list(table.columns)
             assert HAN.search(table.iloc[0, 0]) and table.iloc[0, 1] == "训练中", table.iloc[0].tolist()
     text = "\n".join(visible_text(at))
-    name = "#1 常规截断（k=35）" if truncation == "regular" else "#1 随机截断"
+    name = "#1 常规截断（k=10）" if truncation == "regular" else "#1 随机截断"
     assert name in text and "训练中" in text
 
 
 def test_a_run_is_named_in_the_language_shown(free_slots):
     """The run's name follows the language: started in English, shown in Chinese after the switch."""
-    at = _train_page({**TRAIN_ZH, "lang": "en"})
+    at = _train_page({**TRAIN_ZH, "truncation": "regular", "lang": "en"})
     at.session_state["ui_lang"] = "en"
     at.run(timeout=TIMEOUT)
     at.button(key="btn_start").click().run(timeout=TIMEOUT)
     _tick(at)
-    assert any("#1 regular (k=35)" in s for s in visible_text(at))
+    assert any("#1 regular (k=10)" in s for s in visible_text(at))
     at.session_state["ui_lang"] = "zh"
     _tick(at)
     text = visible_text(at)
-    assert any("#1 常规截断（k=35）" in s for s in text) and not any("regular (k=35)" in s for s in text)
+    assert any("#1 常规截断（k=10）" in s for s in text) and not any("regular (k=10)" in s for s in text)
     assert english_left(at, allowed=PREFIX) == []
 
 

@@ -192,6 +192,7 @@ def truncation_explained(cfg: RunConfig) -> None:
         st.markdown(
             _(
                 "The gradient flows back through the whole window (num_steps = {num_steps}); only the "
-                "window's start is cut, by the detach between minibatches."
+                "window's start is cut, by the detach between minibatches. This is the book's experiment: "
+                "its regular truncation at τ = num_steps."
             ).format(num_steps=cfg.num_steps)
         )
