@@ -20,7 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bptt import RunConfig, Trainer, gradlab  # noqa: E402
+import torch  # noqa: E402
+
+from bptt import CharRNN, RunConfig, Trainer, gradlab  # noqa: E402
 from bptt.data import load_corpus  # noqa: E402
 
 STRATEGIES = [("regular", 10), ("randomized", 0.9), ("artbp", 50.0)]
@@ -39,11 +41,37 @@ def numbers(model, X, Y, draws: int) -> dict:
     }
 
 
+def train(cfg, corpus, cache: str | None) -> dict:
+    """The book's training run: its initial and final weights, steps, seconds and perplexity. With a
+    cache path, read from it when it holds this very configuration, else trained and written there (the
+    training is deterministic on a CPU: the seed fixes the initialisation and the sampler)."""
+    path = Path(cache) if cache else None
+    if path is not None and path.exists():
+        saved = torch.load(path, weights_only=True)
+        if saved.get("settings") == json.dumps(cfg.to_dict(), sort_keys=True):
+            return saved
+    trainer = Trainer(cfg, corpus)
+    start = time.perf_counter()
+    trainer.run()
+    out = {
+        "settings": json.dumps(cfg.to_dict(), sort_keys=True),
+        "steps": trainer.step_count,
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "perplexity": trainer.perplexity(),
+        "init": trainer.snapshot_model(0).state_dict(),
+        "trained": {n: p.detach().cpu().clone() for n, p in trainer.model.state_dict().items()},
+    }
+    if path is not None:
+        torch.save(out, path)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--text", help="a local copy of timemachine.txt (default: download it)")
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--draws", type=int, default=2000)
+    p.add_argument("--weights", help="cache of the trained weights (read if it holds these settings)")
     args = p.parse_args()
     if args.text:  # read from the local copy; cached in a temporary folder, not the app's cache
         with tempfile.TemporaryDirectory() as cache:
@@ -52,17 +80,18 @@ def main() -> None:
     else:
         corpus = load_corpus("time_machine", max_tokens=10_000)
     cfg = RunConfig(corpus="time_machine", num_hiddens=256, epochs=args.epochs, device="cpu")
-    trainer = Trainer(cfg, corpus)
-    start = time.perf_counter()
-    trainer.run()
+    trained = train(cfg, corpus, args.weights)
     X, Y = gradlab.minibatch(corpus, cfg.batch_size, cfg.num_steps, 0)  # the lab's minibatch, seed 0
+    init, model = (CharRNN(len(corpus.vocab), cfg.num_hiddens) for _ in range(2))
+    init.load_state_dict(trained["init"])
+    model.load_state_dict(trained["trained"])
     result = {
         "settings": cfg.to_dict(),
-        "steps": trainer.step_count,
-        "train_seconds": round(time.perf_counter() - start, 1),
-        "perplexity": trainer.perplexity(),
-        "init": numbers(trainer.snapshot_model(0), X, Y, args.draws),
-        "trained": numbers(trainer.model, X, Y, args.draws),
+        "steps": trained["steps"],
+        "train_seconds": trained["train_seconds"],
+        "perplexity": trained["perplexity"],
+        "init": numbers(init, X, Y, args.draws),
+        "trained": numbers(model, X, Y, args.draws),
     }
     print(json.dumps(result, indent=1))
 

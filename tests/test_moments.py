@@ -92,8 +92,10 @@ def test_exact_variance_equals_enumeration_of_every_gate_pattern(strategy, T, B)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=["constant", "linear", "artbp"])
-def test_exact_kept_share_per_lag_equals_enumeration(strategy):
-    T, B = 6, 1
+@pytest.mark.parametrize("T,B", [(6, 1), (4, 2)])
+def test_exact_kept_share_per_lag_equals_enumeration(strategy, T, B):
+    if isinstance(strategy.schedule, LinearPi):
+        strategy = Randomized(LinearPi(0.3, 0.9, T))
     win = tiny_window(T, B)
     dec = lags.lag_decomposition(win)
     xi, prob = enumerate_gates(strategy, T, B)
