@@ -29,6 +29,7 @@ deterministic: w_p is 0 or 1, its variance is exactly 0 and its bias exact.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -132,67 +133,98 @@ class Exact:
         return {"exact_bias": self.bias, "exact_variance": self.variance, "exact_mse": self.mse}
 
 
-@torch.no_grad()
-def exact_moments(
-    win: Window, strategy, proj: np.ndarray | None = None, g: torch.Tensor | None = None
-) -> Exact:
-    """The exact bias, variance, MSE and per-lag kept share of `strategy` on this window (float64).
+# Bound on the Gram work B x N² x H (N = T(T-1)/2 paths): 4x the book's window (T=35, B=32, H=256: 2.9e9
+# multiply-adds, under a second on one core) so that a shared host answers in seconds.
+MAX_EXACT_WORK = 1.2e10
 
-    proj: the lag decomposition's (T lags, T steps, B) projections ⟨c, g⟩ (`LagDecomposition.proj`), for
-    the per-lag kept share; computed here when not given."""
-    T, B, H = win.shape
-    full = param_grads(win, full_adjoints(win))
-    g = flatten(full) if g is None else g
-    g2 = float(g.square().sum())
-    if proj is None:
-        proj = lag_decomposition(win).proj
-    if isinstance(strategy, (Full, Regular)):
-        k = T if isinstance(strategy, Full) else strategy.k
-        keep = torch.from_numpy(regular_keeps(k, T)).to(win.E.dtype)
-        bias = float(torch.linalg.vector_norm(flatten(kept_gradient(win, keep)) - g)) / g2**0.5
-        kept = (proj * regular_keeps(k, T)[:, :, None]).sum((1, 2)) / g2
-        zero = {n: 0.0 for n in full}
-        return Exact(bias, 0.0, bias * bias, zero, kept, np.zeros(T), None)
-    M = pair_second_moments(strategy, T)  # (N, N)
-    K = torch.from_numpy(M - 1.0)  # Cov(w_p, w_q): E w_p = 1
-    P = paths(T)
-    t = torch.from_numpy(P[:, 0])
-    Z = path_adjoints(win).permute(1, 0, 2)  # (B, N, H)
-    Hb = win.Hprev.permute(1, 0, 2)  # (B, T, H) h_{t-1}
-    HH = Hb @ Hb.mT  # (B, T, T) ⟨h_{t-1}, h_{t'-1}⟩
-    Xb = win.X  # (B, T)
-    parts = {"W_xh": 0.0, "W_hh": 0.0, "b_h": 0.0}
-    N = P.shape[0]
-    rows = max(1, ROW_CHUNK_BYTES // max(1, N * N * 8 * 3))
-    pair_total = torch.zeros(N, N, dtype=torch.float64)
-    for i in range(0, B, rows):
-        Zc = Z[i : i + rows]
-        C = Zc @ Zc.mT  # (b, N, N) ⟨delta_p, delta_q⟩
-        CK = C * K
-        Gh = HH[i : i + rows][:, t][:, :, t]  # (b, N, N) over the paths' start steps
-        xeq = (Xb[i : i + rows, t][:, :, None] == Xb[i : i + rows, t][:, None, :]).to(C.dtype)
-        parts["W_hh"] += float((CK * Gh).sum())
-        parts["W_xh"] += float((CK * xeq).sum())
-        per_pair = CK * (Gh + xeq)
-        if win.bias:
-            parts["b_h"] += float(CK.sum())
-            per_pair += CK
-        pair_total += per_pair.sum(0)
-    if not win.bias:
-        parts.pop("b_h")
-    var = sum(parts.values())
-    # Per lag: the kept share is sum_{t,b} w_{k,t,b} proj[k,t,b] / ‖g‖²; its variance sums Cov over pairs of
-    # one lag and one row.
-    kept = proj.sum((1, 2)) / g2
-    sd = np.zeros(T)
-    lag = P[:, 1] - P[:, 0]
-    for k in range(1, T):
-        idx = np.flatnonzero(lag == k)
-        pk = proj[k, P[idx, 0]]  # (n, B)
-        Kk = M[np.ix_(idx, idx)] - 1.0
-        sd[k] = max(float(np.einsum("ib,ij,jb->", pk, Kk, pk)), 0.0) ** 0.5 / g2
-    return Exact(0.0, var / g2, var / g2, {n: v / g2 for n, v in parts.items()}, kept, sd,
-                 rare_probability(M, pair_total.numpy()))  # fmt: skip
+
+def exact_work(T: int, B: int, H: int) -> float:
+    N = T * (T - 1) // 2
+    return float(B) * N * N * H
+
+
+def check_exact_budget(T: int, B: int, H: int) -> None:
+    """Refuse a window whose exact moments would hold a shared host's cores for long."""
+    if exact_work(T, B, H) > MAX_EXACT_WORK:
+        raise ValueError(
+            f"exact moments at num_steps={T}, batch={B}, num_hiddens={H} are "
+            f"{exact_work(T, B, H) / MAX_EXACT_WORK:.1f} times the work this host allows"
+        )
+
+
+class Moments:
+    """The exact moments of any estimator on one window. The per-row Gram matrices of the path gradients
+    are summed over rows once, as (N, N) matrices per parameter (pairs in different rows do not covary),
+    so each strategy then costs only its (N, N) pair moments."""
+
+    @torch.no_grad()
+    def __init__(self, win: Window, proj: np.ndarray | None = None) -> None:
+        T, B, H = win.shape
+        check_exact_budget(T, B, H)
+        self.win, self.T = win, T
+        self.full = param_grads(win, full_adjoints(win))
+        self.g = flatten(self.full)
+        self.g2 = float(self.g.square().sum())
+        self.proj = lag_decomposition(win).proj if proj is None else proj
+        self.paths = paths(T)
+
+    @cached_property
+    @torch.no_grad()
+    def gram(self) -> dict[str, torch.Tensor]:
+        """{parameter: (N, N) sum over rows of ⟨c_p, c_q⟩}, computed when a randomized strategy asks."""
+        win, P = self.win, self.paths
+        T, B, H = win.shape
+        N = P.shape[0]
+        t = torch.from_numpy(P[:, 0])
+        Z = path_adjoints(win).permute(1, 0, 2)  # (B, N, H)
+        Hb = win.Hprev.permute(1, 0, 2)  # (B, T, H) h_{t-1}
+        HH = Hb @ Hb.mT  # (B, T, T) ⟨h_{t-1}, h_{t'-1}⟩
+        names = [n for n in ("W_xh", "W_hh", "b_h") if n in self.full]
+        gram = {n: torch.zeros(N, N, dtype=torch.float64) for n in names}
+        rows = max(1, ROW_CHUNK_BYTES // max(1, N * N * 8 * 3))
+        for i in range(0, B, rows):
+            Zc = Z[i : i + rows]
+            C = Zc @ Zc.mT  # (b, N, N) ⟨delta_p, delta_q⟩
+            Xt = win.X[i : i + rows, t]  # (b, N) the input token at each path's start step
+            gram["W_xh"] += (C * (Xt[:, :, None] == Xt[:, None, :])).sum(0)
+            gram["W_hh"] += (C * HH[i : i + rows][:, t][:, :, t]).sum(0)
+            if "b_h" in gram:
+                gram["b_h"] += C.sum(0)
+        return gram
+
+    @torch.no_grad()
+    def of(self, strategy) -> Exact:
+        """The exact bias, variance, MSE and per-lag kept share of `strategy`, relative to ‖g‖."""
+        T, win, g2, proj = self.T, self.win, self.g2, self.proj
+        if isinstance(strategy, (Full, Regular)):
+            k = T if isinstance(strategy, Full) else strategy.k
+            keep = regular_keeps(k, T)
+            kept_g = flatten(kept_gradient(win, torch.from_numpy(keep).to(win.E.dtype)))
+            bias = float(torch.linalg.vector_norm(kept_g - self.g)) / g2**0.5
+            kept = (proj * keep[:, :, None]).sum((1, 2)) / g2
+            zero = {n: 0.0 for n in ("W_xh", "W_hh", "b_h") if n in self.full}
+            return Exact(bias, 0.0, bias * bias, zero, kept, np.zeros(T), None)
+        M = pair_second_moments(strategy, T)  # (N, N)
+        K = torch.from_numpy(M - 1.0)  # Cov(w_p, w_q): E w_p = 1
+        parts = {n: float((G * K).sum()) / g2 for n, G in self.gram.items()}
+        total = sum(self.gram.values()) * K
+        # Per lag: the kept share is sum_{t,b} w_{k,t,b} proj[k,t,b] / ‖g‖²; its variance sums Cov over pairs
+        # of one lag and one row.
+        P = self.paths
+        lag = P[:, 1] - P[:, 0]
+        sd = np.zeros(T)
+        for k in range(1, T):
+            idx = np.flatnonzero(lag == k)
+            pk = proj[k, P[idx, 0]]  # (n, B)
+            var_k = float(np.einsum("ib,ij,jb->", pk, M[np.ix_(idx, idx)] - 1.0, pk))
+            sd[k] = max(var_k, 0.0) ** 0.5 / g2
+        var = sum(parts.values())
+        return Exact(0.0, var, var, parts, proj.sum((1, 2)) / g2, sd, rare_probability(M, total.numpy()))
+
+
+def exact_moments(win: Window, strategy, proj: np.ndarray | None = None) -> Exact:
+    """The exact moments of one strategy on this window (`Moments(win, proj).of(strategy)`)."""
+    return Moments(win, proj).of(strategy)
 
 
 def rare_probability(M: np.ndarray, contribution: np.ndarray) -> float | None:
