@@ -9,6 +9,7 @@ moments over many draws with their standard errors where sampling converges (pi 
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from test_truncation import H, V, make_model
@@ -180,3 +181,54 @@ def tiny_window_xy(T, B, seed=3):
 def test_without_the_1_over_pi_weight_is_refused():
     with pytest.raises(ValueError, match="1/pi"):
         moments.pair_second_moments(Randomized(ConstantPi(0.5), reweight=False), 5)
+
+
+def test_tail_norm_is_the_norm_of_the_summed_long_lags():
+    win = tiny_window(8, 2)
+    dec = lags.lag_decomposition(win)
+    g = lags.flatten(dec.full)
+    tails = dec.tail_norms()
+    for k in range(8):
+        tail = sum((lags.flatten(dec.grads[j]) for j in range(k + 1, 8)), torch.zeros_like(g))
+        assert tails[k] == pytest.approx(float(tail.norm() / g.norm()), rel=1e-12, abs=1e-15), k
+    assert tails[-1] == 0.0 and tails[0] > 0
+
+
+def test_lag_report_carries_the_exact_moments_of_each_strategy():
+    from bptt import gradlab
+
+    g = torch.Generator().manual_seed(5)
+    X, Y = torch.randint(0, V, (2, 7), generator=g), torch.randint(0, V, (2, 7), generator=g)
+    model = make_model()
+    rep = gradlab.lag_report(model, X, Y, regular_k=(3,), randomized=(("randomized", 0.5), ("artbp", 2.0)))
+    win = lags.forward_window(model, X, Y)
+    assert rep.kept_draws == 0
+    exact = rep.exact.set_index("strategy")
+    cases = {"randomized pi=0.5": Randomized(ConstantPi(0.5)), "ARTBP T0=2": Randomized(ARTBPPi(3.0, 2.0)),
+             "regular k=3": Regular(3)}  # fmt: skip
+    for label, s in cases.items():
+        ex = moments.exact_moments(win, s)
+        assert exact.loc[label, "variance"] == pytest.approx(ex.variance, rel=1e-12)
+        assert exact.loc[label, "bias"] == pytest.approx(ex.bias, rel=1e-12, abs=1e-15)
+        np.testing.assert_allclose(rep.table[f"kept_{label}"], ex.kept_mean, rtol=1e-12, atol=1e-15)
+        if label != "regular k=3":
+            np.testing.assert_allclose(rep.table[f"kept_{label}_std"], ex.kept_sd, rtol=1e-12, atol=1e-15)
+    assert rep.norm_beyond(2) == pytest.approx(float(rep.table["tail_norm"][2]))
+
+
+def test_sampled_vs_exact_says_when_the_sample_falls_short():
+    from bptt import gradlab
+
+    stats = pd.DataFrame({"kind": ["regular", "randomized", "randomized"], "value": [3, 0.5, 0.9],
+                          "strategy": ["regular k=3", "randomized pi=0.5", "randomized pi=0.9"],
+                          "draws": [1, 100, 100], "mse": [0.2, 1.0, 0.30],
+                          "mse_se": [0.0, 0.1, 0.02]})  # fmt: skip
+    exact = pd.DataFrame({"strategy": ["randomized pi=0.5", "randomized pi=0.9"], "mse": [4e6, 0.31],
+                          "draws_to_see": [1e6, 2.0]})  # fmt: skip
+    out = gradlab.sampled_vs_exact(stats, exact).set_index("strategy")
+    assert list(out.index) == ["randomized pi=0.5", "randomized pi=0.9"]
+    assert bool(out.loc["randomized pi=0.5", "short"]) and not bool(out.loc["randomized pi=0.9", "short"])
+    assert (
+        out.loc["randomized pi=0.5", "exact_mse"] == 4e6
+        and out.loc["randomized pi=0.5", "sampled_mse"] == 1.0
+    )
