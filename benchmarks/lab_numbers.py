@@ -1,18 +1,23 @@
 """The Gradient lab's numbers on The Time Machine, at the initialisation and after the book's 500 epochs
 (d2l §8.5: num_hiddens=256, num_steps=35, batch_size=32, SGD lr=1, clipping at θ=1, sequential
-sampling, 10,000 tokens), printed as JSON: the share of the full-window gradient from lags beyond 10 and
-beyond 20, and where regular k=10, randomized π=0.9 and ARTBP T0=50 lie on the bias–variance plane.
+sampling, 10,000 tokens), written to benchmarks/results/lab_numbers.json (README's Gradient lab figures
+are read from it, and tests/test_readme_figures.py checks that they agree): the projection share and the
+tail norm of lags beyond 10 and beyond 20, σ_max(W_hh), the smallest regular k within ε = 0.05, each
+estimator's exact bias, variance and MSE (bptt/moments.py), and the same MSE sampled over `--draws`
+draws with its standard error.
 
-    OMP_NUM_THREADS=1 python benchmarks/lab_numbers.py [--text timemachine.txt] [--draws 2000]
+    python benchmarks/lab_numbers.py --text timemachine.txt [--draws 2000] [--weights /tmp/w.pt]
 
-Trains for a few minutes on one core (4,000 steps). Without --text the corpus is downloaded (and cached)
-as the app does.
+Torch runs on one thread so the training is the same on every machine of this kind (a reduction split
+over threads rounds differently, and 4,000 SGD steps amplify it). Without --text the corpus is downloaded
+(and cached) as the app does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import tempfile
 import time
@@ -22,22 +27,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from bptt import CharRNN, RunConfig, Trainer, gradlab  # noqa: E402
+from bptt import CharRNN, RunConfig, Trainer, estimators, gradlab, lags  # noqa: E402
 from bptt.data import load_corpus  # noqa: E402
 
-STRATEGIES = [("regular", 10), ("randomized", 0.9), ("artbp", 50.0)]
+RESULTS = Path(__file__).resolve().parent / "results" / "lab_numbers.json"
+REGULAR_K = (10,)
+RANDOMIZED = (("randomized", 0.5), ("randomized", 0.9), ("artbp", 50.0))
 
 
 def numbers(model, X, Y, draws: int) -> dict:
-    rep = gradlab.lag_report(model, X, Y)
-    stats, _cos, sweep = gradlab.estimator_report(model, X, Y, STRATEGIES, draws, seed=0)
+    rep = gradlab.lag_report(model, X, Y, regular_k=REGULAR_K, randomized=RANDOMIZED)
+    sweep = gradlab.regular_sweep(model, X, Y)
     within = sweep.loc[sweep["bias"] <= 0.05, "k"]
+    win = lags.forward_window(model, X, Y, dtype=torch.float32)
+    g = estimators.full_gradient(lags.forward_window(model, X, Y)).float()
+    gen = torch.Generator().manual_seed(0)
+    sampled = {}
+    for kind, value in RANDOMIZED:
+        st = estimators.estimator_stats(win, gradlab.strategy_for(kind, value), draws, generator=gen, g=g)
+        sampled[st.label] = {"draws": st.n, "mse": st.mse, "mse_se": st.mse_se}
+    exact = {
+        r["strategy"]: {k: r[k] for k in ("bias", "variance", "mse", "draws_to_see")}
+        for r in rep.exact.to_dict("records")
+    }
     return {
         "share_beyond_10": rep.share_beyond(10),
         "share_beyond_20": rep.share_beyond(20),
+        "tail_norm_beyond_10": rep.norm_beyond(10),
+        "tail_norm_beyond_20": rep.norm_beyond(20),
         "sigma_max_W_hh": rep.sigma_max,
         "smallest_k_within_0.05": int(within.min()) if len(within) else None,
-        "estimators": stats[["strategy", "draws", "bias", "bias_se", "variance", "mse"]].to_dict("records"),
+        "exact": exact,
+        "sampled": sampled,
     }
 
 
@@ -72,7 +93,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--draws", type=int, default=2000)
     p.add_argument("--weights", help="cache of the trained weights (read if it holds these settings)")
+    p.add_argument("--out", default=str(RESULTS), help="the results file (default: %(default)s)")
     args = p.parse_args()
+    torch.set_num_threads(1)
     if args.text:  # read from the local copy; cached in a temporary folder, not the app's cache
         with tempfile.TemporaryDirectory() as cache:
             url = Path(args.text).resolve().as_uri()
@@ -85,7 +108,14 @@ def main() -> None:
     init, model = (CharRNN(len(corpus.vocab), cfg.num_hiddens) for _ in range(2))
     init.load_state_dict(trained["init"])
     model.load_state_dict(trained["trained"])
+    start = time.perf_counter()
     result = {
+        "machine": {
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "date": time.strftime("%Y-%m-%d"),
+        },  # fmt: skip
         "settings": cfg.to_dict(),
         "steps": trained["steps"],
         "train_seconds": trained["train_seconds"],
@@ -93,6 +123,9 @@ def main() -> None:
         "init": numbers(init, X, Y, args.draws),
         "trained": numbers(model, X, Y, args.draws),
     }
+    result["analysis_seconds"] = round(time.perf_counter() - start, 1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 
