@@ -46,7 +46,13 @@ with st.sidebar:
         num_steps = st.number_input(_("num_steps"), 2, MAX_NUM_STEPS, key="lab_num_steps")
         num_hiddens = st.number_input(_("num_hiddens"), 4, MAX_NUM_HIDDENS, key="lab_num_hiddens")
         batch = st.number_input(_("batch size"), 1, MAX_BATCH, key="lab_batch")
-        seed = st.number_input(_("seed"), 0, 10_000, key="lab_seed", help=_("Of the minibatch's sampler."))
+        seed = st.number_input(
+            _("seed"),
+            0,
+            10_000,
+            key="lab_seed",
+            help=_("Seeds the minibatch's sampler and, for the initialisation, its weights."),
+        )
         st.caption(_("The estimators:"))
         k = st.number_input(_("regular truncation k"), 1, MAX_NUM_STEPS, key="lab_k")
         pis = st.multiselect(_("randomized: constant π"), PIS, key="lab_pis")
