@@ -62,6 +62,72 @@ def numbers(model, X, Y, draws: int) -> dict:
     }
 
 
+def check_numbers() -> dict:
+    """The exact figures of the seeded initialisation on the bundled corpus's first minibatch (the
+    same window sizes): quick to recompute, so tests/test_readme_figures.py recomputes them and fails
+    when a change of code moves the lab's numbers without this file being regenerated."""
+    corpus = load_corpus("bundled", max_tokens=10_000)
+    X, Y = gradlab.minibatch(corpus, 32, 35, 0)
+    model = gradlab.init_model(len(corpus.vocab), 256, 0)
+    rep = gradlab.lag_report(model, X, Y, regular_k=REGULAR_K, randomized=RANDOMIZED)
+    return {
+        "share_beyond_10": rep.share_beyond(10),
+        "tail_norm_beyond_10": rep.norm_beyond(10),
+        "exact": {
+            r["strategy"]: {"bias": r["bias"], "variance": r["variance"]}
+            for r in rep.exact.to_dict("records")
+        },
+    }
+
+
+def fmt(x: float) -> str:
+    """Three significant figures; powers of ten as 1.2e-09 below 0.001 and above 10,000."""
+    if x == 0:
+        return "0"
+    return f"{x:.2e}" if abs(x) < 1e-3 or abs(x) >= 1e4 else f"{x:.3g}"
+
+
+def readme_table(r: dict) -> str:
+    """README's Gradient lab table, from a results file of this script."""
+    i, t = r["init"], r["trained"]
+    rows = [
+        f"| | initialisation (σ_max(W_hh) = {i['sigma_max_W_hh']:.2g}) | after the book's "
+        f"{r['settings']['epochs']} epochs (σ_max = {t['sigma_max_W_hh']:.2g}, "
+        f"perplexity {r['perplexity']:.3g}) |",
+        "|---|---|---|",
+    ]
+
+    def both(name: str, f) -> None:
+        rows.append(f"| {name} | {f(i)} | {f(t)} |")
+
+    both(
+        "projection share of lags > 10 / > 20",
+        lambda x: f"{fmt(x['share_beyond_10'])} / {fmt(x['share_beyond_20'])}",
+    )
+    both("tail norm ‖Σ_{k>K} g_k‖/‖g‖, K = 10 / 20",
+         lambda x: f"{fmt(x['tail_norm_beyond_10'])} / {fmt(x['tail_norm_beyond_20'])}")  # fmt: skip
+    both(
+        "regular k = 10: exact relative bias (variance exactly 0)",
+        lambda x: fmt(x["exact"]["regular k=10"]["bias"]),
+    )
+    names = {"randomized pi=0.9": "randomized π = 0.9", "randomized pi=0.5": "randomized π = 0.5",
+             "ARTBP T0=50": "ARTBP T0 = 50"}  # fmt: skip
+    for label, name in names.items():
+        n = r["trained"]["sampled"][label]["draws"]
+
+        def cell(x, label=label):
+            e, smp = x["exact"][label], x["sampled"][label]
+            return (f"{fmt(e['variance'])} / {fmt(smp['mse'])} ± {fmt(smp['mse_se'])} / "
+                    f"{fmt(e['draws_to_see'])}")  # fmt: skip
+
+        both(
+            f"{name}: relative variance, exact (bias 0) / sampled over {n:,} draws ± s.e. / draws to see",
+            cell,
+        )
+    both("smallest k within ε = 0.05", lambda x: str(x["smallest_k_within_0.05"]))
+    return "\n".join(rows)
+
+
 def train(cfg, corpus, cache: str | None) -> dict:
     """The book's training run: its initial and final weights, steps, seconds and perplexity. With a
     cache path, read from it when it holds this very configuration, else trained and written there (the
@@ -94,7 +160,11 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=2000)
     p.add_argument("--weights", help="cache of the trained weights (read if it holds these settings)")
     p.add_argument("--out", default=str(RESULTS), help="the results file (default: %(default)s)")
+    p.add_argument("--table", action="store_true", help="only print README's table from the results file")
     args = p.parse_args()
+    if args.table:
+        print(readme_table(json.loads(Path(args.out).read_text())))
+        return
     torch.set_num_threads(1)
     if args.text:  # read from the local copy; cached in a temporary folder, not the app's cache
         with tempfile.TemporaryDirectory() as cache:
@@ -122,11 +192,12 @@ def main() -> None:
         "perplexity": trained["perplexity"],
         "init": numbers(init, X, Y, args.draws),
         "trained": numbers(model, X, Y, args.draws),
+        "check": check_numbers(),
     }
     result["analysis_seconds"] = round(time.perf_counter() - start, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    print(readme_table(result))
 
 
 if __name__ == "__main__":

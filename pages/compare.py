@@ -46,12 +46,12 @@ with st.container():
         st.caption(
             _(
                 "Delayed recall: the target at a recall position is the XOR of two markers in noise; the "
-                "loss that scores it comes d − 1 = 7 steps after the second marker and d = 8 after the first. "
-                "Regular truncation with k ≤ d − 1 never keeps a gradient path to either marker; with k = d "
-                "the second marker and the loss share a chunk for about 1 in k recalls and the first never "
-                "does, so what it learns of the first it reads from the state carried into the chunk. Full "
-                "and randomized truncation carry gradient along both lags. The metric is the perplexity at "
-                "the recall positions on held-out data (2 = chance, 1 = perfect)."
+                "loss that scores it comes d − 1 = 7 steps after the second marker and d = 8 after the "
+                "first. Regular truncation with k ≤ d − 1 never keeps a gradient path to either marker; "
+                "with k = d the second marker and the loss share a chunk for about 1 in k recalls and the "
+                "first never does, so what it learns of the first it reads from the state carried into the "
+                "chunk. Full and randomized truncation carry gradient along both lags. The metric is the "
+                "perplexity at the recall positions on held-out data (2 = chance, 1 = perfect)."
             )
         )
 
