@@ -31,6 +31,13 @@ def section(title: str) -> str:
     return text[start:end]
 
 
+def test_readme_lab_speed_is_the_benchmark_file():
+    bench = json.loads((ROOT / "benchmarks" / "results" / "bench_moments.json").read_text())["median_seconds"]
+    text = " ".join(section("Gradient lab").split())
+    for key in ("Gram", "+ randomized pi=0.5", "+ ARTBP T0=50"):
+        assert f"{bench[key]:.2g} s" in text, f"README lacks {key}'s {bench[key]:.2g} s"
+
+
 def lab_numbers_module():
     spec = importlib.util.spec_from_file_location("lab_numbers", ROOT / "benchmarks" / "lab_numbers.py")
     module = importlib.util.module_from_spec(spec)
