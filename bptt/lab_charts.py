@@ -150,7 +150,10 @@ def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
                      row=1, col=1)  # fmt: skip
     fig.update_yaxes(showticklabels=False, range=[-1, 1.5], title_text=_("var = 0"), row=2, col=1)
     xlabel = _("relative bias ‖E ĝ − g‖ / ‖g‖ (exact; randomized and ARTBP: 0 by construction)")
-    fig.update_xaxes(rangemode="tozero", title_text=xlabel, row=2, col=1)
+    top = float(sweep["bias"].max()) if len(sweep) else 1.0
+    pad = 0.03 * (top if top > 0 else 1.0)  # a margin left of 0, where the unbiased estimators sit
+    fig.update_xaxes(range=[-pad, top + pad], title_text=xlabel, row=2, col=1)
+    fig.update_xaxes(range=[-pad, top + pad], row=1, col=1)
     fig.update_layout(
         title=_("Bias–variance plane of the estimators vs the full-window gradient ({weights})").format(
             weights=weights
