@@ -79,18 +79,18 @@ about = lab.describe(source)
 st.info(about, icon=":material/info:")
 
 chosen = choose_k(sweep, float(eps))
-c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 1.3], vertical_alignment="bottom")
+c1, c2, c3, c4, c5 = st.columns([1.2, 1.1, 0.9, 1, 1.3], vertical_alignment="bottom")
 c1.metric(
-    _("projection share of lags > 10"),
+    _("projection share, k > 10"),
     f"{rep.share_beyond(10):.3g}",
     help=_(
         "⟨Σ_(k>10) g_k, g⟩ / ‖g‖²: the part of g along g that lags > 10 carry; all lags' shares sum to 1."
     ),
 )
 c2.metric(
-    _("‖Σ_(k>10) g_k‖ / ‖g‖"),
+    _("tail norm, k > 10"),
     f"{rep.norm_beyond(10):.3g}",
-    help=_("The size of the lags > 10 part of g, whatever its direction."),
+    help=_("‖Σ_(k>10) g_k‖ / ‖g‖: the size of the lags > 10 part of g, whatever its direction."),
 )
 c3.metric(_("σ_max(W_hh)"), f"{rep.sigma_max:.4g}")
 c4.metric(
