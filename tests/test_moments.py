@@ -232,3 +232,21 @@ def test_sampled_vs_exact_says_when_the_sample_falls_short():
         out.loc["randomized pi=0.5", "exact_mse"] == 4e6
         and out.loc["randomized pi=0.5", "sampled_mse"] == 1.0
     )
+
+
+def test_a_window_over_the_exact_work_bound_falls_back_to_sampled_kept_shares(monkeypatch):
+    """Too large for exact moments: the kept shares are sampled (their draws said), no exact table, and
+    the plane says why it has no randomized points."""
+    from bptt import gradlab, lab_charts
+
+    monkeypatch.setattr(moments, "MAX_EXACT_WORK", 1.0)
+    with pytest.raises(ValueError, match="times the work this host allows"):
+        moments.Moments(tiny_window(6, 1))
+    g = torch.Generator().manual_seed(5)
+    X, Y = torch.randint(0, V, (2, 7), generator=g), torch.randint(0, V, (2, 7), generator=g)
+    rep = gradlab.lag_report(make_model(), X, Y, regular_k=(3,), randomized=(("randomized", 0.5),), draws=50)
+    assert rep.exact is None and rep.kept_draws == 50
+    assert rep.table["kept_randomized pi=0.5_std"].iloc[1:].gt(0).any()
+    sweep = pd.DataFrame({"k": [1, 2, 3], "bias": [0.5, 0.2, 0.0]})
+    fig = lab_charts.plane_figure(rep.exact, sweep, "initialisation")
+    assert len(fig.data) == 1 and "too large for exact moments" in fig.layout.annotations[0].text
