@@ -406,9 +406,33 @@ def _betainc(a: float, b: float, x: float) -> float:
     return math.exp(log_front) * f / a
 
 
+def holm(p: dict) -> dict:
+    """Holm's (1979) step-down adjustment of a family of p-values {key: p}: the i-th smallest becomes
+    max_{j <= i} min(1, (m - j + 1) p_(j)); NaN values are left out of the family and stay NaN. Rejecting
+    where the adjusted p < alpha keeps the chance of any false rejection in the family below alpha."""
+    finite = sorted((v, k) for k, v in p.items() if not math.isnan(v))
+    m, out, running = len(finite), {k: math.nan for k in p}, 0.0
+    for i, (v, k) in enumerate(finite):
+        running = max(running, min(1.0, (m - i) * v))
+        out[k] = running
+    return out
+
+
+def pairwise_vs_best(ok: dict[str, np.ndarray], best: str) -> dict[str, float]:
+    """Holm-adjusted Welch p-values of the best strategy against each other one. The best is picked after
+    looking at the means, so the family is every pair of strategies (any pair could have been best and
+    worst): Holm over all of them keeps the chance of any 'larger than the spread' among equal strategies
+    below ALPHA, whichever is picked."""
+    names = list(ok)
+    pairs = {(a, b): welch(ok[a], ok[b]) for i, a in enumerate(names) for b in names[i + 1 :]}
+    adjusted = holm(pairs)
+    return {s: adjusted[(best, s) if (best, s) in adjusted else (s, best)] for s in names if s != best}
+
+
 def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> list[str]:
     """Plain sentences: which strategy did best on the final `metric`, and for each other one whether
-    the difference exceeds the seed-to-seed spread by Welch's t-test at the 5% level."""
+    the difference exceeds the seed-to-seed spread by Welch's t-test at the 5% level, Holm-adjusted over
+    every pair of strategies (the best is chosen after looking)."""
     if runs.empty:
         return [_("No run has finished yet.")]
     finals = dict(list(runs.groupby("strategy", sort=False)))
@@ -429,25 +453,28 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
             metric=metric_title(metric), s=strategy_title(best), m=ok[best].mean()
         )
     )
+    adjusted = pairwise_vs_best({s: ok[s] for s in ranked}, best)
     for s in ranked:
         if s == best:
             continue
-        p = welch(ok[best], ok[s])
+        p = adjusted[s]
         diff = ok[s].mean() - ok[best].mean()
         if math.isnan(p):
             text = _("{s}: {diff:+.3f}; too few seeds for a test (at least 2 per strategy).")
         elif p < ALPHA:
             text = _(
-                "{s}: {diff:+.3f}, larger than the seed-to-seed spread (Welch's t-test, p = {p:.3g} < 0.05)."
+                "{s}: {diff:+.3f}, larger than the seed-to-seed spread (Holm-adjusted p = {p:.3g} < 0.05)."
             )
         else:
-            text = _("{s}: {diff:+.3f}, within the seed-to-seed spread (Welch's t-test, p = {p:.3g} ≥ 0.05).")
+            text = _("{s}: {diff:+.3f}, within the seed-to-seed spread (Holm-adjusted p = {p:.3g} ≥ 0.05).")
         sentences.append(text.format(s=strategy_title(s), diff=diff, p=p))
     n = min(len(ok[s]) for s in ranked)
     sentences.append(
         _(
-            "Rule: a difference counts when Welch's t-test between the best strategy and another gives "
-            "p < 0.05 over the seeds' final values."
+            "Rule: a difference counts when Welch's t-test between the best strategy and another, over the "
+            "seeds' final values, gives p < 0.05 after Holm's adjustment over every pair of strategies (the "
+            "best is picked after looking, so any pair could have been compared): among equal strategies "
+            "some difference is called real at most 5% of the time."
         )
         + " "
         + ngettext(

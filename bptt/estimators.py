@@ -85,6 +85,7 @@ class EstimatorStats:
     bias_se: float  # Monte Carlo standard error of that norm: sqrt(tr Cov / n) / ||g|| (0 if deterministic)
     variance: float  # E||g^ - E g^||^2 / ||g||^2 (unbiased sample estimate)
     mse: float  # E||g^ - g||^2 / ||g||^2
+    mse_se: float  # the standard error of that sample mean: sd of ||g^ - g||^2 / ||g||^2 over sqrt(n)
     cos: np.ndarray  # (n,) cos(g^, g) per draw
     rel_error: np.ndarray  # (n,) ||g^ - g|| / ||g|| per draw
 
@@ -96,6 +97,7 @@ class EstimatorStats:
             "bias_se": self.bias_se,
             "variance": self.variance,
             "mse": self.mse,
+            "mse_se": self.mse_se,
             "cos_mean": float(self.cos.mean()),
             "cos_min": float(self.cos.min()),
         }
@@ -146,6 +148,7 @@ def estimator_stats(
         (var / n) ** 0.5 / gn,
         var / gn**2,
         float(np.mean(err_a**2)),
+        float(np.std(err_a**2, ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
         np.concatenate(cos),
         err_a,
     )

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import estimators, lags
+from . import estimators, lags, moments
 from .data import seq_data_iter_random
 from .model import CharRNN
 from .truncation import ARTBPPi, ConstantPi, Randomized, Regular
 
 MAX_NUM_STEPS, MAX_NUM_HIDDENS, MAX_BATCH = 100, 512, 128
-KEPT_DRAWS = 500  # gate draws for the mean and spread of what a randomized strategy keeps of each lag
+KEPT_DRAWS = 500  # gate draws for the kept share's mean and spread when a window is too big for exact moments
 # Multiply-adds of the draws' backward passes: draws x num_steps x batch x num_hiddens^2 summed over the
 # strategies. 3e11 is two strategies of 2,000 draws at the book's size (T=35, B=32, H=256).
 MAX_DRAW_WORK = 3e11
@@ -68,41 +68,85 @@ def strategy_for(kind: str, value: float):
 class LagReport:
     """Per lag: share and norm ratio of the full gradient, and what each strategy keeps."""
 
-    table: pd.DataFrame  # lag, share, norm_ratio, kept_<label>, kept_<label>_std
+    table: pd.DataFrame  # lag, share, norm_ratio, tail_norm, kept_<label>, kept_<label>_std
     travel: pd.DataFrame
     eigenvalues: np.ndarray
     sigma_max: float
     gamma: float
     loss: float
+    # Per strategy asked for: its exact bias, variance and MSE (moments.Exact), or None when the window is
+    # over the exact moments' work bound (then the randomized kept shares are sampled, `kept_draws` draws).
+    exact: pd.DataFrame | None = None
+    kept_draws: int = 0  # 0: the kept shares' mean and sd are exact
 
     def share_beyond(self, k: int) -> float:
+        """⟨sum_{j>k} g_j, g⟩ / ‖g‖²: the projection share of lags > k (signed)."""
         return float(self.table.loc[self.table["lag"] > k, "share"].sum())
+
+    def norm_beyond(self, k: int) -> float:
+        """‖sum_{j>k} g_j‖ / ‖g‖: the size of the tail beyond lag k."""
+        rows = self.table.loc[self.table["lag"] == k, "tail_norm"]
+        return float(rows.iloc[0]) if len(rows) else 0.0
+
+
+def exact_row(kind: str, value: float, label: str, ex: moments.Exact) -> dict:
+    """One row of the exact table: relative bias, variance, MSE and, for a random estimator, the probability
+    below which the path pairs carrying half its variance are kept, with the draws that takes (1 / it)."""
+    seen = None if ex.rare is None else 1.0 / ex.rare
+    return {"kind": kind, "value": value, "strategy": label, "bias": ex.bias, "variance": ex.variance,
+            "mse": ex.mse, "rare": ex.rare, "draws_to_see": seen}  # fmt: skip
 
 
 def lag_report(
     model, X, Y, *, regular_k: tuple[int, ...] = (), randomized: tuple[tuple[str, float], ...] = (),
     draws: int = KEPT_DRAWS, seed: int = 0,
 ) -> LagReport:  # fmt: skip
-    """The lag decomposition (float64), the travel curve and W_hh's eigenvalues; for each regular k its
-    exact kept share per lag, for each randomized strategy the mean and spread of its kept share over
-    `draws` draws of the gates (cheap: scalars per path group, no backward pass per draw)."""
+    """The lag decomposition (float64), the tail norms, the travel curve and W_hh's eigenvalues; for each
+    regular k and each randomized strategy its exact moments (bptt/moments.py) and its kept share per lag,
+    exact mean and sd. A window over the exact moments' work bound gets the randomized kept shares' mean
+    and sd from `draws` draws of the gates instead, and no exact table."""
     win = lags.forward_window(model, X, Y)
     dec = lags.lag_decomposition(win)
     table = dec.table()
+    table["tail_norm"] = dec.tail_norms()
+    T, B, H = win.shape
+    exact_ok = moments.exact_work(T, B, H) <= moments.MAX_EXACT_WORK
+    mom = moments.Moments(win, dec.proj) if exact_ok else None
+    rows = []
     for k in regular_k:
-        table[f"kept_regular k={k}"] = lags.kept_by_regular(dec, int(k))
-    T, B, _ = win.shape
+        s = Regular(int(k))
+        table[f"kept_{estimators.describe(s)}"] = lags.kept_by_regular(dec, int(k))
+        if mom is not None:
+            rows.append(exact_row("regular", int(k), estimators.describe(s), mom.of(s)))
     gen = torch.Generator().manual_seed(seed)
     for kind, value in randomized:
         s = strategy_for(kind, value)
-        kept = lags.kept_by_draws(dec, estimators.draw_gates(s, draws, B, T, gen))
         label = estimators.describe(s)
-        table[f"kept_{label}"] = kept.mean(0)
-        table[f"kept_{label}_std"] = kept.std(0, ddof=1)
+        if mom is not None:
+            ex = mom.of(s)
+            table[f"kept_{label}"], table[f"kept_{label}_std"] = ex.kept_mean, ex.kept_sd
+            rows.append(exact_row(kind, value, label, ex))
+        else:
+            kept = lags.kept_by_draws(dec, estimators.draw_gates(s, draws, B, T, gen))
+            table[f"kept_{label}"], table[f"kept_{label}_std"] = kept.mean(0), kept.std(0, ddof=1)
     tr = lags.travel(win)
-    return LagReport(
-        table, tr, lags.eigenvalues(win), float(tr["sigma_max"].iloc[0]), float(tr["gamma"].iloc[0]), win.loss
-    )
+    sigma, gamma = float(tr["sigma_max"].iloc[0]), float(tr["gamma"].iloc[0])
+    exact = pd.DataFrame(rows) if mom is not None else None
+    return LagReport(table, tr, lags.eigenvalues(win), sigma, gamma, win.loss, exact, 0 if mom else draws)
+
+
+SHORT_BY = 3.0  # standard errors: a sample this far below the exact value has missed part of the variance
+
+
+def sampled_vs_exact(stats: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
+    """Per drawn randomized strategy: the sample's E‖ĝ - g‖² / ‖g‖² with its standard error beside the
+    exact value; `short` when the exact value exceeds the sample's by more than SHORT_BY standard errors
+    (the draws have not yet met the rare long paths that carry the variance), with the draws that takes."""
+    drawn = stats[stats["kind"] != "regular"][["strategy", "draws", "mse", "mse_se"]]
+    both = drawn.merge(exact[["strategy", "mse", "draws_to_see"]], on="strategy", suffixes=("", "_exact"))
+    both = both.rename(columns={"mse": "sampled_mse", "mse_exact": "exact_mse"})
+    both["short"] = both["exact_mse"] - both["sampled_mse"] > SHORT_BY * both["mse_se"]
+    return both[["strategy", "draws", "sampled_mse", "mse_se", "exact_mse", "short", "draws_to_see"]]
 
 
 def estimator_report(

@@ -11,8 +11,9 @@ from .estimators import label_text
 from .i18n import _
 
 
-def lag_share_figure(table: pd.DataFrame, weights: str) -> go.Figure:
-    """Each lag's share of the full-window gradient, with what each strategy keeps of it."""
+def lag_share_figure(table: pd.DataFrame, weights: str, exact: bool = True) -> go.Figure:
+    """Each lag's share of the full-window gradient, with what each strategy keeps of it: regular k exactly,
+    randomized with its mean ± sd over its gates, exact (`exact`) or over draws."""
     fig = go.Figure()
     fig.add_trace(go.Bar(x=table["lag"], y=table["share"], name=_("full gradient: share by lag")))
     for col in table.columns:
@@ -24,7 +25,13 @@ def lag_share_figure(table: pd.DataFrame, weights: str) -> go.Figure:
                     y=table[col],
                     mode="lines+markers",
                     name=_("kept by {strategy}").format(strategy=label_text(col[5:]))
-                    + (_(" (mean ± sd over draws)") if std is not None else ""),
+                    + (
+                        ""
+                        if std is None
+                        else _(" (exact mean ± sd)")
+                        if exact
+                        else _(" (mean ± sd over draws)")
+                    ),
                     error_y=None if std is None else {"type": "data", "array": std, "visible": True},
                 )
             )
@@ -108,10 +115,11 @@ LABELLED_K = (1, 2, 5, 10, 20, 35, 50, 100)  # regular k's named on the plane (e
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0}
 
 
-def plane_figure(stats: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) -> go.Figure:
-    """The bias–variance plane: randomized over π and ARTBP over T0 on a log variance axis (bias with ±2
-    Monte Carlo standard errors), and below it, on a strip of its own at variance exactly 0 (a log axis
-    has no 0), regular k = 1..T; both share the bias axis."""
+def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) -> go.Figure:
+    """The bias–variance plane on exact values (bptt/moments.py): randomized over π and ARTBP over T0 on a
+    log variance axis at bias exactly 0 (every path's expected weight is 1), and below it, on a strip of its
+    own at variance exactly 0 (a log axis has no 0), regular k = 1..T at its exact bias; both share the bias
+    axis. `exact`: the lab report's exact table (None when the window is too big for exact moments)."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.04)
     T = int(sweep["k"].max())
     text = [f"k={k}" if k in LABELLED_K or k == T else "" for k in sweep["k"]]
@@ -121,25 +129,31 @@ def plane_figure(stats: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
                              name=_("regular k = 1…{T} (variance exactly 0)").format(T=T)),
                   row=2, col=1)  # fmt: skip
     for kind, name, where in (
-        ("randomized", _("randomized, constant π"), "top right"),
-        ("artbp", _("ARTBP over T0"), "bottom right"),
+        ("randomized", _("randomized, constant π"), "middle right"),
+        ("artbp", _("ARTBP over T0"), "middle right"),
     ):
-        if stats is None:
+        if exact is None:
             break
-        s = stats[stats["kind"] == kind].sort_values("value")
+        s = exact[exact["kind"] == kind].sort_values("value")
+        s = s[s["variance"] > 0]  # a log axis has no 0 (π = 1 is full BPTT)
         if len(s):
-            err = {"type": "data", "array": 2 * s["bias_se"], "visible": True}
             names = [label_text(label) for label in s["strategy"]]
-            fig.add_trace(go.Scatter(x=s["bias"], y=s["variance"], mode="lines+markers+text",
-                                     text=names, textposition=where, name=name,
-                                     error_x=err), row=1, col=1)  # fmt: skip
-    if stats is None:
-        fig.add_annotation(text=_("Press “Draw the estimators” for the randomized points"), showarrow=False,
+            hover = "%{text}<br>" + _("variance") + " %{y:.4g}<extra></extra>"
+            fig.add_trace(go.Scatter(x=s["bias"], y=s["variance"], mode="lines+markers+text", text=names,
+                                     textposition=where, name=name,
+                                     hovertemplate=hover),
+                          row=1, col=1)  # fmt: skip
+    if exact is None:
+        fig.add_annotation(text=_("This window is too large for exact moments"), showarrow=False,
                            xref="x domain", yref="y domain", x=0.5, y=0.5, row=1, col=1)  # fmt: skip
-    fig.update_yaxes(type="log", dtick=1, title_text=_("relative variance E‖ĝ − E ĝ‖² / ‖g‖²"), row=1, col=1)
+    fig.update_yaxes(type="log", dtick=1, title_text=_("relative variance E‖ĝ − E ĝ‖² / ‖g‖² (exact)"),
+                     row=1, col=1)  # fmt: skip
     fig.update_yaxes(showticklabels=False, range=[-1, 1.5], title_text=_("var = 0"), row=2, col=1)
-    xlabel = _("relative bias ‖E ĝ − g‖ / ‖g‖ (randomized: ± 2 Monte Carlo s.e.; zero within it)")
-    fig.update_xaxes(rangemode="tozero", title_text=xlabel, row=2, col=1)
+    xlabel = _("relative bias ‖E ĝ − g‖ / ‖g‖ (exact; randomized and ARTBP: 0 by construction)")
+    top = float(sweep["bias"].max()) if len(sweep) else 1.0
+    pad = 0.03 * (top if top > 0 else 1.0)  # a margin left of 0, where the unbiased estimators sit
+    fig.update_xaxes(range=[-pad, top + pad], title_text=xlabel, row=2, col=1)
+    fig.update_xaxes(range=[-pad, top + pad], row=1, col=1)
     fig.update_layout(
         title=_("Bias–variance plane of the estimators vs the full-window gradient ({weights})").format(
             weights=weights

@@ -125,8 +125,20 @@ class LagDecomposition:
         return pd.DataFrame({"lag": lag, "share": share, "norm_ratio": norms})
 
     def share_beyond(self, k: int) -> float:
-        """Share of the full gradient (projection on g) carried by lags > k."""
+        """Share of the full gradient (projection on g) carried by lags > k: ⟨sum_{j>k} g_j, g⟩ / ‖g‖².
+        Signed: a lag whose term points against g has a negative share, and the shares sum to 1."""
         return float(self.proj[k + 1 :].sum() / self.g_norm2)
+
+    def tail_norms(self) -> np.ndarray:
+        """(T,) ‖sum_{j>k} g_j‖ / ‖g‖ for k = 0..T-1: the size of the tail beyond lag k, whatever its
+        direction (0 beyond the last lag)."""
+        T = len(self.grads)
+        out = np.zeros(T)
+        tail = torch.zeros_like(flatten(self.grads[-1]))
+        for k in range(T - 1, 0, -1):
+            tail = tail + flatten(self.grads[k])
+            out[k - 1] = float(torch.linalg.vector_norm(tail))
+        return out / self.g_norm2**0.5
 
 
 @torch.no_grad()

@@ -7,13 +7,17 @@ The stream is a run of episodes of d + 2 tokens each:
 a and b are *markers*, each one of `num_markers` upper-case letters drawn uniformly; n_i are *noise*
 letters drawn uniformly from `num_noise` lower-case letters; the episode's last token r is the marker
 (a + b) mod num_markers (with two markers, their XOR), d steps after b. Neither marker alone predicts r,
-so the one thing a model can learn beyond the letter frequencies is r at the recall position, and the
-gradient that teaches it has to travel d (and d + 1) steps back (d2l §8.7: the chain of Jacobians
+so the one thing a model can learn beyond the letter frequencies is r at the recall position. The loss
+that scores r sits at the step whose input is the token before r, so the gradient that teaches it has to
+travel d - 1 steps back to b and d steps back to a (lags d - 1 and d; d2l §8.7: the chain of Jacobians
 dh_t/dh_{t-1}).
 
 Consequences for the truncation strategies of d2l §8.7.1, with windows of num_steps tokens:
-- regular truncation with k <= d: the marker and its recall never share a chunk (two positions d >= k
-  apart cannot lie in the same block of k), so no gradient ever links them;
+- regular truncation with k <= d - 1: neither marker ever shares a chunk with the recall's loss (two steps
+  d - 1 >= k apart cannot lie in one block of k), so no gradient links them;
+- regular truncation with k = d: the second marker and the loss share a chunk when b sits at a chunk's
+  start, for about 1/k of the recalls (`direct_paths` measures it); the first marker never does, so what
+  the gradient learns there it learns by reading a through the state carried into the chunk;
 - full BPTT within the window: the pairs that fall in one window (a fraction (num_steps - d) / num_steps
   of them) carry the signal;
 - randomized truncation: a segment reaches d steps back with probability pi^d (constant pi), and the
@@ -92,6 +96,29 @@ class DelayedRecall:
     @property
     def chance_recall_perplexity(self) -> float:
         return float(self.num_markers)
+
+
+def direct_paths(task: DelayedRecall, k: int, num_steps: int, batch_size: int = 32, epochs: int = 20,
+                 seed: int = 0) -> dict[str, float]:  # fmt: skip
+    """How often regular truncation with chunks of k leaves a path from the recall's loss back to each
+    marker, measured over `epochs` epochs of the sequential sampler (d2l §8.3.2) on this task's stream:
+    the fraction of recall losses in the windows whose step and the marker's step lie in one chunk
+    [jk, (j+1)k) of the window (lags d - 1 for b, d for a), and the number of recall losses seen."""
+    from .data import seq_data_iter_sequential
+
+    _toks, recall = task.tokens(seed)
+    positions = list(range(len(recall)))  # the sampler over positions: each window says where it is
+    rng = np.random.default_rng(seed)
+    seen, kept = 0, {task.d - 1: 0, task.d: 0}
+    for _ in range(epochs):
+        for _X, Y in seq_data_iter_sequential(positions, batch_size, num_steps, rng):
+            b, s = np.nonzero(recall[Y.numpy()])  # rows and window steps whose target is a recall
+            seen += len(s)
+            for lag in kept:
+                t = s - lag
+                kept[lag] += int(((t >= 0) & (t // k == s // k)).sum())
+    return {"second_marker": kept[task.d - 1] / max(seen, 1), "first_marker": kept[task.d] / max(seen, 1),
+            "recalls": seen}  # fmt: skip
 
 
 @torch.no_grad()

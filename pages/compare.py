@@ -45,13 +45,13 @@ with st.container():
     if task == "synthetic":
         st.caption(
             _(
-                "Delayed recall: the target at a recall position is the XOR of two markers seen d = 8 steps "
-                "earlier, in noise. Regular truncation with k < d gets no gradient across the dependency; "
-                "full and randomized truncation do. The metric is the perplexity at the recall positions "
-                "on held-out data (2 = chance, 1 = perfect). In the shipped runs regular truncation with "
-                "k = d = 8 learns too, more slowly: no gradient crosses a cut, but the state carried "
-                "forward from the previous chunk still holds a trace of the markers, which the recall learns "
-                "to read."
+                "Delayed recall: the target at a recall position is the XOR of two markers in noise; the "
+                "loss that scores it comes d − 1 = 7 steps after the second marker and d = 8 after the "
+                "first. Regular truncation with k ≤ d − 1 never keeps a gradient path to either marker; "
+                "with k = d the second marker and the loss share a chunk for about 1 in k recalls and the "
+                "first never does, so what it learns of the first it reads from the state carried into the "
+                "chunk. Full and randomized truncation carry gradient along both lags. The metric is the "
+                "perplexity at the recall positions on held-out data (2 = chance, 1 = perfect)."
             )
         )
 

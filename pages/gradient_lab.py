@@ -8,7 +8,7 @@ import streamlit as st
 
 from bptt import lab_charts
 from bptt.estimators import MAX_DRAWS, choose_k
-from bptt.gradlab import KEPT_DRAWS, MAX_BATCH, MAX_NUM_HIDDENS, MAX_NUM_STEPS
+from bptt.gradlab import MAX_BATCH, MAX_NUM_HIDDENS, MAX_NUM_STEPS
 from bptt.i18n import _
 from pages import ensure_router
 from pages.ui import lab
@@ -46,7 +46,13 @@ with st.sidebar:
         num_steps = st.number_input(_("num_steps"), 2, MAX_NUM_STEPS, key="lab_num_steps")
         num_hiddens = st.number_input(_("num_hiddens"), 4, MAX_NUM_HIDDENS, key="lab_num_hiddens")
         batch = st.number_input(_("batch size"), 1, MAX_BATCH, key="lab_batch")
-        seed = st.number_input(_("seed"), 0, 10_000, key="lab_seed", help=_("Of the minibatch's sampler."))
+        seed = st.number_input(
+            _("seed"),
+            0,
+            10_000,
+            key="lab_seed",
+            help=_("Seeds the minibatch's sampler and, for the initialisation, its weights."),
+        )
         st.caption(_("The estimators:"))
         k = st.number_input(_("regular truncation k"), 1, MAX_NUM_STEPS, key="lab_k")
         pis = st.multiselect(_("randomized: constant π"), PIS, key="lab_pis")
@@ -73,9 +79,19 @@ about = lab.describe(source)
 st.info(about, icon=":material/info:")
 
 chosen = choose_k(sweep, float(eps))
-c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 1.3], vertical_alignment="bottom")
-c1.metric(_("share of g from lags > 10"), f"{rep.share_beyond(10):.3g}")
-c2.metric(_("share of g from lags > 20"), f"{rep.share_beyond(20):.3g}")
+c1, c2, c3, c4, c5 = st.columns([1.2, 1.1, 0.9, 1, 1.3], vertical_alignment="bottom")
+c1.metric(
+    _("projection share, k > 10"),
+    f"{rep.share_beyond(10):.3g}",
+    help=_(
+        "⟨Σ_(k>10) g_k, g⟩ / ‖g‖²: the part of g along g that lags > 10 carry; all lags' shares sum to 1."
+    ),
+)
+c2.metric(
+    _("tail norm, k > 10"),
+    f"{rep.norm_beyond(10):.3g}",
+    help=_("‖Σ_(k>10) g_k‖ / ‖g‖: the size of the lags > 10 part of g, whatever its direction."),
+)
 c3.metric(_("σ_max(W_hh)"), f"{rep.sigma_max:.4g}")
 c4.metric(
     _("smallest k within ε"),
@@ -86,14 +102,30 @@ lab.train_button(c5, source, chosen)
 
 by_lag, travel, draws_tab = st.tabs([_("By lag"), _("Travel and eigenvalues"), _("Estimators over draws")])
 with by_lag:
-    st.plotly_chart(lab_charts.lag_share_figure(rep.table, source.short), key="chart_lab_lag_share")
+    st.plotly_chart(
+        lab_charts.lag_share_figure(rep.table, source.short, exact=not rep.kept_draws),
+        key="chart_lab_lag_share",
+    )
     st.plotly_chart(lab_charts.lag_norm_figure(rep.table, source.short), key="chart_lab_lag_norm")
     st.caption(
         _(
+            "A lag's share ⟨g_k, g⟩/‖g‖² is its projection on g: the shares sum to 1, and a lag whose term "
+            "points partly against the rest of g has a negative share. tail_norm is ‖Σ_(j>k) g_j‖/‖g‖, the "
+            "size of the lags beyond k whatever their direction."
+        )
+    )
+    kept_note = (
+        _("bars: ± 1 exact sd over the gates")
+        if not rep.kept_draws
+        else _("bars: ± 1 sd over {n} draws of the gates; this window is too large for exact moments").format(
+            n=rep.kept_draws
+        )
+    )
+    st.caption(
+        _(
             "Regular k keeps a lag-j path only when its two ends fall in one chunk, so it also drops short "
-            "lags at chunk boundaries; randomized strategies keep every lag on average (bars: ± 1 sd over "
-            "{n} draws of the gates)."
-        ).format(n=KEPT_DRAWS)
+            "lags at chunk boundaries; randomized strategies keep every lag on average ({note})."
+        ).format(note=kept_note)
     )
     st.dataframe(rep.table, hide_index=True)
 with travel:
@@ -119,6 +151,18 @@ with draws_tab:
             weights=source.short
         )
     )
+    st.plotly_chart(lab_charts.plane_figure(rep.exact, sweep, source.short), key="chart_lab_plane")
+    if rep.exact is not None:
+        st.caption(
+            _(
+                "Exact values, no sampling (bptt/moments.py). Regular truncation is deterministic: variance "
+                "exactly 0 and an exact bias. Randomized truncation and ARTBP are unbiased by construction: "
+                "each path's weight, the product of the gates on its edges, has expectation 1, so E ĝ = g "
+                "and their bias is exactly 0. draws_to_see: half of the variance comes from pairs of long "
+                "paths that a draw keeps with probability 1/draws_to_see or less."
+            )
+        )
+        st.dataframe(lab.exact_table(rep.exact), hide_index=True, key="table_lab_exact")
     key = (source.key, options, int(draws))
     stored = ss.get("lab_stats")
     st.button(_("Draw the estimators"), key="btn_lab_draw", type="primary", on_click=request_draws)
@@ -135,16 +179,13 @@ with draws_tab:
         else:
             stored = ss["lab_stats"] = (key, result)
     if stored is None or stored[0] != key:
-        st.info(_("Press “Draw the estimators” to draw each strategy {n} times.").format(n=int(draws)))
-        st.plotly_chart(lab_charts.plane_figure(None, sweep, source.short), key="chart_lab_plane")
+        st.info(
+            _("Press “Draw the estimators” to draw each strategy {n} times and set the sample beside the "
+              "exact values.").format(n=int(draws))
+        )  # fmt: skip
     else:
         stats, cos = stored[1]
-        st.plotly_chart(lab_charts.plane_figure(stats, sweep, source.short), key="chart_lab_plane")
-        st.caption(
-            _(
-                "Regular truncation is deterministic: its variance is exactly 0. A randomized estimator is "
-                "unbiased when its bias lies within about 2 Monte Carlo standard errors (bias_se) of 0."
-            )
-        )
+        if rep.exact is not None:
+            lab.sampled_notes(stats, rep.exact)
         st.dataframe(lab.stats_table(stats), hide_index=True, key="table_lab_stats")
         st.plotly_chart(lab_charts.cos_figure(cos, source.short), key="chart_lab_cos")

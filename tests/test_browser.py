@@ -260,7 +260,7 @@ def test_compare_page(app_server, browser):
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
     pick_radio(page, "ui_cmp_task", "Synthetic long dependency (delayed recall, d = 8)")
-    poll(lambda: "regular (k=4) (n=3)" in chart_traces(page, "cmp_chart"), 30, what="the synthetic chart")
+    poll(lambda: "regular (k=8) (n=5)" in chart_traces(page, "cmp_chart"), 30, what="the synthetic chart")
     page.wait_for_selector(SETTLED)
     page.screenshot(path=str(ARTIFACTS / "compare_synthetic.png"), full_page=True)
     set_slider(page, "ui_cmp_seeds", 1)

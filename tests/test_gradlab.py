@@ -261,13 +261,13 @@ def test_the_bias_variance_plane_puts_regular_at_variance_zero_on_a_strip_of_its
     from bptt import lab_charts
 
     sweep = pd.DataFrame({"k": np.arange(1, 36), "bias": np.linspace(0.7, 0.0, 35), "variance": 0.0})
-    stats = pd.DataFrame({"kind": ["randomized", "randomized"], "value": [0.5, 0.9],
-                          "strategy": ["randomized pi=0.5", "randomized pi=0.9"], "bias": [0.2, 0.02],
-                          "bias_se": [0.2, 0.02], "variance": [5.0, 0.05]})  # fmt: skip
-    fig = lab_charts.plane_figure(stats, sweep, "initialisation")
+    exact = pd.DataFrame({"kind": ["randomized", "randomized"], "value": [0.9, 0.5],
+                          "strategy": ["randomized pi=0.9", "randomized pi=0.5"], "bias": [0.0, 0.0],
+                          "variance": [0.05, 4e6]})  # fmt: skip
+    fig = lab_charts.plane_figure(exact, sweep, "initialisation")
     regular, randomized = fig.data
     assert regular.yaxis == "y2" and set(regular.y) == {0.0} and len(regular.x) == 35
     assert randomized.yaxis == "y" and fig.layout.yaxis.type == "log"
-    assert list(randomized.y) == [5.0, 0.05]
+    assert list(randomized.y) == [4e6, 0.05] and set(randomized.x) == {0.0}  # exact values, by π
     named = [t for t in regular.text if t]
     assert "k=35" in named and "k=10" in named and len(named) < 12  # a few named, all in the hover

@@ -36,7 +36,9 @@ def expected():
     c = load_corpus("bundled", max_tokens=10_000)
     X, Y = gradlab.minibatch(c, 4, 12, 3)
     model = gradlab.init_model(len(c.vocab), 16, 3)
-    return gradlab.lag_report(model, X, Y), gradlab.regular_sweep(model, X, Y)
+    strategies = (("randomized", 0.5), ("randomized", 0.9), ("artbp", 10.0), ("artbp", 50.0))
+    rep = gradlab.lag_report(model, X, Y, regular_k=(4,), randomized=strategies)
+    return rep, gradlab.regular_sweep(model, X, Y)
 
 
 def metric(at, label):
@@ -46,12 +48,19 @@ def metric(at, label):
 def test_page_renders_the_library_numbers(page):
     assert not page.exception, page.exception
     rep, sweep = expected()
-    assert metric(page, "share of g from lags > 10") == f"{rep.share_beyond(10):.3g}"
+    assert metric(page, "projection share, k > 10") == f"{rep.share_beyond(10):.3g}"
+    assert metric(page, "tail norm, k > 10") == f"{rep.norm_beyond(10):.3g}"
     assert metric(page, "σ_max(W_hh)") == f"{rep.sigma_max:.4g}"
     chosen = choose_k(sweep, 0.05)
     assert metric(page, "smallest k within ε") == ("—" if chosen is None else str(chosen))
     table = page.dataframe[0].value
     assert len(table) == 12 and abs(table["share"].sum() - 1) < 1e-9
+    exact = page.dataframe[1].value  # the exact table, shown before any draw
+    want = rep.exact.set_index("strategy")
+    assert list(exact["strategy"]) == ["regular k=4", "randomized π=0.5", "randomized π=0.9", "ARTBP T0=10",
+                                       "ARTBP T0=50"]  # fmt: skip
+    assert (exact["bias"].iloc[1:] == 0.0).all() and exact["bias"].iloc[0] == want.loc["regular k=4", "bias"]
+    assert exact["variance"].iloc[1] == want.loc["randomized pi=0.5", "variance"] > 0
 
 
 def test_drawing_the_estimators_shows_their_statistics(page):
@@ -60,9 +69,14 @@ def test_drawing_the_estimators_shows_their_statistics(page):
     stats = page.dataframe[-1].value
     assert list(stats["strategy"])[:1] == ["regular k=4"]
     assert stats.loc[0, "variance"] == 0.0
-    rnd = stats[stats["kind"] == "randomized"]
-    assert (rnd["bias"] < 4 * rnd["bias_se"]).all()  # unbiased within Monte Carlo error
-    assert (rnd["draws"] == 40).all()
+    assert "bias" not in stats  # a sampled bias is Monte Carlo noise: the exact table gives it
+    assert (stats["draws"].iloc[1:] == 40).all()
+    both = page.dataframe[-2].value  # sampled beside exact
+    rep, _sweep = expected()
+    exact = rep.exact.set_index("strategy")["mse"]
+    assert list(both["exact_mse"]) == [exact[s] for s in ["randomized pi=0.5", "randomized pi=0.9",
+                                                          "ARTBP T0=10", "ARTBP T0=50"]]  # fmt: skip
+    assert (both["sampled_mse"] > 0).all() and (both["mse_se"] > 0).all()
 
 
 # -- a run's weights: from Train to the lab and back --------------------------------------------------

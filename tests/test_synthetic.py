@@ -71,3 +71,20 @@ def test_an_untrained_model_recalls_at_chance():
     m = recall_metrics(model, task, seed=9)
     assert m["recall_perplexity"] == pytest.approx(task.chance_recall_perplexity, abs=0.02)
     assert abs(m["recall_accuracy"] - 0.5) < 0.06
+
+
+def test_direct_paths_of_regular_truncation_to_the_markers():
+    """The recall's loss is d - 1 steps after b and d after a: regular k <= d - 1 never keeps either path,
+    k = d keeps b's for about 1/k of the recalls (b at a chunk's start) and never a's, and a whole window
+    keeps them where both ends fall in it ((T - lag) / T of uniformly placed recalls)."""
+    from bptt.synthetic import direct_paths
+
+    task = DelayedRecall(d=8)
+    for k in (4, 6, 7):
+        got = direct_paths(task, k, 32, epochs=5)
+        assert got["second_marker"] == 0.0 and got["first_marker"] == 0.0 and got["recalls"] > 4000
+    at_d = direct_paths(task, 8, 32, epochs=20)
+    assert at_d["first_marker"] == 0.0
+    assert abs(at_d["second_marker"] - 1 / 8) < 0.03
+    whole = direct_paths(task, 32, 32, epochs=20)
+    assert abs(whole["second_marker"] - 25 / 32) < 0.03 and abs(whole["first_marker"] - 24 / 32) < 0.03

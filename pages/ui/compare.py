@@ -49,6 +49,8 @@ OPTIONS = {
     "synthetic": [
         "full",
         "regular:4",
+        "regular:6",
+        "regular:7",
         "regular:8",
         "randomized:0.9",
         "randomized:0.5",

@@ -254,7 +254,39 @@ def lab_query(source: Source) -> None:
         st.session_state["lab_applied"] = (source.run_id, source.step)
 
 
+def round_count(x: float) -> str:
+    """A count to two significant figures with thousands separators: 1,000,000 rather than 1e+06."""
+    return f"{float(f'{x:.2g}'):,.0f}"
+
+
+def exact_table(exact):
+    """The exact table as shown: the strategy in the reader's language, the columns a reader needs."""
+    shown = exact.assign(strategy=[label_text(s) for s in exact["strategy"]])
+    return shown[["strategy", "bias", "variance", "mse", "draws_to_see"]]
+
+
+def sampled_notes(stats, exact) -> None:
+    """The drawn strategies' sampled E‖ĝ − g‖²/‖g‖² beside the exact value, and a warning for each whose
+    sample falls short of it by more than its own standard error allows."""
+    both = gradlab.sampled_vs_exact(stats, exact)
+    st.dataframe(both.assign(strategy=[label_text(s) for s in both["strategy"]]), hide_index=True,
+                 key="table_lab_sampled")  # fmt: skip
+    for row in both[both["short"]].itertuples():
+        text = _(
+            "{strategy}: the {n} draws give E‖ĝ − g‖²/‖g‖² = {sampled:.3g} ± {se:.2g}, the exact value is "
+            "{exact:.3g}. The sample has not met the rare long paths that carry the variance: half of it "
+            "comes from path pairs a draw keeps with probability about 1 in {draws}, so it would take of "
+            "the order of {draws} draws to see them."
+        )
+        args = {"strategy": label_text(row.strategy), "n": int(row.draws), "sampled": row.sampled_mse,
+                "se": row.mse_se, "exact": row.exact_mse, "draws": round_count(row.draws_to_see)}  # fmt: skip
+        st.warning(text.format(**args), icon=":material/warning:")
+
+
 def stats_table(stats):
     """The estimators' table as shown: the strategy column in the reader's language (the data keeps
     the stable labels)."""
-    return stats.assign(strategy=[label_text(s) for s in stats["strategy"]])
+    shown = stats.assign(strategy=[label_text(s) for s in stats["strategy"]])
+    # The sampled bias of an unbiased estimator is Monte Carlo noise by construction: the exact table
+    # above gives every bias; this one keeps what the draws illustrate.
+    return shown[["strategy", "draws", "variance", "mse", "mse_se", "cos_mean", "cos_min"]]
