@@ -124,6 +124,24 @@ def test_a_post_larger_than_the_bound_is_refused(db_url):
     assert store.posts(code) == []
 
 
+def test_the_largest_valid_run_fits_in_a_post():
+    """The byte bound refuses only what no run produces: 40 four-byte characters, 100 points of floats
+    with 17 significant digits, every setting at its longest."""
+    cfg = RunConfig(
+        max_tokens=123_457,
+        epochs=161,
+        truncation="randomized",
+        schedule="linear",
+        pi=0.123456789012345678,
+        pi_end=0.987654321098765432,
+        lr=0.0123456789012345678,
+        t0=987.654321098765432,
+    )
+    curve = [(123_456_789.01234567 + i, 123.45678901234567 + i) for i in range(100)]
+    e = validate("𝔸" * 40, cfg, 123.45678901234567, curve, Limits())
+    assert len(e.to_json().encode()) + len(e.name.encode()) <= Limits().post_bytes
+
+
 def test_a_curve_longer_than_the_bound_is_refused():
     curve = [(float(i), 3.0) for i in range(101)]
     with pytest.raises(BoardError, match="101 points, at most 100"):

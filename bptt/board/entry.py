@@ -34,7 +34,7 @@ class Limits:
 
     posts_per_board: int = 200  # posts one board accepts; one more is refused
     boards: int = 500  # live boards per server (expired ones do not count)
-    post_bytes: int = 16_384  # one post's stored JSON, UTF-8 (a 100-point curve takes about 4 KB)
+    post_bytes: int = 16_384  # one post's stored JSON and name, UTF-8 (the largest valid run fits: tested)
     curve_points: int = 100  # points of a post's curve (first and last kept)
     name_chars: int = 40  # a student's name
     title_chars: int = 80  # a board's title
