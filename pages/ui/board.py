@@ -75,7 +75,7 @@ def open_or_create() -> None:
             st.error(e.message)
     left, right = st.columns(2, gap="medium")
     with left, st.container(border=True):
-        st.text_input(_("Board code"), key="board_open_input", max_chars=8, placeholder="ABC123")
+        st.text_input(_("Board code"), key="board_open_input", max_chars=8)
         st.button(_("Open"), key="btn_board_open", on_click=_on_open)
     with right, st.container(border=True):
         st.text_input(_("Title of a new board"), key="board_title_input", max_chars=LIMITS.title_chars)
@@ -180,9 +180,7 @@ def post_box(run) -> None:
             ).format(run=run.name, points=LIMITS.curve_points)  # fmt: skip
         )
         with st.container(horizontal=True, vertical_alignment="bottom"):
-            st.text_input(
-                _("Board code"), key="board_post_code", max_chars=8, width=160, placeholder="ABC123"
-            )
+            st.text_input(_("Board code"), key="board_post_code", max_chars=8, width=160)
             st.text_input(_("Your name"), key="board_post_name", max_chars=LIMITS.name_chars, width=260)
             finished = run.status == "finished"
             st.button(
