@@ -143,12 +143,12 @@ def _on_post(run) -> None:
     ss = st.session_state
     with guarded(_("Posting the run")):
         try:
-            _epochs = run.trainer.snapshot()[2]  # per-epoch history: epoch, perplexity, tokens, wall_time
+            per_epoch = run.trainer.snapshot()[2]  # per-epoch history: epoch, perplexity, tokens, wall_time
             entry = entry_from_history(
                 ss.get("board_post_name", ""),
                 run.cfg,
-                _epochs["tokens"].to_numpy(),
-                _epochs["perplexity"].to_numpy(),
+                per_epoch["tokens"].to_numpy(),
+                per_epoch["perplexity"].to_numpy(),
                 LIMITS,
             )
             code = normalize_code(ss.get("board_post_code", ""))
