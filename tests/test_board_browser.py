@@ -1,7 +1,7 @@
 """The class board in a real browser against `streamlit run app.py` (its own server, with the board's
 SQLite file in a temporary folder): a lecturer creates a board, two students each train a small run on
 Train and post it, and the lecturer's board shows both. Screenshots: artifacts/board-post.png (Train's
-post box after posting) and artifacts/board.png (the board)."""
+post box after posting), artifacts/board.png and board-zh.png (the board in English and Chinese)."""
 
 from __future__ import annotations
 
@@ -97,6 +97,13 @@ def test_a_run_posted_from_train_appears_on_the_board(browser, server):
     assert page.locator(f"{MAIN} b").count() == 0  # no markup from a user reached the page
     assert page.evaluate("() => !!window.__xss") is False
     page.screenshot(path=str(ARTIFACTS / "board.png"), full_page=True)
+    # The same board in Chinese: the strategies in the book's terms, the posts unchanged.
+    page.locator("[data-testid='stSidebar'] .st-key-ui_lang button").filter(has_text="中文").click()
+    settle(page)
+    zh = {"常规截断", "随机截断"}
+    poll(lambda: set(chart_traces(page, "board_final")) == zh, 60, what="the traces in Chinese")
+    poll(lambda: page.locator(f"{MAIN} h1").first.inner_text() == "班级看板", 30, what="the title in Chinese")
+    page.screenshot(path=str(ARTIFACTS / "board-zh.png"), full_page=True)
     assert not lecturer.errors and not page_exceptions(page), (lecturer.errors, page_exceptions(page))
     assert app_tracebacks(server.log()) == 0, server.log()[-3000:]
     lecturer.close()
