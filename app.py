@@ -38,6 +38,7 @@ pages = [
     st.Page("pages/theory.py", title=_("Theory"), icon=":material/functions:"),
     st.Page("pages/gradient_lab.py", title=_("Gradient lab"), icon=":material/science:"),
     st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:"),
+    st.Page("pages/board.py", title=_("Class board"), icon=":material/leaderboard:"),
 ]
 st.session_state.pop("after_page", None)  # set by this run's page only
 try:

@@ -9,8 +9,8 @@ import streamlit as st
 from bptt.config import config_diff
 from bptt.i18n import _
 from pages import ensure_router
+from pages.ui import board, live, panel, settings
 from pages.ui import corpus as text
-from pages.ui import live, panel, settings
 from pages.ui.runs import LANE, analyse_button, export_box, on_start, overlay_select, reset_button
 from pages.ui.session import interrupt_in_flight, registry, show_messages
 
@@ -90,4 +90,5 @@ panel.view_select()
 live.panel(LANE, panel.draw)
 
 export_box()
+board.post_box(registry().get(ss.get("ui_manage_run")))
 settings.write_url(cfg)
