@@ -4,13 +4,11 @@ import os
 
 import streamlit as st
 
-from bptt.i18n import _
+from pages import page_list, route
 from pages.ui.lang import language_switch
-from pages.ui.session import keep_gate
 from pages.ui.warm import warm_up
 
 st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout="wide")
-keep_gate()  # pages/ui/session.py: clicks that land while another is handled
 
 # The training page's settings ("cfg_*"), view options ("ui_*") and the Gradient lab's choices ("lab_*")
 # are widget state. Streamlit forgets a widget's value once a run does not draw it (another page, a
@@ -25,15 +23,4 @@ if os.environ.get("BPTT_WARM_UP", "1") != "0":  # 0: the cold baseline of benchm
 with st.sidebar:
     language_switch()  # first: every message below is in the chosen language
 
-pages = [
-    st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
-    st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:"),
-    st.Page("pages/theory.py", title=_("Theory"), icon=":material/functions:"),
-    st.Page("pages/gradient_lab.py", title=_("Gradient lab"), icon=":material/science:"),
-    st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:"),
-]
-st.session_state.pop("after_page", None)  # set by this run's page only
-st.navigation(pages).run()
-# A page that trains (pages/ui/live.py: panel) leaves its chunk of training for now, when it is drawn.
-if (after_page := st.session_state.pop("after_page", None)) is not None:
-    after_page()
+route(page_list())  # pages/__init__.py: the router, and the page runs it marks as routed
