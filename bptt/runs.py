@@ -47,7 +47,7 @@ class Run:
 
     def advance(self, seconds: float) -> None:
         """Train for about `seconds`, at least one step (what the workers call, bptt/workers.py)."""
-        self.trainer.run_for(seconds)
+        self.trainer.run_for(seconds, wait=True)  # a page copying the history holds the lock a moment
 
     def interrupt(self) -> None:
         """A step loop in another thread returns after its current step."""

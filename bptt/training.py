@@ -159,10 +159,11 @@ class Trainer:
             e["tokens"].append(self.tokens)
             e["wall_time"].append(self.wall_time)
 
-    def step(self) -> dict[str, Any] | None:
-        """Train on one minibatch and return its record; None when done, or when another thread is
-        inside `step()` right now (the call is skipped, never run twice at once)."""
-        if not self.lock.acquire(blocking=False):
+    def step(self, wait: bool = False) -> dict[str, Any] | None:
+        """Train on one minibatch and return its record; None when done, or when another thread holds
+        the trainer's lock right now (the call is skipped, never run twice at once). `wait`: wait for the
+        lock instead (a reader copying the history holds it for a moment)."""
+        if not self.lock.acquire(blocking=wait):
             return None
         try:
             return self._step()
@@ -278,9 +279,11 @@ class Trainer:
         dashboard should not wait for a whole chunk of training)."""
         self._generation += 1
 
-    def run_for(self, seconds: float, max_steps: int | None = None) -> list[dict[str, Any]]:
+    def run_for(
+        self, seconds: float, max_steps: int | None = None, wait: bool = False
+    ) -> list[dict[str, Any]]:
         """Step until `seconds` have passed (at least one step), the run ends, max_steps is reached, or
-        `interrupt()` is called."""
+        `interrupt()` is called; `wait` as for `step`."""
         records: list[dict[str, Any]] = []
         deadline = time.perf_counter() + seconds
         generation = self._generation
@@ -289,7 +292,7 @@ class Trainer:
             and (max_steps is None or len(records) < max_steps)
             and generation == self._generation
         ):
-            rec = self.step()
+            rec = self.step(wait)
             if rec is None:
                 if self.done or self.lock.locked():
                     break

@@ -60,9 +60,10 @@ with st.container(horizontal=True, vertical_alignment="center"):
 
 with st.container(horizontal=True):
     shown = {"shipped": _("shipped results"), "live": _("your live comparison")}
-    ss.setdefault(cmp.show_key(), "live" if cmp.live() is not None else "shipped")
-    ss["cmp_show"] = st.radio(_("Show"), list(shown), key=cmp.show_key(), horizontal=True, width=400,
+    key = cmp.follow_show()
+    ss["cmp_show"] = st.radio(_("Show"), list(shown), key=key, horizontal=True, width=400,
                               format_func=shown.get)  # fmt: skip
+    cmp.shown_as(key, ss["cmp_show"])
     st.radio(_("x axis"), ["tokens", "wall_time"], key="ui_cmp_x", horizontal=True, width=200,
              format_func={"tokens": _("tokens"), "wall_time": _("wall time")}.get)  # fmt: skip
     st.radio(_("Band"), ["minmax", "sd"], key="ui_cmp_band", horizontal=True, width=200,

@@ -482,3 +482,54 @@ def test_a_fast_user_loses_no_click(app_server, browser, round_):
     for delay in DELAYS_MS:
         fast_pair(browser, app_server, False, "Start", "Pause", delay)
         fast_pair(browser, app_server, True, "Resume", "Stop", delay)
+
+
+def compare_pair(browser, server, second: str, delay_ms: int) -> None:
+    """Compare, fresh session, the default live settings: Start, then `second` (Pause, or Show: shipped
+    after Show: live was chosen first) `delay_ms` later; the page ends in the state of the last click."""
+    pw = PageWatch(browser, height=1400)
+    page = pw.page
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(server.url + "/compare")
+        wait_settled(page)
+        poll(lambda: len(chart_traces(page, "cmp_chart")) > 0, 30, what="the shipped chart")
+        shipped, mine = "shipped results", "your live comparison"
+        if second == shipped:
+            pick_radio(page, "ui_cmp_show_0", mine)
+            poll(lambda: checked_radio(page, "ui_cmp_show_0") == mine, 30, what="Show: live")
+            wait_settled(page)
+        control(page, "Start", "cmp").click()
+        if delay_ms:
+            page.wait_for_timeout(delay_ms)
+        if second == "Pause":
+            control(page, "Pause", "cmp").click()
+            wait_chosen(page, "Pause", "cmp")
+            expect(control(page, "Resume", "cmp")).to_be_visible()
+            shown = mine
+        else:
+            page.locator(f"{MAIN} [data-testid='stRadio']").filter(has_text=shipped).locator(
+                "[data-testid='stRadioOption']"
+            ).filter(has_text=shipped).first.click()
+            wait_chosen(page, "Running", "cmp")
+            shown = shipped
+        radio = page.locator(f"{MAIN} [data-testid='stRadio']").filter(has_text=shipped).first
+        poll(lambda: radio.locator("label:has(input:checked)").inner_text().strip() == shown, 30,
+             what=f"Show: {shown}")  # fmt: skip
+        page.wait_for_timeout(2500)  # a second redraw of the panel: still so
+        assert radio.locator("label:has(input:checked)").inner_text().strip() == shown
+        caption = "Live comparison" if shown == mine else "Shipped results"
+        expect(page.locator(MAIN).get_by_text(caption).first).to_be_visible()
+        assert not page_blank(page)
+        assert_clean(pw, server)
+        control(page, "Stop", "cmp").click()
+        wait_chosen(page, None, "cmp")
+    finally:
+        pw.close()
+
+
+def test_a_fast_user_on_compare_loses_no_click(app_server, browser):
+    """Compare's Start, then Pause or a Show choice 0, 100, 250 or 500 ms later, each in a fresh session."""
+    for delay in DELAYS_MS:
+        compare_pair(browser, app_server, "Pause", delay)
+        compare_pair(browser, app_server, "shipped results", delay)

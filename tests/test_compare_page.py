@@ -170,3 +170,28 @@ def test_exports_are_the_files_the_cli_writes():
     assert [r["strategy"] for r in out["runs"]] == ["full", "regular:4"]
     assert all(math.isfinite(r["recall_perplexity"]) for r in out["runs"])
     assert pd.read_csv(io.StringIO(curves_csv(out)))["strategy"].tolist()[0] == "full"
+
+
+def test_a_show_choice_that_races_start_is_kept():
+    """Start and a Show click in one request (the second click's request carried both values), or the
+    Show click on the radio that Start's run replaced: the Show choice, the later click, wins."""
+    at = open_compare(**{**TINY, "ui_cmp_budget": "seconds", "ui_cmp_seconds": 60})
+    at.radio(key="ui_cmp_show_0").set_value("live").run(timeout=TIMEOUT)
+    at.radio(key="ui_cmp_show_0").set_value("shipped")
+    at.segmented_control(key=control_key(at, CMP)).set_value("running").run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert at.session_state["cmp_phase"] == "running" and at.session_state["cmp_show"] == "shipped"
+    assert at.radio(key="ui_cmp_show_1").value == "shipped"
+    press(at, "stopped", CMP)
+    at.radio(key="ui_cmp_show_1").set_value("live").run(timeout=TIMEOUT)
+
+    press(at, "running", CMP)  # the next comparison's radio is drawn showing it ...
+    assert at.session_state["cmp_show"] == "live" and at.radio(key="ui_cmp_show_2").value == "live"
+    at.session_state["ui_cmp_show_1"] = "shipped"  # ... and a click on the replaced radio arrives
+    at.run(timeout=TIMEOUT)
+    assert at.session_state["cmp_show"] == "shipped" and at.radio(key="ui_cmp_show_2").value == "shipped"
+    tick(at)
+    assert at.session_state["cmp_show"] == "shipped", "reconciling twice changes nothing"
+    at.radio(key="ui_cmp_show_2").set_value("live").run(timeout=TIMEOUT)
+    assert at.session_state["cmp_show"] == "live"
+    press(at, "stopped", CMP)

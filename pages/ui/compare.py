@@ -108,6 +108,22 @@ def show_key() -> str:
     return f"ui_cmp_show_{latest[0] if latest else 0}"
 
 
+def follow_show() -> str:
+    """The Show radio's key for this run, its value set: a new comparison starts out shown, unless the
+    visitor changed a Show radio since replaced (the click raced Start): that choice is the latest."""
+    ss, key = st.session_state, show_key()
+    drawn = ss.setdefault("cmp_show_drawn", {})  # a plain dict: key -> the value the page last drew
+    for old, value in list(drawn.items()):
+        if old != key and ss.get(old, value) != value:
+            ss[key] = drawn[old] = ss[old]
+    ss.setdefault(key, "live" if live() is not None else "shipped")
+    return key
+
+
+def shown_as(key: str, value: str) -> None:
+    st.session_state["cmp_show_drawn"][key] = value
+
+
 def live_spec(task: str) -> Spec:
     """The Spec of the live settings (raises ConfigError or ValueError with a message for a bad one)."""
     ss = st.session_state
