@@ -492,13 +492,14 @@ def compare_pair(browser, server, second: str, delay_ms: int) -> None:
     page.set_default_timeout(TIMEOUT_MS)
     try:
         page.goto(server.url + "/compare")
-        wait_settled(page)
+        page.wait_for_selector(SETTLED, timeout=60_000)
+        control(page, "Start", "cmp").wait_for()
         poll(lambda: len(chart_traces(page, "cmp_chart")) > 0, 30, what="the shipped chart")
         shipped, mine = "shipped results", "your live comparison"
         if second == shipped:
             pick_radio(page, "ui_cmp_show_0", mine)
             poll(lambda: checked_radio(page, "ui_cmp_show_0") == mine, 30, what="Show: live")
-            wait_settled(page)
+            page.wait_for_selector(SETTLED, timeout=60_000)
         control(page, "Start", "cmp").click()
         if delay_ms:
             page.wait_for_timeout(delay_ms)
