@@ -17,6 +17,30 @@ from pages.ui.session import show_messages
 
 ensure_router()
 ss = st.session_state
+
+
+def show_key() -> str:
+    """The Show choice's key: one per live comparison, so a new one starts out shown."""
+    latest = cmp.LANE.latest()
+    return f"ui_cmp_show_{latest[0] if latest else 0}"
+
+
+def follow_show() -> str:
+    """The Show radio's key for this run, its value set: a new comparison starts out shown, unless the
+    visitor changed a Show radio since replaced (the click raced Start): that choice is the latest."""
+    ss, key = st.session_state, show_key()
+    drawn = ss.setdefault("cmp_show_drawn", {})  # a plain dict: key -> the value the page last drew
+    for old, value in list(drawn.items()):
+        if old != key and ss.get(old, value) != value:
+            ss[key] = drawn[old] = ss[old]
+    ss.setdefault(key, "live" if cmp.live() is not None else "shipped")
+    return key
+
+
+def shown_as(key: str, value: str) -> None:
+    st.session_state["cmp_show_drawn"][key] = value
+
+
 for key, value in {"ui_cmp_task": "time_machine", "ui_cmp_x": "tokens",
                    "ui_cmp_band": "minmax", "ui_cmp_seeds": 2, "ui_cmp_budget": "epochs",
                    "ui_cmp_seconds": 10}.items():  # fmt: skip
@@ -60,10 +84,10 @@ with st.container(horizontal=True, vertical_alignment="center"):
 
 with st.container(horizontal=True):
     shown = {"shipped": _("shipped results"), "live": _("your live comparison")}
-    key = cmp.follow_show()
+    key = follow_show()
     ss["cmp_show"] = st.radio(_("Show"), list(shown), key=key, horizontal=True, width=400,
                               format_func=shown.get)  # fmt: skip
-    cmp.shown_as(key, ss["cmp_show"])
+    shown_as(key, ss["cmp_show"])
     st.radio(_("x axis"), ["tokens", "wall_time"], key="ui_cmp_x", horizontal=True, width=200,
              format_func={"tokens": _("tokens"), "wall_time": _("wall time")}.get)  # fmt: skip
     st.radio(_("Band"), ["minmax", "sd"], key="ui_cmp_band", horizontal=True, width=200,

@@ -65,7 +65,7 @@ MAX_EPOCHS = 200
 MAX_SECONDS = 60
 HIDDENS = [16, 32, 64, 128]
 # Controls "ui_cmp_run_<n>", phase "cmp_phase"; the n-th live comparison is shown or not by the Show
-# choice "ui_cmp_show_<n>" (show_key), which starts at "live" when the n-th comparison begins.
+# choice "ui_cmp_show_<n>" (pages/compare.py), which starts at "live" when the n-th comparison begins.
 LANE = Lane(name="cmp", prefix="ui_cmp_run_", phase_key="cmp_phase", queue_key="cmp_queue")
 
 
@@ -100,28 +100,6 @@ class LiveComparison:
 
 def live() -> LiveComparison | None:
     return LANE.job()
-
-
-def show_key() -> str:
-    """The Show choice's key: one per live comparison, so a new one starts out shown."""
-    latest = LANE.latest()
-    return f"ui_cmp_show_{latest[0] if latest else 0}"
-
-
-def follow_show() -> str:
-    """The Show radio's key for this run, its value set: a new comparison starts out shown, unless the
-    visitor changed a Show radio since replaced (the click raced Start): that choice is the latest."""
-    ss, key = st.session_state, show_key()
-    drawn = ss.setdefault("cmp_show_drawn", {})  # a plain dict: key -> the value the page last drew
-    for old, value in list(drawn.items()):
-        if old != key and ss.get(old, value) != value:
-            ss[key] = drawn[old] = ss[old]
-    ss.setdefault(key, "live" if live() is not None else "shipped")
-    return key
-
-
-def shown_as(key: str, value: str) -> None:
-    st.session_state["cmp_show_drawn"][key] = value
 
 
 def live_spec(task: str) -> Spec:
