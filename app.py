@@ -6,8 +6,8 @@ import os
 import streamlit as st
 
 from bptt.i18n import _
+from pages import page_list, route
 from pages.ui.lang import language_switch
-from pages.ui.session import keep_gate
 from pages.ui.warm import warm_up
 
 # Visitors never see a traceback, whatever the host's config: Streamlit Community Cloud forces
@@ -16,7 +16,6 @@ from pages.ui.warm import warm_up
 st.set_option("client.showErrorDetails", "none")
 
 st.set_page_config(page_title="BPTT Lab", page_icon=":material/replay:", layout="wide")
-keep_gate()  # pages/ui/session.py: clicks that land while another is handled
 
 # The training page's settings ("cfg_*"), view options ("ui_*") and the Gradient lab's choices ("lab_*")
 # are widget state. Streamlit forgets a widget's value once a run does not draw it (another page, a
@@ -31,22 +30,9 @@ if os.environ.get("BPTT_WARM_UP", "1") != "0":  # 0: the cold baseline of benchm
 with st.sidebar:
     language_switch()  # first: every message below is in the chosen language
 
-pages = [
-    st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
-    st.Page("pages/path.py", title=_("Guided path"), icon=":material/route:"),
-    st.Page("pages/train.py", title=_("Train"), icon=":material/model_training:"),
-    st.Page("pages/theory.py", title=_("Theory"), icon=":material/functions:"),
-    st.Page("pages/gradient_lab.py", title=_("Gradient lab"), icon=":material/science:"),
-    st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:"),
-    st.Page("pages/board.py", title=_("Class board"), icon=":material/leaderboard:"),
-]
-st.session_state.pop("after_page", None)  # set by this run's page only
 try:
-    st.navigation(pages).run()
+    route(page_list())  # pages/__init__.py: the router, and the page runs it marks as routed
 except Exception:  # Streamlit's own stop and rerun signals are BaseExceptions: they pass through
     logging.getLogger("bptt_lab").exception("a page failed")
     st.error(_("This page ran into an error and stopped. Your runs and settings are kept; the details are in "
                "the server log."))  # fmt: skip
-# A page that trains (pages/ui/live.py: panel) leaves its chunk of training for now, when it is drawn.
-if (after_page := st.session_state.pop("after_page", None)) is not None:
-    after_page()

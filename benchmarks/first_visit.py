@@ -1,21 +1,25 @@
 """A first visit to Train, clicked from Home, on a fresh server: how long until Start can be clicked.
 
-    python benchmarks/first_visit.py --reps 3
+    python benchmarks/first_visit.py --reps 3 [--read 5] [--old DIR]
 
 Each repetition measures both servers, alternating: "cold" (BPTT_WARM_UP=0: the first visit to Train
 imports PyTorch, pandas and Plotly itself) and "warm" (app.py's background warm-up, pages/ui/warm.py,
 imports them while the visitor reads Home). Each measurement starts a new `streamlit run app.py` (so
 the server process has imported nothing yet) and a new browser context, opens Home, waits until it is
-drawn, then clicks Train in the sidebar and times the click until Start is enabled and no widget
+drawn, then clicks Train in the sidebar and times the click until Start can be clicked and no widget
 placeholder (stSkeleton) is left: "Train interactive". `--read S` waits S seconds on Home first, as a
-visitor reading it does (the warm-up works during that time).
+visitor reading it does (the warm-up works during that time). `--old DIR`: also an older version of the
+app, checked out in DIR (e.g. `git archive <commit> | tar -x -C DIR`), warm, in the same rounds; its
+Start was a button (key btn_start), today's is the run control's first option.
 Printed: Home painted and Train interactive per repetition and mode, the 1-minute load average before
-each (the machine may be shared), and the medians per mode.
+each (the machine may be shared), and the medians per mode; written to
+benchmarks/results/first_visit.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -24,11 +28,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import CHROMIUM, MAIN, SETTLED, PageWatch, button, start_server  # noqa: E402
+from conftest import CHROMIUM, MAIN, SETTLED, PageWatch, start_server  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results" / "first_visit.json"
+# Start can be clicked: today's run control (pages/ui/live.py) offers it, enabled; an older version's
+# Start button (--old) is enabled.
+START_NOW = """() => {
+    const g = document.querySelector("[data-testid='stMain'] .st-key-train_controls [role='radiogroup']");
+    const b = g && [...g.querySelectorAll('button')].find(x => x.innerText.trim() === 'Start');
+    return b && g.getAttribute('aria-disabled') !== 'true'
+        && !document.querySelector("[data-testid='stSkeleton']"); }"""
+START_OLD = """() => { const b = document.querySelector("[data-testid='stMain'] .st-key-btn_start button");
+    return b && !b.disabled && !document.querySelector("[data-testid='stSkeleton']"); }"""
 
 
-def one(browser, rep: int, warm: bool, read: float) -> tuple[float, float]:
-    server = start_server(f"first-visit-{rep}", BPTT_WARM_UP="1" if warm else "0")
+def one(browser, rep: int, warm: bool, read: float, old: Path | None = None) -> tuple[float, float]:
+    script = (old / "app.py") if old else Path(__file__).resolve().parents[1] / "app.py"
+    server = start_server(f"first-visit-{rep}", script, BPTT_WARM_UP="1" if warm else "0")
     try:
         time.sleep(
             2.0
@@ -43,12 +59,7 @@ def one(browser, rep: int, warm: bool, read: float) -> tuple[float, float]:
         time.sleep(read)  # the visitor reads Home before clicking Train
         t1 = time.monotonic()
         page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Train").first.click()
-        button(page, "btn_start").wait_for(timeout=60_000)
-        page.wait_for_function(
-            """() => { const b = document.querySelector("[data-testid='stMain'] .st-key-btn_start button");
-                       return b && !b.disabled && !document.querySelector("[data-testid='stSkeleton']"); }""",
-            timeout=60_000,
-        )
+        page.wait_for_function(START_OLD if old else START_NOW, timeout=60_000)
         train = time.monotonic() - t1
         if pw.errors:
             print("errors:", pw.errors)
@@ -62,19 +73,25 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--read", type=float, default=0.0, help="seconds spent reading Home before the click")
+    ap.add_argument("--old", type=Path, help="an older version's checkout, measured warm beside")
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    homes = {"cold": [], "warm": []}
-    trains = {"cold": [], "warm": []}
+    modes = ("cold", "warm", "old warm") if args.old else ("cold", "warm")
+    homes = {m: [] for m in modes}
+    trains = {m: [] for m in modes}
+    loads = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
         )
         for rep in range(args.reps):
-            for mode in ("cold", "warm") if rep % 2 == 0 else ("warm", "cold"):
+            for mode in modes if rep % 2 == 0 else modes[::-1]:
                 load = os.getloadavg()[0]
-                home, train = one(browser, rep, warm=mode == "warm", read=args.read)
+                loads.append(load)
+                old = args.old if mode == "old warm" else None
+                home, train = one(browser, rep, warm=mode != "cold", read=args.read, old=old)
                 homes[mode].append(home)
                 trains[mode].append(train)
                 print(
@@ -83,9 +100,18 @@ def main(argv=None) -> int:
                     flush=True,
                 )
         browser.close()
-    for mode in ("cold", "warm"):
+    medians = {}
+    for mode in modes:
         home, train = statistics.median(homes[mode]), statistics.median(trains[mode])
+        medians[mode] = {"home_painted_s": home, "train_interactive_s": train}
         print(f"median {mode} ({args.reps} reps): Home painted {home:.2f} s, Train interactive {train:.2f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "reps": args.reps, "read_s": args.read, "old": str(args.old) if args.old else None,
+        "home_painted_s": homes, "train_interactive_s": trains, "medians": medians,
+        "load_averages": loads, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }, indent=2) + "\n")  # fmt: skip
+    print(f"wrote {args.out}")
     return 0
 
 

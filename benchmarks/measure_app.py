@@ -10,7 +10,8 @@
     (a WebSocket message) -> the first message of the full rerun that the click started arrives from
     the server (its new_session, whose run carries no fragment id) -> the Pause button's answer is on
     the page (Resume enabled). Times are the page's own clock (performance.now()), read by a spy on
-    the page's WebSocket; a message's time is when the page's main thread handles it.
+    the page's WebSocket; a message's time is when the page's main thread handles it. (The run control's
+    Pause chosen on the page stands for the old "Resume enabled".)
 (c) Training throughput in the app vs the CLI at the same settings: the app trains for --seconds;
     tokens/s = steps x batch x num_steps over wall time since the Start click, and the same over the
     time between the first and the last step the page showed ("steady"). The app runs once with
@@ -43,11 +44,13 @@ sys.path.insert(0, str(ROOT))
 from conftest import (  # noqa: E402
     CHROMIUM,
     PageWatch,
-    button,
+    chosen,
+    control,
     metric,
     poll,
     proc_rss_mb,
     start_server,
+    wait_chosen,
     wait_settled,
     wait_steps_above,
 )
@@ -159,8 +162,8 @@ def new_page(browser, server, path: str = URL) -> PageWatch:
 def stop_and_close(pw: PageWatch) -> None:
     """Stop the run and wait for the server's answer before closing: a page closed at once can leave
     its session holding a training slot until the slot goes stale (5 s)."""
-    button(pw.page, "btn_stop").click()
-    poll(lambda: button(pw.page, "btn_start").is_enabled(), 30, what="Start enabled")
+    control(pw.page, "Stop").click()
+    wait_chosen(pw.page, None, timeout=30)
     pw.close()
 
 
@@ -179,7 +182,7 @@ def start_to_chart(browser, server, reps: int) -> dict:
         page = pw.page
         page.evaluate("""() => { const B = window.__bptt;
             B.watch('step', () => B.step() > 0); B.watch('chart', () => B.points('chart_loss') > 0); }""")
-        button(page, "btn_start").click()
+        control(page, "Start").click()
         js = "() => 'step' in __bptt.marks && 'chart' in __bptt.marks"
         poll(lambda p=page, js=js: p.evaluate(js), 60, 0.1, what="the first chart")
         m = page.evaluate("() => ({click: __bptt.clicks.at(-1), ...__bptt.marks})")
@@ -205,14 +208,16 @@ def pause_latency(browser, server, reps: int) -> dict:
     page shows Resume enabled. Between repetitions the run resumes and trains for 3 s."""
     pw = new_page(browser, server)
     page = pw.page
-    button(page, "btn_start").click()
+    control(page, "Start").click()
     wait_steps_above(page, 0, timeout=60)
     rows = []
     for _ in range(reps):
         page.wait_for_timeout(3000)
         page.evaluate("""() => { const B = window.__bptt; B.log = []; B.marks = {}; B.capture = true;
-                                 B.watch('resume', () => B.enabled('btn_resume')); }""")
-        button(page, "btn_pause").click()
+                                 B.watch('resume', () => (document.querySelector(
+                                   "[data-testid='stMain'] .st-key-train_controls button[aria-checked='true']"
+                                 ) || {}).innerText?.trim() === 'Pause'); }""")
+        control(page, "Pause").click()
         poll(lambda: page.evaluate("() => 'resume' in __bptt.marks"), 30, 0.05, what="Resume enabled")
         page.wait_for_timeout(300)
         got = page.evaluate(
@@ -240,8 +245,8 @@ def pause_latency(browser, server, reps: int) -> dict:
                 "ui_ms": got["resume"] - got["click"],
             }
         )
-        button(page, "btn_resume").click()
-        poll(lambda: button(page, "btn_pause").is_enabled(), 30, what="Pause enabled")
+        control(page, "Resume").click()
+        poll(lambda: chosen(page) == "Running", 30, what="Running chosen")
     stop_and_close(pw)
     return {k: [r[k] for r in rows] for k in rows[0]}
 
@@ -257,7 +262,7 @@ def app_throughput(browser, server, seconds: float) -> dict:
     page = pw.page
     rss_page = proc_rss_mb(pid)
     page.evaluate("() => __bptt.trackSteps()")
-    button(page, "btn_start").click()
+    control(page, "Start").click()
     click = page.evaluate("() => __bptt.clicks.at(-1)")
     rss_peak, end = rss_page, time.monotonic() + seconds
     while time.monotonic() < end:
@@ -449,6 +454,12 @@ def main(argv=None) -> int:
     print("\nsummary")
     for figure, value, cond in summary:
         print(f"  {figure:<{width}}  {value:>14}  {cond}")
+    out = ROOT / "benchmarks" / "results" / f"measure_app_{''.join(sorted(parts))}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"figure": f, "value": v, "conditions": c} for f, v, c in summary]
+    meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average": os.getloadavg()}
+    out.write_text(json.dumps({"config": CONFIG, **meta, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
 
 

@@ -45,6 +45,14 @@ class Run:
         """True when the run will not train again (finished, diverged or stopped)."""
         return self.stopped or bool(self.trainer.done)
 
+    def advance(self, seconds: float) -> None:
+        """Train for about `seconds`, at least one step (what the workers call, bptt/workers.py)."""
+        self.trainer.run_for(seconds, wait=True)  # a page copying the history holds the lock a moment
+
+    def interrupt(self) -> None:
+        """A step loop in another thread returns after its current step."""
+        self.trainer.interrupt()
+
     @property
     def status(self) -> str:
         """ready / running / finished / diverged, or 'stopped'."""
@@ -77,6 +85,11 @@ class RunRegistry:
             dropped.append(self._runs.pop(victim.id))
         self._runs[run.id] = run
         return run, dropped
+
+    @property
+    def next_id(self) -> int:
+        """The id the next added run will get."""
+        return self._next_id
 
     def get(self, run_id: int | None) -> Run | None:
         return self._runs.get(run_id) if run_id is not None else None

@@ -4,9 +4,10 @@ A public app runs every visitor's training in one process on one or two cores. U
 would each get a sixth of a core and contend for it; with this gate at most `capacity` sessions train
 at any moment, the rest wait in a first-come queue with a visible place, and a holder gives its slot up
 after `quantum` seconds when someone is waiting, so every session makes progress. A session that stops
-asking (a closed tab: its timer ticks stop) loses its place after `stale_after` seconds.
+asking loses its place after `stale_after` seconds.
 
-Pure Python (no UI): the dashboard calls `request()` on each tick and `release()` on pause/stop.
+Pure Python (no UI): the training workers (bptt/workers.py) call `request()` for every session that
+wishes to train, before each slice, and `release()` once it no longer does.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class TrainingSlots:
 
     def _expire(self, now: float) -> None:
         for session, seen in list(self._seen.items()):
-            if now - seen > self.stale_after:  # a closed tab: no ticks any more
+            if now - seen > self.stale_after:  # nobody asks for it any more
                 self._holders.pop(session, None)
                 self._queue.pop(session, None)
                 del self._seen[session]

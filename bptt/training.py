@@ -1,10 +1,8 @@
 """A trainer that advances one minibatch per `step()` (d2l §8.5's train_ch8, unrolled for a live UI).
 
-The dashboard calls `step()` in short chunks from a timer, so training can pause, resume and be
-inspected between any two minibatches. Each step returns a record; the history keeps those records as
-columns. A lock makes a second thread's `step()` a no-op rather than a second writer (Streamlit's fast
-reruns can overlap the previous script thread: Streamlit starts each rerun, and each fragment run, in a
-thread of its own).
+The dashboard's training workers (bptt/workers.py) call `step()` one at a time, so training can pause,
+resume and be inspected between any two minibatches. Each step returns a record; the history keeps them
+as columns. A lock keeps a page reading the history and the stepping thread apart.
 """
 
 from __future__ import annotations
@@ -159,10 +157,10 @@ class Trainer:
             e["tokens"].append(self.tokens)
             e["wall_time"].append(self.wall_time)
 
-    def step(self) -> dict[str, Any] | None:
-        """Train on one minibatch and return its record; None when done, or when another thread is
-        inside `step()` right now (the call is skipped, never run twice at once)."""
-        if not self.lock.acquire(blocking=False):
+    def step(self, wait: bool = False) -> dict[str, Any] | None:
+        """Train on one minibatch and return its record; None when done, or when another thread holds the
+        lock (skipped, never run twice at once), unless `wait` (a reader holds it for a moment)."""
+        if not self.lock.acquire(blocking=wait):
             return None
         try:
             return self._step()
@@ -274,22 +272,18 @@ class Trainer:
         return None
 
     def interrupt(self) -> None:
-        """Ask a `run_for` running in another thread to return after its current step (a click in the
-        dashboard should not wait for a whole chunk of training)."""
+        """Ask a `run_for` running in another thread to return after its current step (a pause)."""
         self._generation += 1
 
-    def run_for(self, seconds: float, max_steps: int | None = None) -> list[dict[str, Any]]:
+    def run_for(self, seconds: float, max_steps: int | None = None, wait: bool = False) -> list[dict]:
         """Step until `seconds` have passed (at least one step), the run ends, max_steps is reached, or
-        `interrupt()` is called."""
+        `interrupt()` is called; `wait` as for `step`."""
         records: list[dict[str, Any]] = []
         deadline = time.perf_counter() + seconds
         generation = self._generation
-        while (
-            not self.done
-            and (max_steps is None or len(records) < max_steps)
-            and generation == self._generation
-        ):
-            rec = self.step()
+        more = lambda: max_steps is None or len(records) < max_steps  # noqa: E731
+        while not self.done and more() and generation == self._generation:
+            rec = self.step(wait)
             if rec is None:
                 if self.done or self.lock.locked():
                     break

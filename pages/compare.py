@@ -1,8 +1,8 @@
 """Compare truncation strategies over seeds, with error bars and a verdict (d2l §8.7.1.4, Fig. 8.7.1).
 
 A flat script over pages/ui: the shipped results of the default comparisons open at once; a live rerun
-trains through the same training slots as the Train page (pages/ui/live.py), chunk by chunk, with
-Pause/Resume/Stop; the chart, table and verdict come from the shipped file or the live comparison.
+trains in the same training workers as the Train page, with the same controls (pages/ui/live.py); the
+chart, table and verdict come from the shipped file or the live comparison.
 """
 
 from functools import partial
@@ -13,13 +13,35 @@ from bptt.i18n import _
 from pages import ensure_router
 from pages.ui import compare as cmp
 from pages.ui import live
-from pages.ui.session import follow, interrupt_in_flight, show_messages, steered_key
+from pages.ui.session import show_messages
 
 ensure_router()
 ss = st.session_state
-lc = cmp.live()
-interrupt_in_flight([lc])  # a click is answered now, not after the slice in flight
-for key, value in {"ui_cmp_task": "time_machine", "cmp_show": "shipped", "ui_cmp_x": "tokens",
+
+
+def show_key() -> str:
+    """The Show choice's key: one per live comparison, so a new one starts out shown."""
+    latest = cmp.LANE.latest()
+    return f"ui_cmp_show_{latest[0] if latest else 0}"
+
+
+def follow_show() -> str:
+    """The Show radio's key for this run, its value set: a new comparison starts out shown, unless the
+    visitor changed a Show radio since replaced (the click raced Start): that choice is the latest."""
+    ss, key = st.session_state, show_key()
+    drawn = ss.setdefault("cmp_show_drawn", {})  # a plain dict: key -> the value the page last drew
+    for old, value in list(drawn.items()):
+        if old != key and ss.get(old, value) != value:
+            ss[key] = drawn[old] = ss[old]
+    ss.setdefault(key, "live" if cmp.live() is not None else "shipped")
+    return key
+
+
+def shown_as(key: str, value: str) -> None:
+    st.session_state["cmp_show_drawn"][key] = value
+
+
+for key, value in {"ui_cmp_task": "time_machine", "ui_cmp_x": "tokens",
                    "ui_cmp_band": "minmax", "ui_cmp_seeds": 2, "ui_cmp_budget": "epochs",
                    "ui_cmp_seconds": 10}.items():  # fmt: skip
     ss.setdefault(key, value)
@@ -28,6 +50,8 @@ with st.sidebar:
     st.subheader(_("Live rerun"))
     task = ss["ui_cmp_task"]
     cmp.settings(task)
+create = partial(cmp.create, task)
+live.reconcile(cmp.LANE, create)  # the controls' value, made true
 
 st.title(_("Compare truncation strategies"))
 with st.container():
@@ -56,18 +80,19 @@ with st.container():
         )
 
 with st.container(horizontal=True, vertical_alignment="center"):
-    live.controls(cmp.LANE, partial(cmp.on_start, task), can_start=True, prefix="btn_cmp")
+    live.controls(cmp.LANE, can_start=True)
 
 with st.container(horizontal=True):
     shown = {"shipped": _("shipped results"), "live": _("your live comparison")}
-    st.radio(_("Show"), list(shown), index=list(shown).index(ss["cmp_show"]), key=steered_key("cmp_show"),
-             on_change=follow, args=("cmp_show",), horizontal=True, width=400,
-             format_func=shown.get)  # fmt: skip
+    key = follow_show()
+    ss["cmp_show"] = st.radio(_("Show"), list(shown), key=key, horizontal=True, width=400,
+                              format_func=shown.get)  # fmt: skip
+    shown_as(key, ss["cmp_show"])
     st.radio(_("x axis"), ["tokens", "wall_time"], key="ui_cmp_x", horizontal=True, width=200,
              format_func={"tokens": _("tokens"), "wall_time": _("wall time")}.get)  # fmt: skip
     st.radio(_("Band"), ["minmax", "sd"], key="ui_cmp_band", horizontal=True, width=200,
              format_func={"minmax": _("min–max"), "sd": _("±1 sd")}.get)  # fmt: skip
 
-live.panel(cmp.LANE, lambda: cmp.draw(task))
+live.panel(cmp.LANE, create, lambda: cmp.draw(task))
 
 cmp.export(task)

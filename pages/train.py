@@ -1,7 +1,8 @@
 """Train the book's RNN with full, regular or randomized truncation, and watch it learn (d2l §8.7).
 
-A flat script over pages/ui: settings from the URL and the widgets, the corpus, the controls, the live
-panel (pages/ui/live.py explains how it trains and why its layout is fixed), the exports.
+A flat script over pages/ui: settings from the URL and the widgets, the corpus, the controls and their
+reconciliation with the training workers, the live panel (pages/ui/live.py explains how a run trains
+off the page and why the panel's layout is fixed), the exports.
 """
 
 import streamlit as st
@@ -11,12 +12,19 @@ from bptt.i18n import _
 from pages import ensure_router
 from pages.ui import board, live, panel, settings
 from pages.ui import corpus as text
-from pages.ui.runs import LANE, analyse_button, export_box, on_start, overlay_select, reset_button
-from pages.ui.session import interrupt_in_flight, registry, show_messages
+from pages.ui.runs import (
+    LANE,
+    analyse_button,
+    create_run,
+    export_box,
+    overlay_select,
+    reset_button,
+    take_note_of_new_run,
+)
+from pages.ui.session import registry, show_messages
 
 ensure_router()
 ss = st.session_state
-interrupt_in_flight(LANE.runs())  # a click is answered now, not after the chunk in flight
 settings.init_from_url(
     {
         "ui_preset": "The book's experiment",
@@ -29,6 +37,10 @@ settings.init_from_url(
     }
 )
 cfg = settings.current_config()
+live.reconcile(LANE, create_run)  # the controls' value, made true: before anything reads the phase
+take_note_of_new_run()
+job = LANE.job()  # the run the controls speak for, while the registry keeps it
+ss["active"] = job.id if job is not None and job.id in registry() else None
 
 with st.sidebar:
     settings.preset_select()
@@ -55,7 +67,7 @@ with st.container(border=True):
         settings.truncation_explained(cfg)
 
 with st.container(horizontal=True, vertical_alignment="center"):
-    live.controls(LANE, on_start, can_start=corpus is not None)
+    live.controls(LANE, can_start=corpus is not None)
     reset_button()
     analyse_button()
 with st.container():
@@ -87,7 +99,7 @@ with st.container(horizontal=True):
     )
 panel.view_select()
 
-live.panel(LANE, panel.draw)
+live.panel(LANE, create_run, panel.draw)
 
 export_box()
 board.post_box(registry().get(ss.get("ui_manage_run")))

@@ -157,6 +157,31 @@ def button(page, key: str):
     return page.locator(f"{MAIN} .st-key-{key} button:visible").first
 
 
+def control(page, label: str, lane: str = "train"):
+    """An option of a lane's run control (pages/ui/live.py) by its label: Start, Running, Resume, Pause,
+    Stop. The control is one segmented control inside the container `<lane>_controls`."""
+    exact = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    return page.locator(f"{MAIN} .st-key-{lane}_controls button").filter(has_text=exact).first
+
+
+def chosen(page, lane: str = "train") -> str | None:
+    """The label of the run control's chosen option; None when none is (no run, or after Stop)."""
+    try:
+        picked = page.locator(f"{MAIN} .st-key-{lane}_controls button[aria-checked='true']")
+        return picked.first.inner_text(timeout=1000).strip() if picked.count() else None
+    except Exception:  # redrawn while read
+        return "?"
+
+
+def wait_chosen(page, label: str | None, lane: str = "train", timeout: float = 60) -> None:
+    """Poll until the run control shows `label` chosen (None: nothing chosen, Start offered)."""
+    if label is None:
+        poll(lambda: chosen(page, lane) is None and control(page, "Start", lane).count() > 0, timeout,
+             what=f"{lane}: Start offered")  # fmt: skip
+    else:
+        poll(lambda: chosen(page, lane) == label, timeout, what=f"{lane}: {label} chosen")
+
+
 def view_buttons(page):
     """The live panel's view choice (Loss & perplexity, Gradients, ...): a segmented control."""
     return page.locator(f"{MAIN} .st-key-ui_view button")
@@ -372,3 +397,34 @@ def pytest_runtest_makereport(item, call):
         if server is not None:
             with contextlib.suppress(Exception):
                 report.sections.append(("server log, last lines", server.log()[-4000:]))
+
+
+# -- AppTest: the run controls and the training workers ----------------------------------------------
+
+
+def control_key(at, prefix: str = "ui_run_") -> str:
+    """The key of a lane's run control as drawn now (it moves to the next run's number after Stop)."""
+    keys = [w.key for w in at.segmented_control if w.key and w.key.startswith(prefix)]
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
+def press(at, want: str, prefix: str = "ui_run_", timeout: float = 60):
+    """Choose running / paused / stopped in a lane's run control, as a click does."""
+    at.segmented_control(key=control_key(at, prefix)).set_value(want).run(timeout=timeout)
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_until(at, condition, timeout: float = 60, what: str = "condition", timeout_run: float = 60):
+    """Rerun the page (AppTest fires no run_every: each .run() stands for one of the panel's timer runs,
+    renewing the run's lease) until condition() is truthy, while the workers train in the background."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run(timeout=timeout_run)
+        assert not at.exception, at.exception
+        if value := condition():
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.2)

@@ -1,18 +1,22 @@
-"""The dashboard under streamlit.testing.v1.AppTest: pages render, the buttons drive training, the URL
-carries the settings, bad input is refused politely.
+"""The dashboard under streamlit.testing.v1.AppTest: pages render, the run controls drive training, the
+URL carries the settings, bad input is refused politely.
 
-AppTest never fires `run_every`, so each `.run()` stands for one tick of the live panel (about 0.3 s of
-training). Every run gets an explicit timeout: the first one imports torch and builds a model. The
-corpus is the bundled one (no network), cut short so that runs finish fast.
+The process's training workers train in the background of the test, as they do on a server; AppTest
+never fires `run_every`, so each `.run()` stands for one timer run of the live panel (it reconciles and
+renews the run's lease), and a test waits for the workers by rerunning (conftest.wait_until). Every run
+gets an explicit timeout: the first one imports torch and builds a model. The corpus is the bundled one
+(no network), cut short so that runs finish fast.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import control_key, press, wait_until
 from streamlit.testing.v1 import AppTest
 
 from bptt.config import QUICK_LOOK, RunConfig
@@ -51,11 +55,24 @@ def steps(at: AppTest) -> int:
     return active(at).trainer.step_count
 
 
-def tick(at: AppTest, n: int = 1) -> AppTest:
+def tick(at: AppTest, n: int = 1, pause: float = 0.3) -> AppTest:
+    """n timer runs of the panel, `pause` seconds apart (the workers train in between)."""
     for _ in range(n):
+        time.sleep(pause)
         at.run(timeout=TIMEOUT)
         assert not at.exception, at.exception
     return at
+
+
+def poll_until(condition, timeout: float = 10, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def labels(at: AppTest) -> list[str]:
+    return at.segmented_control(key=control_key(at)).options
 
 
 def click(at: AppTest, key: str) -> AppTest:
@@ -114,25 +131,24 @@ def test_theory_page_shows_truncation_getting_the_sign_wrong():
 def test_start_trains_pause_holds_resume_continues():
     at = open_page(TRAIN, LONG)
     assert at.session_state["phase"] == "idle" and len(registry(at)) == 0
-    click(at, "btn_start")
-    assert at.session_state["phase"] == "running"
-    first = steps(at)
-    assert first > 0  # the run that handled the click already trained one chunk
-    tick(at, 2)
-    second = steps(at)
-    assert second > first
+    assert labels(at) == ["Start", "Pause", "Stop"]
+    press(at, "running")
+    assert at.session_state["phase"] == "running" and labels(at)[0] == "Running"
+    first = wait_until(at, lambda: steps(at), what="the first steps")
+    wait_until(at, lambda: steps(at) > first, what="more steps")
 
-    click(at, "btn_pause")
+    press(at, "paused")  # the click's own run hands the run back to the page: from here it holds
     assert at.session_state["phase"] == "paused"
     paused = steps(at)
     tick(at, 3)
     assert steps(at) == paused
     assert "paused" in at.get("progress")[0].proto.text
-    assert not at.button(key="btn_resume").disabled and at.button(key="btn_pause").disabled
+    assert labels(at)[0] == "Resume"
 
-    click(at, "btn_resume")
-    tick(at)
-    assert steps(at) > paused and at.session_state["phase"] == "running"
+    press(at, "running")
+    wait_until(at, lambda: steps(at) > paused, what="steps after Resume")
+    assert at.session_state["phase"] == "running"
+    press(at, "paused")
 
 
 def test_a_session_waits_in_the_queue_while_the_slots_are_taken():
@@ -140,33 +156,34 @@ def test_a_session_waits_in_the_queue_while_the_slots_are_taken():
     slots.quantum = 600.0  # no time slicing within this test
     assert slots.request("another visitor").granted
     at = open_page(TRAIN, LONG)
-    click(at, "btn_start")
-    for _ in range(2):
-        assert slots.request("another visitor").granted  # the other tab keeps ticking, keeps its slot
+    press(at, "running")
+    for _ in range(3):
+        assert slots.request("another visitor").granted  # the other tab keeps its slot
         tick(at)
     assert steps(at) == 0 and at.session_state["phase"] == "running"
-    assert any("Waiting for a free training slot" in i.value and "number 1 of 1" in i.value for i in at.info)
+    wait_until(at, lambda: any("Waiting for a free training slot" in i.value and "number 1 of 1" in i.value
+                               for i in at.info), what="the queue notice")  # fmt: skip
     slots.release("another visitor")
-    tick(at)
-    assert steps(at) > 0
-    tick(at)  # the panel draws before it trains: it shows the previous tick's state
-    assert not any("Waiting" in i.value for i in at.info)
-    click(at, "btn_pause")
-    assert slots.status().training == 0, "a paused session gives its slot back"
+    wait_until(at, lambda: steps(at) > 0, what="steps once the slot is free")
+    wait_until(at, lambda: not any("Waiting" in i.value for i in at.info), what="the notice to go")
+    press(at, "paused")
+    poll_until(lambda: slots.status().training == 0, what="a paused session gives its slot back")
 
 
 def test_stop_keeps_the_run_and_reset_forgets_every_run():
     at = open_page(TRAIN, LONG)
-    click(at, "btn_start")
-    click(at, "btn_stop")
+    press(at, "running")
+    wait_until(at, lambda: steps(at) > 0)
+    press(at, "stopped")
     run = active(at)
     assert at.session_state["phase"] == "idle" and run.status == "stopped"
     held = run.trainer.step_count
     tick(at, 2)
     assert run.trainer.step_count == held
-    assert at.button(key="btn_resume").disabled and not at.button(key="btn_start").disabled
+    assert control_key(at) == "ui_run_2" and labels(at)[0] == "Start"  # a fresh control for the next run
+    assert at.segmented_control(key="ui_run_2").value is None
 
-    click(at, "btn_start")  # a second run
+    press(at, "running")  # a second run
     assert len(registry(at)) == 2 and at.session_state["ui_overlay"] == [1, 2]
     click(at, "btn_reset")
     assert len(registry(at)) == 0 and at.session_state["phase"] == "idle"
@@ -179,37 +196,36 @@ def test_quick_look_preset_runs_to_finished():
     assert not at.exception
     quick = RunConfig(**{**QUICK_LOOK.to_dict(), "corpus": "bundled"})
     assert at.session_state["cfg_epochs"] == quick.epochs and at.session_state["cfg_corpus"] == "bundled"
-    click(at, "btn_start")
+    press(at, "running")
     assert active(at).cfg == quick
-    for _ in range(60):
-        if active(at).status == "finished":
-            break
-        tick(at)
-    assert active(at).status == "finished"
-    tick(at)  # the run after the one that finished: the ticks have stopped
-    assert at.session_state["phase"] == "idle"
+    wait_until(at, lambda: active(at).status == "finished", timeout=120, what="the run to finish")
+    tick(at)
+    assert at.session_state["phase"] == "idle" and labels(at)[0] == "Start"
     assert at.success and "Finished" in at.success[0].value
     assert at.get("progress")[0].proto.value == 100
 
 
 def test_a_setting_changed_during_a_run_applies_to_the_next_run():
     at = open_page(TRAIN, LONG)
-    click(at, "btn_start")
+    press(at, "running")
     at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)
     assert not at.exception
     assert any("apply to the next run" in el.value and "num_hiddens: 32 → 64" in el.value for el in at.info)
     assert active(at).cfg.num_hiddens == 32
     before = steps(at)
-    tick(at)
-    assert steps(at) > before  # still training the first run
+    wait_until(at, lambda: steps(at) > before, what="the first run to keep training")
+    press(at, "paused")
 
 
 def test_runs_are_overlaid_on_the_curves():
     at = open_page(TRAIN, TINY)
-    click(at, "btn_start")
+    press(at, "running")
+    wait_until(at, lambda: steps(at) > 0)
+    press(at, "stopped")
     at.radio(key="cfg_truncation").set_value("regular").run(timeout=TIMEOUT)
-    click(at, "btn_start")
-    tick(at, 2)
+    press(at, "running")
+    wait_until(at, lambda: steps(at) > 0)
+    tick(at)
     names = [r.name for r in registry(at).list()]
     assert names == ["#1 full", "#2 regular (k=10)"]  # the defaults: the book's experiment, then k = 10
     loss = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "loss" in c.proto.spec)
@@ -254,8 +270,8 @@ def test_absurd_query_values_are_clamped_with_a_note():
     assert at.number_input(key="cfg_lr").value == RunConfig().lr
     assert at.slider(key="cfg_batch_size").value == RunConfig().batch_size
     assert at.query_params["num_steps"] == "2"
-    click(at, "btn_start")  # the clamped settings train
-    assert steps(at) > 0
+    press(at, "running")  # the clamped settings train
+    wait_until(at, lambda: steps(at) > 0)
 
 
 def test_a_setting_pushing_a_cross_field_bound_lowers_the_other():
@@ -290,8 +306,9 @@ def test_an_invalid_upload_shows_an_error_and_keeps_the_previous_corpus():
     assert not at.error and corpus_name(at) == "upload: mine.txt"
     at.file_uploader[0].set_value(("empty.txt", b"", "text/plain")).run(timeout=TIMEOUT)
     assert at.error and corpus_name(at) == "upload: mine.txt"
-    click(at, "btn_start")  # trains on the text kept
-    assert active(at).trainer.corpus.name == "upload: mine.txt" and steps(at) > 0
+    press(at, "running")  # trains on the text kept
+    assert active(at).trainer.corpus.name == "upload: mine.txt"
+    wait_until(at, lambda: steps(at) > 0)
 
 
 @pytest.mark.parametrize(
@@ -316,8 +333,8 @@ def test_any_unicode_text_trains_and_is_shown_as_plain_text(name, text, shown):
     assert excerpt, "the excerpt shows the text verbatim, in a code block (never rendered as HTML/Markdown)"
     for el in [*at.markdown, *at.info, *at.caption, *at.error, *at.warning, *at.success]:
         assert shown not in el.value, f"user text reached a Markdown element: {el.value[:80]}"
-    click(at, "btn_start")
-    assert steps(at) > 0
+    press(at, "running")
+    wait_until(at, lambda: steps(at) > 0)
 
 
 def test_chinese_text_with_the_letters_tokenizer_says_to_use_chars():
@@ -334,9 +351,10 @@ def test_a_text_too_short_for_one_minibatch_is_refused_at_start():
     short = b"a short text, far too short for one minibatch of the book's size. " * 10
     at.file_uploader[0].set_value(("short.txt", short, "text/plain")).run(timeout=TIMEOUT)
     assert corpus_name(at) == "upload: short.txt"
-    click(at, "btn_start")
+    press(at, "running")
     assert len(registry(at)) == 0 and at.session_state["phase"] == "idle"
     assert any("needs at least" in e.value for e in at.error)
+    assert control_key(at) == "ui_run_2" and labels(at)[0] == "Start", "a fresh control after a failed Start"
 
 
 # -- failures never show a traceback -------------------------------------------------------------------
@@ -344,37 +362,37 @@ def test_a_text_too_short_for_one_minibatch_is_refused_at_start():
 
 def test_a_diverging_run_is_reported_and_the_ticks_stop():
     at = open_page(TRAIN, {**TINY, "max_tokens": "5000", "epochs": "50", "lr": "100", "clip": "0"})
-    click(at, "btn_start")
-    for _ in range(10):
-        if active(at).trainer.done:
-            break
-        tick(at)
+    press(at, "running")
+    wait_until(at, lambda: active(at).trainer.done, what="the run to diverge")
     tick(at)
     assert active(at).status == "diverged" and at.session_state["phase"] == "idle"
     assert any("Training stopped" in e.value for e in at.error)
 
 
-def test_an_error_while_training_pauses_the_run_and_says_so(monkeypatch):
+def test_an_error_while_training_stops_the_run_and_says_so(monkeypatch):
     from bptt.training import Trainer
 
     at = open_page(TRAIN, LONG)
-    click(at, "btn_start")
 
     def broken(self, seconds, max_steps=None):
         raise RuntimeError("simulated failure inside torch")
 
     monkeypatch.setattr(Trainer, "run_for", broken)
-    tick(at)
-    assert at.session_state["phase"] == "paused"
-    assert any("paused" in e.value and "server log" in e.value for e in at.error)
-    assert not any("simulated" in e.value for e in at.error)  # no internals for the visitor
+    press(at, "running")
+    said = wait_until(
+        at,
+        lambda: [e.value for e in at.error if "stopped" in e.value and "server log" in e.value],
+        what="the failed run to stop, with a message",
+    )
+    assert not any("simulated" in e for e in said)  # no internals for the visitor
+    assert at.session_state["phase"] == "idle" and active(at).status == "stopped" and labels(at)[0] == "Start"
 
 
 def test_an_error_while_drawing_shows_a_short_message(monkeypatch):
     from bptt import charts
 
     at = open_page(TRAIN, TINY)
-    click(at, "btn_start")
+    press(at, "running")
     monkeypatch.setattr(charts, "metric_chart", lambda *a, **k: 1 / 0)
     tick(at, 2)
     assert any("could not be drawn" in e.value for e in at.error)
@@ -402,7 +420,7 @@ def test_the_live_panel_has_one_shape_in_every_state():
     at = open_page(TRAIN, {**LONG, "k": "abc"})  # a link note is shown above the panel before the first run
     assert any("adjusted" in el.value for el in at.info)
     shapes = {"no run yet": panel_shape(at)}
-    click(at, "btn_start")
+    press(at, "running")
     shapes["training"] = panel_shape(at)
     for view in ("gradients", "dh", "speed", "runs", "curves"):
         at.segmented_control(key="ui_view").set_value(view).run(timeout=TIMEOUT)
@@ -410,9 +428,9 @@ def test_the_live_panel_has_one_shape_in_every_state():
     at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)  # "Changes apply ..." above it
     assert any("Changes apply" in el.value for el in at.info)
     shapes["a change shown above"] = panel_shape(at)
-    click(at, "btn_pause")
+    press(at, "paused")
     shapes["paused"] = panel_shape(at)
-    click(at, "btn_stop")
+    press(at, "stopped")
     shapes["stopped"] = panel_shape(at)
     first = shapes["no run yet"]
     assert all(s == first for s in shapes.values()), {k: (s[0], len(s[1])) for k, s in shapes.items()}

@@ -12,6 +12,7 @@ The machine may be small and shared: every wait polls for a condition with a gen
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -27,6 +28,7 @@ from conftest import (
     chart_traces,
     chart_x_end,
     checked_radio,
+    control,
     metric,
     nudge_slider,
     open_view,
@@ -38,6 +40,7 @@ from conftest import (
     slider_value,
     start_server,
     step_count,
+    wait_chosen,
     wait_settled,
     wait_steps_above,
 )
@@ -67,8 +70,7 @@ def assert_clean(pw: PageWatch, server) -> None:
 
 
 def settled_step(page) -> int:
-    """The step once the chunk that was training when the click landed (at most 0.7 s) is over: the
-    click's rerun draws the buttons at once, the Step metric only when that chunk has ended."""
+    """The step once the panel has redrawn after the click's run (it redraws once a second)."""
     page.wait_for_timeout(1500)
     return step_count(page)
 
@@ -85,12 +87,12 @@ def open_tab(page, name: str, chart_key: str) -> None:
 
 def train_briefly(page, min_steps: int = 150) -> int:
     """Start a run, let it make `min_steps` steps, stop it; the steps it made."""
-    expect(button(page, "btn_start")).to_be_enabled(timeout=TIMEOUT_MS)  # generous: a shared machine
-    button(page, "btn_start").click()
-    expect(button(page, "btn_stop")).to_be_enabled(timeout=TIMEOUT_MS)
+    wait_chosen(page, None)  # generous: a shared machine
+    control(page, "Start").click()
+    wait_chosen(page, "Running")
     steps = wait_steps_above(page, min_steps, timeout=60)
-    button(page, "btn_stop").click()
-    expect(button(page, "btn_start")).to_be_enabled(timeout=TIMEOUT_MS)
+    control(page, "Stop").click()
+    wait_chosen(page, None)
     return steps
 
 
@@ -103,8 +105,8 @@ def test_live_training(app_server, browser):
     pick_radio(page, "cfg_truncation", "randomized")
     poll(lambda: chart_points(page, "chart_schedule") > 0, 30, what="the schedule preview")
 
-    button(page, "btn_start").click()
-    expect(button(page, "btn_pause")).to_be_enabled()
+    control(page, "Start").click()
+    wait_chosen(page, "Running")
     first = wait_steps_above(page, 0, timeout=60)
     poll(lambda: chart_points(page, "chart_loss") > 0, 30, what="the loss chart")
     x_end = chart_x_end(page, "chart_loss")
@@ -116,14 +118,14 @@ def test_live_training(app_server, browser):
     page.screenshot(path=str(ARTIFACTS / "train_running.png"))
 
     # Pause: the step stays put; Resume: it moves again.
-    button(page, "btn_pause").click()
-    expect(button(page, "btn_resume")).to_be_enabled()
-    expect(button(page, "btn_pause")).to_be_disabled()
+    control(page, "Pause").click()
+    wait_chosen(page, "Pause")
+    expect(control(page, "Resume")).to_be_visible()
     paused = settled_step(page)
     page.wait_for_timeout(2000)
     assert step_count(page) == paused, "the step moved while paused"
-    button(page, "btn_resume").click()
-    expect(button(page, "btn_pause")).to_be_enabled()
+    control(page, "Resume").click()
+    wait_chosen(page, "Running")
     resumed = wait_steps_above(page, paused, timeout=30)
 
     # A setting changed mid-run applies to the next run; this one keeps training.
@@ -141,9 +143,8 @@ def test_live_training(app_server, browser):
     poll(lambda: heatmap_rows(page, "chart_dh") > 0, 30, what="the ∂L/∂h_t heatmap")
     page.screenshot(path=str(ARTIFACTS / "train_dh.png"))
 
-    button(page, "btn_stop").click()
-    expect(button(page, "btn_start")).to_be_enabled()
-    expect(button(page, "btn_pause")).to_be_disabled()
+    control(page, "Stop").click()
+    wait_chosen(page, None)
     stopped = settled_step(page)
     page.wait_for_timeout(2000)
     assert step_count(page) == stopped, "the step moved after Stop"
@@ -188,13 +189,13 @@ def test_reload_and_second_tab(app_server, browser):
     """A reload during training starts a fresh session that works; a second tab trains beside it."""
     pw = open_page(browser, app_server, LONG)
     page = pw.page
-    button(page, "btn_start").click()
+    control(page, "Start").click()
     wait_steps_above(page, 0, timeout=60)
 
     page.reload()
     wait_settled(page)
-    expect(button(page, "btn_start")).to_be_enabled()
-    button(page, "btn_start").click()
+    wait_chosen(page, None)
+    control(page, "Start").click()
     first = wait_steps_above(page, 0, timeout=60)
 
     other = pw.context.new_page()
@@ -202,13 +203,13 @@ def test_reload_and_second_tab(app_server, browser):
     other.set_default_timeout(TIMEOUT_MS)
     other.goto(app_server.url + LONG)
     wait_settled(other)
-    button(other, "btn_start").click()
+    control(other, "Start").click()
     wait_steps_above(other, 0, timeout=60)
     wait_steps_above(page, first, timeout=60)  # the first tab still trains beside the second
 
     for p in (page, other):
-        button(p, "btn_stop").click()
-        expect(button(p, "btn_start")).to_be_enabled()
+        control(p, "Stop").click()
+        wait_chosen(p, None)
         assert not page_exceptions(p), page_exceptions(p)
     assert_clean(pw, app_server)
     pw.close()
@@ -253,7 +254,7 @@ def test_compare_page(app_server, browser):
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(app_server.url + "/compare")
     page.wait_for_selector(SETTLED, timeout=60_000)
-    button(page, "btn_cmp_start").wait_for()
+    control(page, "Start", "cmp").wait_for()
     poll(lambda: len(chart_traces(page, "cmp_chart")) == 12, 30, what="the shipped chart")
     assert "full (n=3)" in chart_traces(page, "cmp_chart")
     expect(page.locator(MAIN).get_by_text("Mean of 3 seeds per strategy").first).to_be_visible()
@@ -267,8 +268,8 @@ def test_compare_page(app_server, browser):
     pick_radio(page, "ui_cmp_budget", "equal time")
     set_slider(page, "ui_cmp_seconds", 20)  # 2 runs of 20 s: it never ends during the test
     page.wait_for_selector(SETTLED)
-    button(page, "btn_cmp_start").click()
-    expect(button(page, "btn_cmp_pause")).to_be_enabled(timeout=90_000)  # a busy shared machine
+    control(page, "Start", "cmp").click()
+    wait_chosen(page, "Running", "cmp", timeout=90)  # a busy shared machine
     # A click during the comparison changes the view and leaves the live comparison shown and training.
     page.locator(".st-key-ui_cmp_band [data-testid='stRadioOption']").filter(has_text="sd").click()
     poll(lambda: checked_radio(page, "ui_cmp_band") == "±1 sd", 30, what="the band click")
@@ -277,16 +278,15 @@ def test_compare_page(app_server, browser):
     poll(lambda: len(chart_traces(page, "cmp_chart")) >= 3, 30, what="the live curve")
 
     page.screenshot(path=str(ARTIFACTS / "compare_live.png"), full_page=True)
-    button(page, "btn_cmp_pause").click()
-    expect(button(page, "btn_cmp_resume")).to_be_enabled()
-    page.wait_for_timeout(2000)  # the slice in flight when the click landed ends
+    control(page, "Pause", "cmp").click()
+    wait_chosen(page, "Pause", "cmp")
+    page.wait_for_timeout(2000)  # the panel redraws after the click's run
     held = progress_value(page)
     page.wait_for_timeout(2000)
     assert progress_value(page) == held, "the progress moved while paused"
 
-    button(page, "btn_cmp_stop").click()
-    expect(button(page, "btn_cmp_start")).to_be_enabled()
-    expect(button(page, "btn_cmp_resume")).to_be_disabled()
+    control(page, "Stop", "cmp").click()
+    wait_chosen(page, None, "cmp")
     assert not page_blank(page)
     assert_clean(pw, app_server)
     pw.close()
@@ -373,18 +373,12 @@ def test_switch_to_chinese_mid_run_keeps_the_run_and_the_link_reproduces_it(app_
     URL opened in a fresh browser context opens in Chinese with the same settings."""
     pw = open_page(browser, app_server, LONG + "&truncation=randomized&pi=0.8")
     page = pw.page
-    button(page, "btn_start").click()
+    control(page, "Start").click()
     before = wait_steps_above(page, 0, timeout=60)
     assert poll(lambda: progress_text(page).startswith("#1 randomized (π=0.8)"), 30, what="the run's name")
 
-    for _ in range(3):  # a click that lands while a tick redraws the sidebar can be lost: click again
-        language_button(page, "中文").click()
-        try:
-            poll(lambda: "lang=zh" in page.evaluate("location.href"), 15, what="lang=zh in the URL")
-            break
-        except AssertionError:
-            pass
-    assert "lang=zh" in page.evaluate("location.href"), page.evaluate("location.href")
+    language_button(page, "中文").click()  # a value: sent again with every request, never lost
+    poll(lambda: "lang=zh" in page.evaluate("location.href"), 30, what="lang=zh in the URL")
     poll(
         lambda: page.locator(f"{MAIN} h1").first.inner_text() == "用通过时间反向传播训练循环神经网络",
         30,
@@ -432,6 +426,111 @@ def test_switch_to_chinese_mid_run_keeps_the_run_and_the_link_reproduces_it(app_
         assert_clean(fresh, app_server)
     finally:
         fresh.close()
-    button(page, "btn_stop").click()
+    control(page, "停止").click()
     assert_clean(pw, app_server)
     pw.close()
+
+
+# -- a fast user: two controls in a row, the second 0-500 ms after the first ---------------------------
+
+DELAYS_MS = (0, 100, 250, 500)
+ROUNDS = int(os.environ.get("BPTT_FAST_ROUNDS", "1"))  # each round: 8 fresh sessions
+
+
+def held_steps(page) -> int:
+    """The step counter, checked to hold for 2 s once the panel has redrawn."""
+    first = settled_step(page)
+    page.wait_for_timeout(2000)
+    assert step_count(page) == first, f"the step moved: {first} → {step_count(page)}"
+    return first
+
+
+def fast_pair(browser, server, setup_paused: bool, first: str, second: str, delay_ms: int) -> None:
+    pw = open_page(browser, server, LONG)
+    page = pw.page
+    try:
+        if setup_paused:  # a run that trained a little and is paused
+            control(page, "Start").click()
+            wait_steps_above(page, 0, timeout=60)
+            control(page, "Pause").click()
+            wait_chosen(page, "Pause")
+            held_steps(page)
+        control(page, first).click()
+        if delay_ms:
+            page.wait_for_timeout(delay_ms)
+        control(page, second).click()
+        if second == "Pause":  # the run exists (Start was not lost) and is paused
+            wait_chosen(page, "Pause")
+            expect(control(page, "Resume")).to_be_visible()
+            poll(lambda: "paused" in progress_text(page), 30, what="the run's status: paused")
+        else:  # Stop: the run is stopped, and Start offered for the next
+            wait_chosen(page, None)
+            poll(lambda: "stopped" in progress_text(page), 30, what="the run's status: stopped")
+        assert progress_text(page).startswith("#1 "), "one run, built once"
+        if step_count(page) is not None:
+            held_steps(page)
+        assert not page_blank(page)
+        assert_clean(pw, server)
+    finally:
+        pw.close()
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_a_fast_user_loses_no_click(app_server, browser, round_):
+    """Start then Pause, and (on a paused run) Resume then Stop, the second click 0, 100, 250 or 500 ms
+    after the first, each pair in a fresh session: the run always ends in the state of the last click."""
+    for delay in DELAYS_MS:
+        fast_pair(browser, app_server, False, "Start", "Pause", delay)
+        fast_pair(browser, app_server, True, "Resume", "Stop", delay)
+
+
+def compare_pair(browser, server, second: str, delay_ms: int) -> None:
+    """Compare, fresh session, the default live settings: Start, then `second` (Pause, or Show: shipped
+    after Show: live was chosen first) `delay_ms` later; the page ends in the state of the last click."""
+    pw = PageWatch(browser, height=1400)
+    page = pw.page
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(server.url + "/compare")
+        page.wait_for_selector(SETTLED, timeout=60_000)
+        control(page, "Start", "cmp").wait_for()
+        poll(lambda: len(chart_traces(page, "cmp_chart")) > 0, 30, what="the shipped chart")
+        shipped, mine = "shipped results", "your live comparison"
+        if second == shipped:
+            pick_radio(page, "ui_cmp_show_0", mine)
+            poll(lambda: checked_radio(page, "ui_cmp_show_0") == mine, 30, what="Show: live")
+            page.wait_for_selector(SETTLED, timeout=60_000)
+        control(page, "Start", "cmp").click()
+        if delay_ms:
+            page.wait_for_timeout(delay_ms)
+        if second == "Pause":
+            control(page, "Pause", "cmp").click()
+            wait_chosen(page, "Pause", "cmp")
+            expect(control(page, "Resume", "cmp")).to_be_visible()
+            shown = mine
+        else:
+            page.locator(f"{MAIN} [data-testid='stRadio']").filter(has_text=shipped).locator(
+                "[data-testid='stRadioOption']"
+            ).filter(has_text=shipped).first.click()
+            wait_chosen(page, "Running", "cmp")
+            shown = shipped
+        radio = page.locator(f"{MAIN} [data-testid='stRadio']").filter(has_text=shipped).first
+        poll(lambda: radio.locator("label:has(input:checked)").inner_text().strip() == shown, 30,
+             what=f"Show: {shown}")  # fmt: skip
+        page.wait_for_timeout(2500)  # a second redraw of the panel: still so
+        assert radio.locator("label:has(input:checked)").inner_text().strip() == shown
+        caption = "Live comparison" if shown == mine else "Shipped results"
+        expect(page.locator(MAIN).get_by_text(caption).first).to_be_visible()
+        assert not page_blank(page)
+        assert_clean(pw, server)
+        control(page, "Stop", "cmp").click()
+        wait_chosen(page, None, "cmp")
+    finally:
+        pw.close()
+
+
+def test_a_fast_user_on_compare_loses_no_click(app_server, browser):
+    """Compare's Start, then Pause or a Show choice 0, 100, 250 or 500 ms later, each in a fresh session."""
+    for delay in DELAYS_MS:
+        compare_pair(browser, app_server, "Pause", delay)
+        compare_pair(browser, app_server, "shipped results", delay)

@@ -1,6 +1,7 @@
 """The Compare page under AppTest: the shipped results at once (the table equals the library's summary
-of the shipped JSON), a live comparison driven tick by tick through the training slots (AppTest never
-fires `run_every`: each `.run()` stands for one tick), Pause holds it, Stop ends it, the exports."""
+of the shipped JSON), a live comparison trained by the training workers while the test reruns the page
+(AppTest never fires `run_every`: each `.run()` stands for one timer run of the panel), Pause holds it,
+Stop ends it, the Show choice, the exports."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import control_key, press, wait_until
 from streamlit.testing.v1 import AppTest
-from test_app import APP, TIMEOUT, click, tick
+from test_app import APP, TIMEOUT, tick
 
 from bptt.compare import load_shipped, strategy_title, summary
 from bptt.slots import shared_slots
@@ -33,6 +35,13 @@ def open_compare(**state) -> AppTest:
     at.switch_page(PAGE).run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     return at
+
+
+CMP = "ui_cmp_run_"
+
+
+def live(at: AppTest):
+    return at.session_state["cmp_lane"].latest[1]
 
 
 def shown_table(at: AppTest) -> pd.DataFrame:
@@ -70,13 +79,12 @@ def test_opens_with_the_shipped_results(task):
 
 
 def test_the_show_radio_switches_between_shipped_and_live():
-    """The Show radio edits the shown results (its key changes whenever Start sets them; see
-    pages/ui/session.py steered_key)."""
+    """The Show radio edits the shown results (one radio per live comparison: a new one starts shown)."""
     at = open_compare()
-    at.radio(key="cmp_show_w0").set_value("live").run(timeout=TIMEOUT)
+    at.radio(key="ui_cmp_show_0").set_value("live").run(timeout=TIMEOUT)
     assert at.session_state["cmp_show"] == "live"
     assert "No live comparison yet" in " ".join(i.value for i in at.info)
-    at.radio(key="cmp_show_w0").set_value("shipped").run(timeout=TIMEOUT)
+    at.radio(key="ui_cmp_show_0").set_value("shipped").run(timeout=TIMEOUT)
     assert at.session_state["cmp_show"] == "shipped"
     assert "Shipped results" in " ".join(c.value for c in at.caption)
 
@@ -96,39 +104,34 @@ TINY = {"ui_cmp_task": "synthetic", "ui_cmp_strategies_synthetic": ["full", "reg
 
 def test_live_comparison_ticks_pauses_resumes_and_stops():
     at = open_compare(**{**TINY, "ui_cmp_budget": "seconds", "ui_cmp_seconds": 60})  # 2 minutes
-    click(at, "btn_cmp_start")
-    lc = at.session_state["cmp_live"]
+    press(at, "running", CMP)
+    lc = live(at)
     assert at.session_state["cmp_phase"] == "running"
     assert at.session_state["cmp_show"] == "live"
-    assert at.radio(key="cmp_show_w1").value == "live", "Start did not switch the Show radio to the live run"
+    assert at.radio(key="ui_cmp_show_1").value == "live", "a new comparison is not shown"
     before = lc.comparison.progress
-    tick(at, 2)
-    assert lc.comparison.progress > before, "the ticks do not advance the comparison"
-    click(at, "btn_cmp_pause")
+    wait_until(at, lambda: lc.comparison.progress > before, what="the workers to advance the comparison")
+    press(at, "paused", CMP)
     held = lc.comparison.progress
     tick(at, 3)
     assert lc.comparison.progress == held, "a paused comparison trained"
-    click(at, "btn_cmp_resume")
-    tick(at, 2)
-    assert lc.comparison.progress > held, "Resume did not train again"
-    click(at, "btn_cmp_stop")
+    press(at, "running", CMP)
+    wait_until(at, lambda: lc.comparison.progress > held, what="Resume to train again")
+    press(at, "stopped", CMP)
     held = lc.comparison.progress
     assert lc.finished and at.session_state["cmp_phase"] == "idle"
     tick(at, 2)
     assert lc.comparison.progress == held, "a stopped comparison trained"
     assert "stopped" in " ".join(c.value for c in at.caption)
-    assert at.button(key="btn_cmp_resume").disabled
+    assert control_key(at, CMP) == "ui_cmp_run_2", "Stop hands the control to the next comparison"
+    assert at.session_state["cmp_show"] == "live", "the stopped comparison stays shown"
 
 
 def test_live_comparison_runs_to_the_end_and_fills_the_table():
     at = open_compare(**TINY)
-    click(at, "btn_cmp_start")
-    lc = at.session_state["cmp_live"]
-    for _ in range(60):
-        if lc.comparison.done:
-            break
-        tick(at)
-    assert lc.comparison.done
+    press(at, "running", CMP)
+    lc = live(at)
+    wait_until(at, lambda: lc.comparison.done, timeout=120, what="the comparison to end")
     tick(at)
     assert at.session_state["cmp_phase"] == "idle"
     table = shown_table(at)
@@ -142,8 +145,8 @@ def test_live_comparison_runs_to_the_end_and_fills_the_table():
 def test_too_many_runs_are_refused_politely():
     strategies = ["full", "regular:4", "regular:8", "randomized:0.9", "randomized:0.5"]
     at = open_compare(**{**TINY, "ui_cmp_strategies_synthetic": strategies, "ui_cmp_seeds": 3})
-    click(at, "btn_cmp_start")
-    assert "cmp_live" not in at.session_state or at.session_state["cmp_live"] is None
+    press(at, "running", CMP)
+    assert at.session_state["cmp_lane"].latest is None
     assert any("At most 12 runs" in e.value for e in at.error)
 
 
@@ -159,15 +162,37 @@ def test_exports_are_the_files_the_cli_writes():
     assert len(curves) == len(data["curves"])
     # A live comparison exports results(comparison) as JSON and its curves as CSV (bptt.compare).
     at = open_compare(**{**TINY, "ui_cmp_epochs_synthetic": 1})
-    click(at, "btn_cmp_start")
-    lc = at.session_state["cmp_live"]
-    for _ in range(30):
-        if lc.comparison.done:
-            break
-        tick(at)
+    press(at, "running", CMP)
+    lc = live(at)
+    wait_until(at, lambda: lc.comparison.done, timeout=120, what="the comparison to end")
     from bptt.compare import curves_csv, results, results_json
 
     out = json.loads(results_json(results(lc.comparison)))
     assert [r["strategy"] for r in out["runs"]] == ["full", "regular:4"]
     assert all(math.isfinite(r["recall_perplexity"]) for r in out["runs"])
     assert pd.read_csv(io.StringIO(curves_csv(out)))["strategy"].tolist()[0] == "full"
+
+
+def test_a_show_choice_that_races_start_is_kept():
+    """Start and a Show click in one request (the second click's request carried both values), or the
+    Show click on the radio that Start's run replaced: the Show choice, the later click, wins."""
+    at = open_compare(**{**TINY, "ui_cmp_budget": "seconds", "ui_cmp_seconds": 60})
+    at.radio(key="ui_cmp_show_0").set_value("live").run(timeout=TIMEOUT)
+    at.radio(key="ui_cmp_show_0").set_value("shipped")
+    at.segmented_control(key=control_key(at, CMP)).set_value("running").run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert at.session_state["cmp_phase"] == "running" and at.session_state["cmp_show"] == "shipped"
+    assert at.radio(key="ui_cmp_show_1").value == "shipped"
+    press(at, "stopped", CMP)
+    at.radio(key="ui_cmp_show_1").set_value("live").run(timeout=TIMEOUT)
+
+    press(at, "running", CMP)  # the next comparison's radio is drawn showing it ...
+    assert at.session_state["cmp_show"] == "live" and at.radio(key="ui_cmp_show_2").value == "live"
+    at.session_state["ui_cmp_show_1"] = "shipped"  # ... and a click on the replaced radio arrives
+    at.run(timeout=TIMEOUT)
+    assert at.session_state["cmp_show"] == "shipped" and at.radio(key="ui_cmp_show_2").value == "shipped"
+    tick(at)
+    assert at.session_state["cmp_show"] == "shipped", "reconciling twice changes nothing"
+    at.radio(key="ui_cmp_show_2").set_value("live").run(timeout=TIMEOUT)
+    assert at.session_state["cmp_show"] == "live"
+    press(at, "stopped", CMP)

@@ -9,9 +9,11 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from conftest import press, wait_until
 from i18n_check import english_left, english_words, visible_text
 from streamlit.testing.v1 import AppTest
 
@@ -49,8 +51,10 @@ def _train_page(params: dict[str, str]) -> AppTest:
 
 
 def _tick(at: AppTest, n: int = 1) -> AppTest:
-    """AppTest never fires run_every: each .run() stands for one tick of the live panel."""
+    """AppTest never fires run_every: each .run() stands for one timer run of the live panel (the
+    training workers train in between)."""
     for _ in range(n):
+        time.sleep(0.3)
         at.run(timeout=TIMEOUT)
         assert not at.exception, at.exception
     return at
@@ -93,10 +97,10 @@ def test_train_page_in_chinese_while_training_in_every_view(free_slots, truncati
     # a run that stays in training through the ticks below on an idle machine too (H = 32 finishes its
     # 500 epochs of 20,000 tokens in about 14 s there)
     at = _train_page({**TRAIN_ZH, "truncation": truncation, "num_hiddens": "128", "epochs": "1000"})
-    at.button(key="btn_start").click().run(timeout=TIMEOUT)
-    _tick(at, 2)
+    press(at, "running")
     run = at.session_state["registry"].get(at.session_state["active"])
-    assert run.trainer.step_count > 0 and not run.finished
+    wait_until(at, lambda: run.trainer.step_count > 0)
+    assert not run.finished
     for view in VIEWS:
         at.segmented_control(key="ui_view").set_value(view).run(timeout=TIMEOUT)
         _tick(at)
@@ -115,7 +119,7 @@ def test_a_run_is_named_in_the_language_shown(free_slots):
     at = _train_page({**TRAIN_ZH, "truncation": "regular", "lang": "en"})
     at.session_state["ui_lang"] = "en"
     at.run(timeout=TIMEOUT)
-    at.button(key="btn_start").click().run(timeout=TIMEOUT)
+    press(at, "running")
     _tick(at)
     assert any("#1 regular (k=10)" in s for s in visible_text(at))
     at.session_state["ui_lang"] = "zh"
@@ -225,7 +229,7 @@ def test_compare_live_settings_in_chinese(free_slots):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["lang"] = "zh"
     at.run(timeout=TIMEOUT)
-    at.session_state["cmp_show"] = "live"
+    at.session_state["ui_cmp_show_0"] = "live"
     at.switch_page("pages/compare.py").run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     assert english_left(at, allowed={"welch"}) == []
@@ -241,12 +245,9 @@ def test_the_finished_message_follows_a_language_switch(free_slots):
     )
     at.session_state["ui_lang"] = "en"
     at.run(timeout=TIMEOUT)
-    at.button(key="btn_start").click().run(timeout=TIMEOUT)
+    press(at, "running")
     run = at.session_state["registry"].get(at.session_state["active"])
-    for _step in range(60):
-        if run.finished:
-            break
-        _tick(at)
+    wait_until(at, lambda: run.finished, timeout=120, what="the run to finish")
     _tick(at)
     assert run.trainer.status == "finished"
     assert any("Finished 2 epochs." in s for s in visible_text(at))

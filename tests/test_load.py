@@ -17,9 +17,9 @@ back to idle (< 10% of a core) within 10 s: a closed tab costs no CPU.
 Meanwhile every page gets random Pause/Resume/chart-view clicks; a browser page error (such as "Bad delta
 path index", which blanks the page), a console error or a blank page at the end fails the test.
 
-Faults: 50 random actions (buttons when enabled, slider nudges with the arrow keys, radio changes, view
-switches) with short random waits, from the seed; then no traceback anywhere, no blank page, and Start
-still works.
+Faults: 50 random actions (run controls, Reset when enabled, slider nudges with the arrow keys, radio
+changes, view switches) with short random waits, from the seed; then no traceback anywhere, no blank
+page, and Start still works.
 
 Fast clicks with widened races: BPTT_RACE_PAGES (2) pages train and get a Pause, Resume or view click
 every 50-250 ms each for BPTT_RACE_SECONDS (10), against a server that loads tests/race/sitecustomize.py:
@@ -44,6 +44,8 @@ from conftest import (
     PageWatch,
     app_tracebacks,
     button,
+    chosen,
+    control,
     cpu_seconds_of,
     descendants,
     nudge_slider,
@@ -56,6 +58,7 @@ from conftest import (
     step_count,
     time_to_idle,
     view_buttons,
+    wait_chosen,
     wait_settled,
     wait_steps_above,
 )
@@ -75,8 +78,8 @@ QUEUE_TEXT = "Waiting for a free training slot"
 
 
 def click_at_random(page, rng: random.Random) -> str:
-    """Pause, Resume or a chart view, whichever the dice pick and the page allows; '' when none was."""
-    kind = rng.choice(["btn_pause", "btn_resume", "view"])
+    """Pause, Resume or a chart view, whichever the dice pick and the page offers; '' when none was."""
+    kind = rng.choice(["Pause", "Resume", "view"])
     if kind == "view":
         views = view_buttons(page)
         n = views.count()
@@ -84,9 +87,9 @@ def click_at_random(page, rng: random.Random) -> str:
             return ""
         views.nth(rng.randrange(n)).click(timeout=2_000)
         return "view"
-    if not button(page, kind).is_enabled(timeout=2_000):
+    if not control(page, kind).count():  # Resume is offered only while paused
         return ""
-    button(page, kind).click(timeout=2_000)
+    control(page, kind).click(timeout=2_000)
     return kind
 
 
@@ -110,11 +113,8 @@ def drive_sessions(
     for pw in pages:
         wait_settled(pw.page, timeout=120)
     for pw in pages:
-        button(pw.page, "btn_start").click()
-    # Every run exists before the random clicks begin, and each Start must take within a minute. A view
-    # click right behind a Start on a cold server once lost the Start (Streamlit stopped the Start's runner
-    # before it applied the click; pages/ui/session.py now hands such a press to the next run, and
-    # tests/test_callbacks.py covers clicks that race a callback).
+        control(pw.page, "Start").click()
+    # Every run exists before the random clicks begin, and each Start must take within a minute.
     for i, pw in enumerate(pages):
         expect(button(pw.page, "btn_reset"), f"page {i}: Start did not take").to_be_enabled(timeout=60_000)
     server_tree = {pid, *descendants(pid)}
@@ -146,8 +146,8 @@ def drive_sessions(
         time.sleep(2.0)  # the last clicks' reruns land
         for pw in pages:
             with contextlib.suppress(PlaywrightError):
-                if button(pw.page, "btn_resume").is_enabled(timeout=2_000):
-                    button(pw.page, "btn_resume").click(timeout=5_000)
+                if control(pw.page, "Resume").count():
+                    control(pw.page, "Resume").click(timeout=5_000)
         deadline = time.monotonic() + 30 + 10 * sessions
         resumed = [False] * sessions
         while time.monotonic() < deadline and not all(resumed):
@@ -215,7 +215,7 @@ def test_concurrent_sessions(app_server, browser, seed):
 
 # -- faults ------------------------------------------------------------------------------------------
 
-BUTTONS = ("btn_start", "btn_pause", "btn_resume", "btn_stop", "btn_reset")
+CONTROLS = ("Start", "Pause", "Resume", "Stop")
 SLIDERS = ("cfg_k", "cfg_pi", "cfg_pi_end", "cfg_alpha", "ui_temperature", "cfg_num_steps", "cfg_batch_size",
            "cfg_num_hiddens")  # fmt: skip
 RADIOS = ("cfg_truncation", "ui_xaxis", "cfg_sampler", "cfg_optimizer")
@@ -225,9 +225,10 @@ def random_action(page, rng: random.Random) -> str:
     """One random user action; what it did, as a short string."""
     kind = rng.choice(["button", "button", "slider", "radio", "tab"])
     if kind == "button":
-        enabled = [k for k in BUTTONS if button(page, k).is_enabled(timeout=5_000)]
-        key = rng.choice(enabled)
-        button(page, key).click(timeout=5_000)
+        offered = [k for k in CONTROLS if control(page, k).count()]
+        offered += ["btn_reset"] if button(page, "btn_reset").is_enabled(timeout=5_000) else []
+        key = rng.choice(offered)
+        (button(page, key) if key == "btn_reset" else control(page, key)).click(timeout=5_000)
         return key
     if kind == "slider":
         shown = [k for k in SLIDERS if page.locator(f".st-key-{k} input[type=range]").count()]
@@ -259,7 +260,7 @@ def test_random_actions(app_server, browser, seed):
     page.set_default_timeout(30_000)
     page.goto(app_server.url + LOAD)
     wait_settled(page, timeout=120)
-    button(page, "btn_start").click()
+    control(page, "Start").click()
     wait_steps_above(page, 0, timeout=60)
 
     done, skipped = [], 0
@@ -281,13 +282,13 @@ def test_random_actions(app_server, browser, seed):
     # The app still answers: Reset (when there is a run), Start, and the step counter moves. The actions
     # may have picked Adam at the book's lr of 1, which diverges within steps: back to SGD first.
     pick_radio(page, "cfg_optimizer", "SGD (the book)")  # the label of the value sgd
-    if button(page, "btn_stop").is_enabled():
-        button(page, "btn_stop").click()
-    expect(button(page, "btn_start")).to_be_enabled()
+    if chosen(page) is not None:
+        control(page, "Stop").click()
+    wait_chosen(page, None)
     if button(page, "btn_reset").is_enabled():
         button(page, "btn_reset").click()
     expect(page.get_by_text("Press Start to train")).to_be_visible()
-    button(page, "btn_start").click()
+    control(page, "Start").click()
     first = wait_steps_above(page, 0, timeout=60)
     wait_steps_above(page, first, timeout=60)
     poll(lambda: not page_exceptions(page), 5, what="no exception on the page")
@@ -330,14 +331,15 @@ def test_fast_clicks_widened_races(race_server, browser, seed):
         pages.append(pw)
     for pw in pages:
         wait_settled(pw.page, timeout=120)
-        button(pw.page, "btn_start").click()
+        control(pw.page, "Start").click()
         wait_steps_above(pw.page, 0, timeout=60)
     clicks = [0] * len(pages)
     start = time.monotonic()
     while time.monotonic() - start < RACE_SECONDS:
         for i, pw in enumerate(pages):
-            target = rng.choice(["btn_pause", "btn_resume", "view", "view"])
-            loc = view_buttons(pw.page).nth(rng.randrange(5)) if target == "view" else button(pw.page, target)
+            target = rng.choice(["Pause", "Resume", "view", "view"])
+            views = view_buttons(pw.page)
+            loc = views.nth(rng.randrange(5)) if target == "view" else control(pw.page, target)
             with contextlib.suppress(PlaywrightError):
                 loc.click(timeout=300)
                 clicks[i] += 1
@@ -347,8 +349,8 @@ def test_fast_clicks_widened_races(race_server, browser, seed):
     print(f"\nrace seed {seed}: clicks per page {clicks}; errors {errors}")
     for pw in pages:
         with contextlib.suppress(PlaywrightError):
-            if button(pw.page, "btn_resume").is_enabled(timeout=2_000):
-                button(pw.page, "btn_resume").click(timeout=5_000)
+            if control(pw.page, "Resume").count():
+                control(pw.page, "Resume").click(timeout=5_000)
     moved = []
     for pw in pages:
         try:
@@ -357,8 +359,7 @@ def test_fast_clicks_widened_races(race_server, browser, seed):
             moved.append(True)
         except AssertionError:
             moved.append(False)
-            state = {k: button(pw.page, k).is_enabled() for k in ("btn_start", "btn_pause", "btn_resume")}
-            print(f"stuck page: buttons enabled {state}, step {step_count(pw.page)}")
+            print(f"stuck page: control {chosen(pw.page)!r} chosen, step {step_count(pw.page)}")
             pw.page.screenshot(path=str(ARTIFACTS / f"race-stuck-{seed}-{len(moved)}.png"), full_page=True)
     for pw in pages:
         pw.close()

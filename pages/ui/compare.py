@@ -29,7 +29,7 @@ from bptt.i18n import N_, _
 
 from .corpus import builtin_corpus
 from .live import Lane
-from .session import guarded, steer, tell
+from .session import guarded, tell
 
 TASKS = {
     "time_machine": N_("The Time Machine (the book's setting)"),
@@ -66,7 +66,9 @@ MAX_LIVE_RUNS = 12  # strategies x seeds on a public host
 MAX_EPOCHS = 200
 MAX_SECONDS = 60
 HIDDENS = [16, 32, 64, 128]
-LANE = Lane(phase_key="cmp_phase", runs_key="cmp_live", queue_key="cmp_queue", kind="object")
+# Controls "ui_cmp_run_<n>", phase "cmp_phase"; the n-th live comparison is shown or not by the Show
+# choice "ui_cmp_show_<n>" (pages/compare.py), which starts at "live" when the n-th comparison begins.
+LANE = Lane(name="cmp", prefix="ui_cmp_run_", phase_key="cmp_phase", queue_key="cmp_queue")
 
 
 @st.cache_resource(show_spinner=False)
@@ -80,18 +82,15 @@ def shipped_bytes(task: str, suffix: str) -> bytes:
 
 
 class LiveComparison:
-    """A Comparison as a lane of pages/ui/live.py trains it: `.trainer.run_for(seconds)` advances it by a
-    slice, `.finished` once every run is done or Stop was pressed."""
+    """A Comparison as the training workers train it (bptt/workers.py): `advance(seconds)`, `finished`
+    once every run is done or Stop was pressed."""
 
     def __init__(self, comparison: Comparison, notice: str | None = None) -> None:
         self.comparison, self.notice = comparison, notice
-        self.trainer = self  # the lane calls run.trainer.run_for / step_count / interrupt
-        self.step_count = 0  # slices trained so far
         self.stopped = False
 
-    def run_for(self, seconds: float) -> None:
+    def advance(self, seconds: float) -> None:
         self.comparison.advance(seconds)
-        self.step_count += 1
 
     def interrupt(self) -> None:
         self.comparison.interrupt()
@@ -102,7 +101,7 @@ class LiveComparison:
 
 
 def live() -> LiveComparison | None:
-    return st.session_state.get(LANE.runs_key)
+    return LANE.job()
 
 
 def live_spec(task: str) -> Spec:
@@ -129,20 +128,22 @@ def live_spec(task: str) -> Spec:
     )
 
 
-def on_start(task: str) -> None:
+def create(task: str) -> LiveComparison | None:
+    """A live comparison from the sidebar's settings (the controls asked for one), or None after saying
+    why."""
     with guarded(_("Starting the comparison")):
         try:
             spec = live_spec(task)
         except (ConfigError, ValueError) as e:
             tell("error", str(e))
-            return
+            return None
         corpus = notice = None
         if spec.task == "text":
             b = spec.base
             corpus = builtin_corpus(b.corpus, b.tokenizer, b.max_tokens, None)
             notice = corpus.notice
-        LANE.begin(LiveComparison(Comparison(spec, corpus), notice))
-        steer("cmp_show", "live")
+        return LiveComparison(Comparison(spec, corpus), notice)
+    return None
 
 
 def settings(task: str) -> None:

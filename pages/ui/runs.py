@@ -1,5 +1,5 @@
-"""The training page's run actions (Start, Reset, Remove) and the run management widgets: which runs
-are on the curves, and a run's export. Callbacks only change session state."""
+"""The training page's runs: building one when the controls ask for it (pages/ui/live.py), Reset and
+Remove, and the run management widgets: which runs are on the curves, and a run's export."""
 
 from __future__ import annotations
 
@@ -12,41 +12,60 @@ from bptt.training import Trainer
 from .corpus import current_corpus
 from .lab import open_in_lab
 from .lang import query_with_language
-from .live import Lane, release_slot
+from .live import Lane
 from .session import guarded, prune, registry, run_namer, tell
 from .settings import current_config_quiet
 
-LANE = Lane()  # the training page trains one run at a time: session_state "phase" and "active"
+# The training page trains one run at a time: its controls are "ui_run_<n>", its phase "phase"; the run
+# it trains is also session_state "active" (its id in the registry).
+LANE = Lane(name="train", prefix="ui_run_", phase_key="phase", queue_key="queue")
 
 
-def on_start() -> None:
-    ss = st.session_state
+def create_run():
+    """A new run from the page's settings (the controls asked for one), or None after saying why. Every
+    session-state read comes before the run is built and added: from there on nothing can stop this
+    script run halfway (see pages/ui/live.py, LaneState)."""
     with guarded(_("Starting the run")):
         cfg = current_config_quiet()
         corpus, _error = current_corpus(cfg)
         if corpus is None:
             tell("error", _("No training text is loaded yet."))
-            return
+            return None
+        runs = registry()
         trainer = Trainer(cfg, corpus)  # CorpusError('too_short') when one minibatch does not fit
-        run, dropped = registry().add(cfg, trainer)
-        LANE.begin(run.id)
-        ss["ui_manage_run"] = run.id
-        ss["ui_overlay"] = [*prune("ui_overlay"), run.id]
-        if dropped:
-            tell(
-                "info",
-                _("Dropped {name}: a session keeps {cap} runs.").format(
-                    name=dropped[0].name, cap=registry().cap
-                ),
-            )
+        run, run.dropped = runs.add(cfg, trainer)
+        return run
+    return None
+
+
+def take_note_of_new_run() -> None:
+    """Once per new run (again if a click cut it short): show it on the curves and in the export box."""
+    ss = st.session_state
+    if (run := LANE.state().fresh) is None:
+        return
+    ss["ui_manage_run"] = run.id
+    if run.id in registry() and run.id not in prune("ui_overlay"):
+        ss["ui_overlay"] = [*ss["ui_overlay"], run.id]
+    for dropped in run.dropped:
+        tell(
+            "info",
+            _("Dropped {name}: a session keeps {cap} runs.").format(name=dropped.name, cap=registry().cap),
+        )
+    run.dropped = []
+    LANE.state().fresh = None
+
+
+def _stop_lane_run() -> None:
+    if (job := LANE.job()) is not None:
+        job.stopped = True  # the lane's control moves on to the next run
 
 
 def on_reset() -> None:
     ss = st.session_state
     with guarded(_("Reset")):
+        _stop_lane_run()
         registry().clear()
-        ss["active"], ss["phase"], ss["ui_overlay"] = None, "idle", []
-        release_slot()
+        ss["ui_overlay"] = []
 
 
 def on_remove() -> None:
@@ -55,8 +74,7 @@ def on_remove() -> None:
         run_id = ss.get("ui_manage_run")
         registry().remove(run_id)
         if run_id == ss.get("active"):
-            ss["active"], ss["phase"] = None, "idle"
-            release_slot()
+            _stop_lane_run()
         prune("ui_overlay")
 
 

@@ -1,0 +1,153 @@
+"""The live page's server time per page run, and one session's training speed in the app against the
+CLI's, at the book's settings, in one run of this script.
+
+    python benchmarks/page_runs.py [--reps 10] [--rounds 3] [--seconds 15]
+
+Settings: the book's experiment (H=256, batch 32, num_steps 35, regular truncation at k=35, SGD lr 1,
+clipping at 1) on the bundled corpus, 10,000 tokens.
+
+(1) Page-run time. The Train page under AppTest while its run trains in the process's training workers,
+    with each chart view shown in turn: `--reps` reruns of the whole page (app.py, the page and its live
+    panel) per view, timed around `AppTest.run`; median and max per view. AppTest's own work (reading the
+    page's messages back) is inside the figure, so the server's own time is below it.
+(2) Training speed, alternating over `--rounds`: the app (the Train page reruns once a second, as its
+    live panel does, while the workers train its run for `--seconds`; tokens from the run's step count)
+    and the CLI (`python -m bptt train` on the same settings for about as many steps; its training
+    loop's tokens over its wall time, as it reports them). Both with one torch thread: the app's setting
+    with two training slots on two cores. The ratio is the median of the per-round ratios.
+
+Writes benchmarks/results/page_runs.json (with the machine's load average).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "benchmarks" / "results" / "page_runs.json"
+SETTINGS = {"corpus": "bundled", "max_tokens": "10000", "epochs": "5000"}  # the book's model, never done
+VIEWS = ("curves", "gradients", "dh", "speed", "runs")
+B, T = 32, 35
+
+
+def open_train():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.query_params.update(SETTINGS)
+    at.switch_page("pages/train.py").run()
+    key = next(w.key for w in at.segmented_control if w.key and w.key.startswith("ui_run_"))
+    at.segmented_control(key=key).set_value("running").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def steps(at) -> int:
+    run = at.session_state["registry"].get(at.session_state["active"])
+    return run.trainer.step_count
+
+
+def page_times(reps: int) -> dict:
+    at = open_train()
+    deadline = time.monotonic() + 60
+    while steps(at) < 200 and time.monotonic() < deadline:  # curves with some length to draw
+        time.sleep(0.5)
+        at.run()
+    out = {}
+    for view in VIEWS:
+        at.segmented_control(key="ui_view").set_value(view).run()
+        times = []
+        for _ in range(reps):
+            time.sleep(0.2)
+            t0 = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - t0)
+            assert not at.exception, at.exception
+        out[view] = {"median_s": statistics.median(times), "max_s": max(times), "steps": steps(at)}
+        med, top = out[view]["median_s"], out[view]["max_s"]
+        print(f"  page run, view {view}: median {med:.3f} s, max {top:.3f} s, step {steps(at)}", flush=True)
+    stop(at)
+    return out
+
+
+def stop(at) -> None:
+    key = next(w.key for w in at.segmented_control if w.key and w.key.startswith("ui_run_"))
+    at.segmented_control(key=key).set_value("stopped").run()
+
+
+def app_speed(seconds: float) -> dict:
+    at = open_train()
+    s0, t0 = steps(at), time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        time.sleep(1.0)  # the live panel's timer
+        at.run()
+    n, wall = steps(at) - s0, time.perf_counter() - t0
+    stop(at)
+    return {"steps": n, "seconds": wall, "tokens_per_sec": n * B * T / wall}
+
+
+def cli_speed(epochs: int) -> dict:
+    args = ["--corpus=bundled", "--max-tokens=10000", f"--epochs={epochs}", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BPTT_DATA_URL": "http://127.0.0.1:9/"}
+    out = subprocess.run([sys.executable, "-m", "bptt", "train", *args], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    r = json.loads(out.stdout.strip().splitlines()[-1])  # exit 1 when the run diverged: still timed
+    return {"steps": r["steps"], "seconds": r["seconds"], "tokens_per_sec": r["tokens"] / r["seconds"],
+            "status": r["status"]}  # fmt: skip
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("BPTT_MAX_TRAINING", "2")
+    from bptt.data import num_batches
+
+    load = os.getloadavg()
+    print("(1) page-run time at the book's settings", flush=True)
+    pages = page_times(args.reps)
+    print("(2) training speed: the app against the CLI", flush=True)
+    rounds = []
+    per_epoch = num_batches(10_000, B, T, "sequential")
+    for i in range(args.rounds):
+        app = app_speed(args.seconds)
+        cli = cli_speed(max(1, round(app["steps"] / per_epoch)))
+        rounds.append({"app": app, "cli": cli, "ratio": app["tokens_per_sec"] / cli["tokens_per_sec"]})
+        a, c, r = app["tokens_per_sec"], cli["tokens_per_sec"], rounds[-1]["ratio"]
+        print(f"  round {i}: app {a:,.0f} tokens/s ({app['steps']} steps), CLI {c:,.0f} tokens/s "
+              f"({cli['steps']} steps): ratio {r:.2f}", flush=True)  # fmt: skip
+    ratio = statistics.median(r["ratio"] for r in rounds)
+    print(f"  median ratio app / CLI: {ratio:.2f}")
+    result = {
+        "settings": {**SETTINGS, "num_hiddens": 256, "batch_size": B, "num_steps": T, "torch_threads": 1},
+        "machine": {
+            "platform": platform.platform(),
+            "cores": os.cpu_count(),
+            "load_average": load,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },  # fmt: skip
+        "page_runs": pages,
+        "speed_rounds": rounds,
+        "speed_ratio_median": ratio,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
