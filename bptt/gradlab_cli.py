@@ -1,6 +1,6 @@
 """`python -m bptt gradlab`: the gradient lab's numbers (d2l §8.7) for the book's char-RNN at its
-seeded initialisation, as one JSON object on stdout: lag shares of the full-window gradient, travel,
-and the estimators over draws."""
+seeded initialisation, as one JSON object on stdout: lag shares and tail norms of the full-window
+gradient, travel, each estimator's exact moments, and the estimators over draws."""
 
 from __future__ import annotations
 
@@ -61,9 +61,13 @@ def gradlab_command(args: argparse.Namespace) -> int:
         "max_abs_eigenvalue_W_hh": float(abs(rep.eigenvalues).max()),
         "share_beyond_lag_10": rep.share_beyond(10),
         "share_beyond_lag_20": rep.share_beyond(20),
+        "tail_norm_beyond_lag_10": rep.norm_beyond(10),
+        "tail_norm_beyond_lag_20": rep.norm_beyond(20),
         "lags": rep.table.to_dict(orient="list"),
         "travel_log10_mean": rep.travel["log10_mean"].tolist(),
         "estimators": stats.to_dict(orient="records"),
+        # exact bias, variance and MSE (bptt/moments.py); null for a window over the exact work bound
+        "exact": None if rep.exact is None else json.loads(rep.exact.to_json(orient="records")),
         "regular_sweep": sweep.to_dict(orient="records"),
         "chosen_k": choose_k(sweep, args.eps),
         "eps": args.eps,

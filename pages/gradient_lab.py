@@ -155,7 +155,7 @@ with draws_tab:
     if rep.exact is not None:
         st.caption(
             _(
-                "Exact values, no sampling (bptt/moments.py). Regular truncation is deterministic: variance "
+                "Exact values, no sampling. Regular truncation is deterministic: variance "
                 "exactly 0 and an exact bias. Randomized truncation and ARTBP are unbiased by construction: "
                 "each path's weight, the product of the gates on its edges, has expectation 1, so E ĝ = g "
                 "and their bias is exactly 0. draws_to_see: half of the variance comes from pairs of long "

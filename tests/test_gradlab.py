@@ -239,6 +239,10 @@ def test_cli_prints_one_json_object(capsys):
     assert [e["strategy"] for e in out["estimators"]] == ["regular k=2", "randomized pi=0.8"]
     assert out["estimators"][0]["variance"] == 0.0
     assert len(out["regular_sweep"]) == 6 and out["regular_sweep"][-1]["bias"] < 1e-6
+    exact = {e["strategy"]: e for e in out["exact"]}
+    assert exact["randomized pi=0.8"]["bias"] == 0.0 and exact["randomized pi=0.8"]["variance"] > 0
+    sampled = out["estimators"][0]["bias"]  # float32 draws
+    assert exact["regular k=2"]["bias"] == pytest.approx(sampled, rel=1e-5)
 
 
 def test_cli_refuses_too_many_draws(capsys):

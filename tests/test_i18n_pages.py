@@ -215,7 +215,7 @@ def test_compare_shipped_results_in_chinese(task):
     assert not at.exception, at.exception
     # the note a results file carries is that file's own text (data, in English), quoted as it is
     note = {w.lower() for w in english_words([load_shipped(task).get("note", "")])}
-    assert english_left(at, allowed={"welch"} | note) == []
+    assert english_left(at, allowed={"welch", "holm"} | note) == []
     table = at.dataframe[0].value
     assert all(HAN.search(s) for s in table["strategy"]), list(table["strategy"])
     verdict = at.markdown[-1].value
@@ -232,7 +232,7 @@ def test_compare_live_settings_in_chinese(free_slots):
     at.session_state["ui_cmp_show_0"] = "live"
     at.switch_page("pages/compare.py").run(timeout=TIMEOUT)
     assert not at.exception, at.exception
-    assert english_left(at, allowed={"welch"}) == []
+    assert english_left(at, allowed={"welch", "holm"}) == []
     text = "\n".join(visible_text(at))
     assert "策略" in text and "随机种子数" in text
 
