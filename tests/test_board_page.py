@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from conftest import press, wait_until
 from i18n_check import english_left
 from streamlit.testing.v1 import AppTest
 from test_app import APP, TIMEOUT, TINY, click, tick
@@ -148,14 +149,10 @@ def test_a_finished_run_is_posted_from_train(board_db):
     at.run(timeout=TIMEOUT)
     at.query_params.update(TINY)
     at.switch_page("pages/train.py").run(timeout=TIMEOUT)
-    click(at, "btn_start")
+    press(at, "running")
     run = at.session_state["registry"].list()[-1]
-    for _i in range(60):
-        if run.finished:
-            break
-        tick(at)
+    wait_until(at, lambda: run.trainer.status == "finished", what="the run to finish")
     tick(at)
-    assert run.trainer.status == "finished"
     at.text_input(key="board_post_code").set_value(code.lower())
     at.text_input(key="board_post_name").set_value(SCRIPT)
     click(at, "btn_board_post")
@@ -177,6 +174,6 @@ def test_an_unfinished_run_cannot_be_posted(board_db):
     at.run(timeout=TIMEOUT)
     at.query_params.update({**TINY, "epochs": "500", "max_tokens": "20000"})
     at.switch_page("pages/train.py").run(timeout=TIMEOUT)
-    click(at, "btn_start")
-    click(at, "btn_stop") if at.button(key="btn_stop") else None
+    press(at, "running")
+    assert at.session_state["registry"].list()[-1].trainer.status != "finished"
     assert at.button(key="btn_board_post").disabled
