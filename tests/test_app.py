@@ -379,6 +379,7 @@ def test_an_error_while_training_stops_the_run_and_says_so(monkeypatch):
 
     monkeypatch.setattr(Trainer, "run_for", broken)
     press(at, "running")
+
     # The message is shown once: by the run of the press itself when the worker failed at once, else by
     # a later one.
     def errors():
