@@ -233,24 +233,23 @@ def time_machine_text(
         fetched.append(_fetch(url, timeout, MAX_DOWNLOAD_BYTES))
         Path(output_file).write_bytes(fetched[-1])
 
+    def wrong_hash(data: bytes) -> CorpusUnavailable:
+        got = hashlib.sha1(data).hexdigest()
+        return CorpusUnavailable(
+            _("the file from {url} failed its SHA-1 check (got {got}, expected {expected})").format(
+                url=url, got=got, expected=sha1
+            )
+        )
+
     try:
         data = Path(pooch.retrieve(url, f"sha1:{sha1}", fname=fname, path=cache_dir, downloader=download))
         data = data.read_bytes()
     except ValueError as e:  # pooch: the download's hash is not the known one (nothing was cached)
-        got = hashlib.sha1(fetched[-1]).hexdigest() if fetched else "?"
-        raise CorpusUnavailable(
-            _("the file from {url} failed its SHA-1 check (got {got}, expected {expected})").format(
-                url=url, got=got, expected=sha1
-            )
-        ) from e
+        raise wrong_hash(fetched[-1]) from e
     except PermissionError:  # a read-only cache only costs a download each time
         data = _fetch(url, timeout, MAX_DOWNLOAD_BYTES)
         if hashlib.sha1(data).hexdigest() != sha1:
-            raise CorpusUnavailable(
-                _("the file from {url} failed its SHA-1 check (got {got}, expected {expected})").format(
-                    url=url, got=hashlib.sha1(data).hexdigest(), expected=sha1
-                )
-            ) from None
+            raise wrong_hash(data) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -186,6 +186,19 @@ def test_bad_downloads_raise_and_cache_nothing(server, tmp_path, route, reason):
     assert not cache.exists() or list(cache.iterdir()) == []
 
 
+def test_a_read_only_cache_still_downloads_and_verifies(server, tmp_path, monkeypatch):
+    import pooch
+
+    def read_only(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(pooch, "retrieve", read_only)
+    text = data.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
+    assert text == GOOD.decode() and list(tmp_path.iterdir()) == []  # nothing cached
+    with pytest.raises(CorpusUnavailable, match="SHA-1"):
+        data.time_machine_text(cache_dir=tmp_path, url=server + "corrupt.txt", sha1=GOOD_SHA1)
+
+
 def test_unreachable_and_slow_servers_raise_quickly(server, tmp_path, dead_url):
     start = time.monotonic()
     with pytest.raises(CorpusUnavailable, match="failed"):
