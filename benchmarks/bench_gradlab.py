@@ -20,8 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from bptt import estimators, gradlab, lags
 from bptt.data import load_corpus, make_corpus
+from bptt.lab import estimators, lags
+from bptt.lab import reports as gradlab
 from bptt.truncation import ConstantPi, Full, Randomized, bptt
 
 

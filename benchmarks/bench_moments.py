@@ -21,8 +21,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from bptt import gradlab, lags, moments  # noqa: E402
 from bptt.data import load_corpus, make_corpus  # noqa: E402
+from bptt.lab import (
+    lags,
+    moments,  # noqa: E402
+)
+from bptt.lab import reports as gradlab
 from bptt.truncation import ARTBPPi, ConstantPi, Full, Randomized, bptt  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_moments.json"

@@ -3,7 +3,7 @@
 sampling, 10,000 tokens), written to benchmarks/results/lab_numbers.json (README's Gradient lab figures
 are read from it, and tests/test_readme_figures.py checks that they agree): the projection share and the
 tail norm of lags beyond 10 and beyond 20, σ_max(W_hh), the smallest regular k within ε = 0.05, each
-estimator's exact bias, variance and MSE (bptt/moments.py), and the same MSE sampled over `--draws`
+estimator's exact bias, variance and MSE (bptt/lab/moments.py), and the same MSE sampled over `--draws`
 draws with its standard error.
 
     python benchmarks/lab_numbers.py --text timemachine.txt [--draws 2000] [--weights /tmp/w.pt]
@@ -27,8 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from bptt import CharRNN, RunConfig, Trainer, estimators, gradlab, lags  # noqa: E402
+from bptt import CharRNN, RunConfig, Trainer  # noqa: E402
 from bptt.data import load_corpus  # noqa: E402
+from bptt.lab import (
+    estimators,
+    lags,  # noqa: E402
+)
+from bptt.lab import reports as gradlab
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lab_numbers.json"
 REGULAR_K = (10,)

@@ -22,7 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from bptt import compare  # noqa: E402
+from bptt.compare import runner as compare  # noqa: E402
 
 
 def thin(curves: list[dict], max_points: int) -> list[dict]:

@@ -1,6 +1,6 @@
 """The guided path's numbers at its default settings (pages/ui/path.py DEFAULTS), as README quotes them,
 written to benchmarks/path_numbers.json and printed: for each step the figure's headline value, computed
-by the same library calls as the page (bptt.recursion, bptt.powers, bptt.segmentation).
+by the same library calls as the page (bptt.path.recursion, bptt.path.powers, bptt.segmentation).
 
     python benchmarks/path_numbers.py
 """
@@ -16,7 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bptt import powers, recursion  # noqa: E402
+from bptt.path import powers, recursion  # noqa: E402
 from bptt.segmentation import TIME_MACHINE_OPENING, book_figure_rows  # noqa: E402
 from pages.ui.path import DEFAULTS  # noqa: E402
 from pages.ui.path_powers import K  # noqa: E402

@@ -152,7 +152,7 @@ CORPUS_TITLES = {
     "Shakespeare (bundled)": N_("Shakespeare (bundled)"),
 }
 UPLOAD_PREFIX = "upload: "
-# the synthetic task's corpus name (bptt/synthetic.py, DelayedRecall)
+# the synthetic task's corpus name (bptt/tasks/delayed_recall.py, DelayedRecall)
 DELAYED_RECALL = re.compile(
     r"delayed recall \(d=(?P<d>\d+), (?P<markers>\d+) markers, (?P<noise>\d+) noise letters\)"
 )

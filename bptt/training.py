@@ -1,6 +1,6 @@
 """A trainer that advances one minibatch per `step()` (d2l §8.5's train_ch8, unrolled for a live UI).
 
-The dashboard's training workers (bptt/workers.py) call `step()` one at a time, so training can pause,
+The dashboard's training workers (bptt/hosting/workers.py) call `step()` one at a time, so training can pause,
 resume and be inspected between any two minibatches. Each step returns a record; the history keeps them
 as columns. A lock keeps a page reading the history and the stepping thread apart.
 """

@@ -6,10 +6,10 @@ then three views of one minibatch's full-window gradient: by lag, how far it tra
 
 import streamlit as st
 
-from bptt import lab_charts
-from bptt.estimators import MAX_DRAWS, choose_k
-from bptt.gradlab import MAX_BATCH, MAX_NUM_HIDDENS, MAX_NUM_STEPS
+from bptt.charts import lab as lab_charts
 from bptt.i18n import _
+from bptt.lab.estimators import MAX_DRAWS, choose_k
+from bptt.lab.reports import MAX_BATCH, MAX_NUM_HIDDENS, MAX_NUM_STEPS
 from pages import ensure_router
 from pages.ui import lab
 

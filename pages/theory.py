@@ -5,9 +5,9 @@ import logging
 import numpy as np
 import streamlit as st
 
-from bptt import charts
-from bptt.analysis import InfluenceBalancing, train_theta
+from bptt.charts import train as charts
 from bptt.i18n import _
+from bptt.tasks.influence import InfluenceBalancing, train_theta
 from bptt.truncation import ARTBPPi, ConstantPi
 from pages import ensure_router
 

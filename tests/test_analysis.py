@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bptt.analysis import InfluenceBalancing, train_theta
+from bptt.tasks.influence import InfluenceBalancing, train_theta
 from bptt.truncation import ARTBPPi, ConstantPi
 
 TASK = InfluenceBalancing()

@@ -20,7 +20,7 @@ from conftest import control_key, press, wait_until
 from streamlit.testing.v1 import AppTest
 
 from bptt.config import QUICK_LOOK, RunConfig
-from bptt.slots import shared_slots
+from bptt.hosting.slots import shared_slots
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TRAIN = "pages/train.py"
@@ -391,7 +391,7 @@ def test_an_error_while_training_stops_the_run_and_says_so(monkeypatch):
 
 
 def test_an_error_while_drawing_shows_a_short_message(monkeypatch):
-    from bptt import charts
+    from bptt.charts import train as charts
 
     at = open_page(TRAIN, TINY)
     press(at, "running")

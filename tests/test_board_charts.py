@@ -1,4 +1,4 @@
-"""The board's charts as pure functions of its posts (bptt/board/charts.py): which post lands in which
+"""The board's charts as pure functions of its posts (bptt/charts/board.py): which post lands in which
 trace, at which x, checked by regrouping the posts by hand; user text escaped; placeholders when empty."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bptt.board import Limits, Post
-from bptt.board.charts import X_CHOICES, applies, curves_chart, final_chart, posts_table, strategy_name
 from bptt.board.entry import validate
+from bptt.charts.board import X_CHOICES, applies, curves_chart, final_chart, posts_table, strategy_name
 from bptt.config import RunConfig
 
 SETTINGS = [

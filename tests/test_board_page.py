@@ -15,11 +15,11 @@ from streamlit.testing.v1 import AppTest
 from test_app import APP, TIMEOUT, TINY, click, tick
 
 from bptt.board import BoardStore, store_url
-from bptt.board.charts import strategy_name
 from bptt.board.entry import validate
+from bptt.charts.board import strategy_name
 from bptt.config import RunConfig
+from bptt.hosting.slots import shared_slots
 from bptt.i18n import use_language
-from bptt.slots import shared_slots
 
 PAGE = "pages/board.py"
 SCRIPT = "<script>alert(1)</script>"

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from bptt import charts
+from bptt.charts import train as charts
 from bptt.truncation import ARTBPPi, ConstantPi, LinearPi, survival
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bptt.compare import (
+from bptt.compare.runner import (
     SHIPPED,
     Comparison,
     Spec,
@@ -185,7 +185,7 @@ def test_bad_specs_are_refused(bad):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_results_load_and_are_small(name):
-    from bptt.compare import RESULTS_DIR
+    from bptt.compare.runner import RESULTS_DIR
 
     path = RESULTS_DIR / f"{name}.json"
     assert path.stat().st_size < 500_000

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bptt.compare_charts import comparison_chart
+from bptt.charts.compare import comparison_chart
 
 
 def curves() -> pd.DataFrame:

@@ -13,7 +13,7 @@ import torch
 from test_truncation import autograd_reference, make_batch, make_model
 
 import bptt
-from bptt import estimators, lags
+from bptt.lab import estimators, lags
 from bptt.truncation import ARTBPPi, ConstantPi, Full, Randomized, Regular
 from bptt.truncation import bptt as bptt_recursion
 
@@ -253,7 +253,7 @@ def test_cli_refuses_too_many_draws(capsys):
 
 
 def test_draw_budget_refuses_an_hour_of_work():
-    from bptt.gradlab import check_draw_budget
+    from bptt.lab.reports import check_draw_budget
 
     check_draw_budget(2, 2000, 35, 32, 256)  # the book's size, two strategies: allowed
     with pytest.raises(ValueError, match="times what this host allows"):
@@ -262,7 +262,7 @@ def test_draw_budget_refuses_an_hour_of_work():
 
 def test_the_bias_variance_plane_puts_regular_at_variance_zero_on_a_strip_of_its_own():
     """A log variance axis has no 0: regular k (variance exactly 0) sits on its own strip below."""
-    from bptt import lab_charts
+    from bptt.charts import lab as lab_charts
 
     sweep = pd.DataFrame({"k": np.arange(1, 36), "bias": np.linspace(0.7, 0.0, 35), "variance": 0.0})
     exact = pd.DataFrame({"kind": ["randomized", "randomized"], "value": [0.9, 0.5],

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bptt import gradlab
 from bptt.config import RunConfig
 from bptt.data import load_corpus
-from bptt.estimators import choose_k
+from bptt.lab import reports as gradlab
+from bptt.lab.estimators import choose_k
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGE = "pages/gradient_lab.py"
@@ -89,7 +89,7 @@ RUN_CFG = RunConfig(
 @pytest.fixture(scope="module")
 def trained():
     """A session whose registry holds one run trained for 30 steps, on the Train page."""
-    from bptt.runs import RunRegistry
+    from bptt.hosting.runs import RunRegistry
     from bptt.training import Trainer
 
     reg = RunRegistry()

@@ -17,11 +17,11 @@ import pytest
 from i18n_check import _chart_strings, english_left, english_words, visible_text
 from streamlit.testing.v1 import AppTest
 
-from bptt import charts
+from bptt.charts import train as charts
 from bptt.config import CHOICE_LABELS, FIELDS, PRESETS, RunConfig
 from bptt.data import CorpusError, decode_upload, make_corpus
 from bptt.i18n import LANGUAGES, _, negotiate, ngettext, normalize, translations, use_language
-from bptt.i18n_catalog import LOCALES, compiled, extract, read_mo, read_po
+from bptt.i18n.catalog import LOCALES, compiled, extract, read_mo, read_po
 from bptt.truncation import ConstantPi
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +52,12 @@ def test_every_message_has_a_translation_and_none_is_fuzzy(locale):
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_catalog_has_every_message_of_the_source(locale):
-    """A new `_("...")` in bptt/, pages/ or app.py fails here until `python -m bptt.i18n_catalog update`
+    """A new `_("...")` in bptt/, pages/ or app.py fails here until `python -m bptt.i18n.catalog update`
     adds it and someone translates it."""
     source = set(_ids(extract()))
     assert len(source) > 50  # the extraction found the marked strings at all
     missing = sorted(source - set(_ids(read_po(locale))))
-    assert missing == [], "run `python -m bptt.i18n_catalog update`, translate, then `compile`"
+    assert missing == [], "run `python -m bptt.i18n.catalog update`, translate, then `compile`"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -67,9 +67,10 @@ def test_committed_mo_is_the_compiled_po(locale):
 
     committed = table(read_mo(locale))
     fresh = table(read_po(locale))
-    assert committed == fresh, "run `python -m bptt.i18n_catalog compile`"
+    assert committed == fresh, "run `python -m bptt.i18n.catalog compile`"
     assert (
-        compiled(read_po(locale)) == (ROOT / "bptt/locale" / locale / "LC_MESSAGES/messages.mo").read_bytes()
+        compiled(read_po(locale))
+        == (ROOT / "bptt/i18n/locale" / locale / "LC_MESSAGES/messages.mo").read_bytes()
     )
 
 

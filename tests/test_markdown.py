@@ -19,8 +19,8 @@ from i18n_check import visible_text
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from bptt.i18n_catalog import po_path
-from bptt.slots import shared_slots
+from bptt.hosting.slots import shared_slots
+from bptt.i18n.catalog import po_path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

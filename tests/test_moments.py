@@ -1,4 +1,4 @@
-"""Exact moments of the estimators (bptt/moments.py) against independent references.
+"""Exact moments of the estimators (bptt/lab/moments.py) against independent references.
 
 References: brute-force enumeration of every gate pattern of a tiny window (each keep/cut sequence with its
 probability, the gates as `Randomized.gates` defines them, each pattern's gradient by the batched BPTT
@@ -14,7 +14,7 @@ import pytest
 import torch
 from test_truncation import H, V, make_model
 
-from bptt import estimators, lags, moments
+from bptt.lab import estimators, lags, moments
 from bptt.truncation import ARTBPPi, ConstantPi, LinearPi, Randomized, Regular
 
 
@@ -195,7 +195,7 @@ def test_tail_norm_is_the_norm_of_the_summed_long_lags():
 
 
 def test_lag_report_carries_the_exact_moments_of_each_strategy():
-    from bptt import gradlab
+    from bptt.lab import reports as gradlab
 
     g = torch.Generator().manual_seed(5)
     X, Y = torch.randint(0, V, (2, 7), generator=g), torch.randint(0, V, (2, 7), generator=g)
@@ -217,7 +217,7 @@ def test_lag_report_carries_the_exact_moments_of_each_strategy():
 
 
 def test_sampled_vs_exact_says_when_the_sample_falls_short():
-    from bptt import gradlab
+    from bptt.lab import reports as gradlab
 
     stats = pd.DataFrame({"kind": ["regular", "randomized", "randomized"], "value": [3, 0.5, 0.9],
                           "strategy": ["regular k=3", "randomized pi=0.5", "randomized pi=0.9"],
@@ -237,7 +237,8 @@ def test_sampled_vs_exact_says_when_the_sample_falls_short():
 def test_a_window_over_the_exact_work_bound_falls_back_to_sampled_kept_shares(monkeypatch):
     """Too large for exact moments: the kept shares are sampled (their draws said), no exact table, and
     the plane says why it has no randomized points."""
-    from bptt import gradlab, lab_charts
+    from bptt.charts import lab as lab_charts
+    from bptt.lab import reports as gradlab
 
     monkeypatch.setattr(moments, "MAX_EXACT_WORK", 1.0)
     with pytest.raises(ValueError, match="times the work this host allows"):

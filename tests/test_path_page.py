@@ -1,6 +1,6 @@
 """The guided path (pages/path.py) under AppTest, every step in both languages: the step's equation with
 the book's number, its figure drawn, and the numbers on the figure and beside it equal to the library's
-(bptt.recursion, bptt.powers, bptt.segmentation), redrawn when a slider moves; its button opens the page
+(bptt.path's recursion and powers, bptt.segmentation), redrawn when a slider moves; its button opens the page
 it names with the settings it says; in Chinese no English is left."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from i18n_check import english_left
 from streamlit.testing.v1 import AppTest
 
-from bptt import powers, recursion
 from bptt.i18n import use_language
+from bptt.path import powers, recursion
 from bptt.segmentation import TIME_MACHINE_OPENING, book_figure_rows
 from pages.ui.path import STEPS
 

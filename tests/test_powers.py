@@ -1,4 +1,4 @@
-"""Powers of W_hh (d2l §8.7.2) and exercise 1 (bptt/powers.py) against torch.autograd's Jacobian, the
+"""Powers of W_hh (d2l §8.7.2) and exercise 1 (bptt/path/powers.py) against torch.autograd's Jacobian, the
 eigendecomposition and the closed forms."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bptt.powers import (
+from bptt.path.powers import (
     INPUT_SCALE,
     alignment,
     alignment_bound,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bptt import compare
+from bptt.compare import runner as compare
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -1,4 +1,4 @@
-"""The scalar recursion of d2l §8.7.1 (bptt/recursion.py) against torch.autograd on the unrolled graph,
+"""The scalar recursion of d2l §8.7.1 (bptt/path/recursion.py) against torch.autograd on the unrolled graph,
 and randomized truncation's draws against their expectation (a Monte Carlo mean with a CLT bound)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bptt.recursion import (
+from bptt.path.recursion import (
     ScalarRNN,
     default_inputs,
     gradient_path,

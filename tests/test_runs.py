@@ -1,5 +1,5 @@
-"""bptt.runs (the session's run registry) and the pure helpers the training page relies on: bounds and
-URLs (bptt.config), exports (bptt.export), the segmentation rows (bptt.segmentation)."""
+"""bptt.hosting.runs (the session's run registry) and the pure helpers the training page relies on: bounds and
+URLs (bptt.config), exports (bptt.hosting.export), the segmentation rows (bptt.segmentation)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from bptt.config import FIELDS, MAX_BATCH_TOKENS, MAX_RUN_TOKENS, RunConfig, config_diff, from_mapping
 from bptt.data import make_corpus
-from bptt.export import metrics_csv, settings_json
-from bptt.runs import MAX_RUNS, RunRegistry, summary
+from bptt.hosting.export import metrics_csv, settings_json
+from bptt.hosting.runs import MAX_RUNS, RunRegistry, summary
 from bptt.segmentation import segmentation_rows
 from bptt.training import Trainer
 

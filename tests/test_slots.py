@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bptt.slots import TrainingSlots
+from bptt.hosting.slots import TrainingSlots
 
 
 class Clock:

@@ -9,7 +9,7 @@ import torch
 
 from bptt import RunConfig, Trainer
 from bptt.data import load_corpus
-from bptt.gradlab import init_model
+from bptt.lab.reports import init_model
 from bptt.snapshots import MAX_BYTES, MAX_SNAPSHOTS, Snapshots, cap_for
 
 SMALL = RunConfig(

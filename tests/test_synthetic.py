@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from bptt.model import CharRNN
-from bptt.synthetic import DelayedRecall, conditional_entropy, recall_metrics
+from bptt.tasks.delayed_recall import DelayedRecall, conditional_entropy, recall_metrics
 
 
 def entropy_given(targets: list[str], contexts: list[tuple]) -> float:
-    """H(target | context) in nats from counts (written apart from bptt.synthetic on purpose)."""
+    """H(target | context) in nats from counts (written apart from bptt.tasks.delayed_recall on purpose)."""
     joint = Counter(zip(contexts, targets))
     marg = Counter(contexts)
     n = len(targets)
@@ -77,7 +77,7 @@ def test_direct_paths_of_regular_truncation_to_the_markers():
     """The recall's loss is d - 1 steps after b and d after a: regular k <= d - 1 never keeps either path,
     k = d keeps b's for about 1/k of the recalls (b at a chunk's start) and never a's, and a whole window
     keeps them where both ends fall in it ((T - lag) / T of uniformly placed recalls)."""
-    from bptt.synthetic import direct_paths
+    from bptt.tasks.delayed_recall import direct_paths
 
     task = DelayedRecall(d=8)
     for k in (4, 6, 7):

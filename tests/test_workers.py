@@ -1,4 +1,4 @@
-"""The training workers (bptt/workers.py): a run trains only while wished and leased, pauses after the
+"""The training workers (bptt/hosting/workers.py): a run trains only while wished and leased, pauses after the
 step in flight, is never stepped by two threads, and sessions share the slots fairly.
 
 Real threads with a fake job whose step sleeps a few milliseconds; every wait polls with a bound."""
@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from bptt.runs import RunRegistry
-from bptt.slots import TrainingSlots
-from bptt.workers import Workers
+from bptt.hosting.runs import RunRegistry
+from bptt.hosting.slots import TrainingSlots
+from bptt.hosting.workers import Workers
 
 STEP = 0.005
 

@@ -9,7 +9,7 @@ import time
 import streamlit as st
 
 from bptt.board import BoardError, BoardStore, Limits, entry_from_history, normalize_code, store_url
-from bptt.board.charts import X_CHOICES, applies, curves_chart, final_chart, posts_table
+from bptt.charts.board import X_CHOICES, applies, curves_chart, final_chart, posts_table
 from bptt.i18n import _
 
 from .lang import query_with_language
@@ -164,7 +164,7 @@ def _on_post(run) -> None:
 
 
 def post_box(run) -> None:
-    """ "Post this run to a class board" for a run of the session (a bptt.runs.Run, or None: nothing
+    """ "Post this run to a class board" for a run of the session (a bptt.hosting.runs.Run, or None: nothing
     drawn). Only a finished run can be posted: what is sent is its settings, its final perplexity and
     its perplexity curve, thinned to at most Limits.curve_points points."""
     if run is None:

@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bptt.compare import (
+from bptt.charts.compare import comparison_chart
+from bptt.compare.runner import (
     RESULTS_DIR,
     Comparison,
     Spec,
@@ -22,7 +23,6 @@ from bptt.compare import (
     summary,
     verdict,
 )
-from bptt.compare_charts import comparison_chart
 from bptt.config import ConfigError, RunConfig
 from bptt.data import corpus_title
 from bptt.i18n import N_, _
@@ -82,7 +82,7 @@ def shipped_bytes(task: str, suffix: str) -> bytes:
 
 
 class LiveComparison:
-    """A Comparison as the training workers train it (bptt/workers.py): `advance(seconds)`, `finished`
+    """A Comparison as the training workers train it (bptt/hosting/workers.py): `advance(seconds)`, `finished`
     once every run is done or Stop was pressed."""
 
     def __init__(self, comparison: Comparison, notice: str | None = None) -> None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from bptt import gradlab
 from bptt.config import from_mapping
 from bptt.data import corpus_title, load_corpus
-from bptt.estimators import label_text
 from bptt.i18n import _
+from bptt.lab import reports as gradlab
+from bptt.lab.estimators import label_text
 
 from .lang import query_with_language
 from .live import queue_text, training_slots

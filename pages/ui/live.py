@@ -5,7 +5,7 @@ How it works. The page never trains. The controls are one segmented control whos
 visitor wants for the lane's current run: "running" (Start, then Resume), "paused" or "stopped". Every
 run of the page, a click's or the panel's timer's, reconciles that value with the world: it creates the
 run the value asks for when there is none yet, marks it stopped, and tells the workers
-(bptt/workers.py) whether to train it, which also renews the run's lease. Reconciling twice changes
+(bptt/hosting/workers.py) whether to train it, which also renews the run's lease. Reconciling twice changes
 nothing, and a value is sent again with every later request, so a click whose own script run was merged
 into the next or stopped by it is still honoured. A run that is finished or stopped hands the control
 over to the next run's number: a fresh key, so the control shows no choice and Start begins a new run.
@@ -27,9 +27,9 @@ from typing import Any
 import streamlit as st
 
 from bptt.device import configure_threads
+from bptt.hosting.slots import TrainingSlots, shared_slots
+from bptt.hosting.workers import shared_workers
 from bptt.i18n import _
-from bptt.slots import TrainingSlots, shared_slots
-from bptt.workers import shared_workers
 
 from .lang import apply_language
 from .session import session_id, session_lock, tell

@@ -8,9 +8,9 @@ import math
 
 import streamlit as st
 
-from bptt import charts
+from bptt.charts import train as charts
+from bptt.hosting.runs import Run, summary
 from bptt.i18n import N_, _
-from bptt.runs import Run, summary
 from bptt.segmentation import segmentation_rows
 
 from .session import registry

@@ -1,6 +1,7 @@
 """The guided path's frame: the steps in the book's order, the step switch, and the buttons that open
 Train, the Gradient lab or Compare with settings that show a step. The steps themselves are in
-pages/ui/path_steps.py; their numbers come from bptt.recursion, bptt.powers and bptt.segmentation."""
+pages/ui/path_steps.py; their numbers come from bptt.path (recursion, powers) and
+bptt.segmentation."""
 
 from __future__ import annotations
 

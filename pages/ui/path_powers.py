@@ -1,14 +1,15 @@
 """The guided path's steps on the powers of W_hh: d2l §8.7.2 and the section's two exercises, with a
 symmetric 16-unit W_hh whose two largest eigenvalues and activation are the reader's to move (as
-TensorFlow Playground lets a student move a network's settings). Numbers from bptt.powers."""
+TensorFlow Playground lets a student move a network's settings). Numbers from bptt.path.powers."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from bptt import path_charts, powers
+from bptt.charts import path as path_charts
 from bptt.i18n import _
+from bptt.path import powers
 
 from .path import lab_button, look_for, train_button
 

@@ -2,8 +2,8 @@
 equation with the number the Chinese edition prints (8.7.x), the step's controls, one figure, the
 numbers behind it, one sentence on what to look for, and a button to the page that shows it at scale.
 
-The numbers come from bptt.recursion (the scalar RNN of §8.7.1), bptt.powers (§8.7.2 and exercise 1)
-and bptt.segmentation (Fig. 8.7.1); the figures from bptt.path_charts.
+The numbers come from bptt.path.recursion (the scalar RNN of §8.7.1), bptt.path.powers (§8.7.2 and exercise 1)
+and bptt.segmentation (Fig. 8.7.1); the figures from bptt.charts.path.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from bptt import charts, path_charts, recursion
+from bptt.charts import path as path_charts
+from bptt.charts import train as charts
 from bptt.i18n import _, ngettext
+from bptt.path import recursion
 from bptt.segmentation import TIME_MACHINE_OPENING, book_figure_rows
 
 from .path import compare_button, lab_button, look_for, train_button

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bptt.export import metrics_csv, settings_json
+from bptt.hosting.export import metrics_csv, settings_json
 from bptt.i18n import _
 from bptt.training import Trainer
 

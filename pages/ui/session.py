@@ -12,8 +12,8 @@ from contextlib import contextmanager
 import streamlit as st
 
 from bptt.data import CorpusError
+from bptt.hosting.runs import RunRegistry
 from bptt.i18n import _
-from bptt.runs import RunRegistry
 
 log = logging.getLogger("bptt_lab.ui")
 

@@ -174,7 +174,7 @@ def truncation_settings(cfg: RunConfig) -> None:
 def truncation_explained(cfg: RunConfig) -> None:
     """What the chosen truncation does to this window: the π_t schedule (a chart) or a sentence."""
     if cfg.truncation == "randomized":
-        from bptt import charts
+        from bptt.charts import train as charts
         from bptt.truncation import make_strategy
 
         st.plotly_chart(

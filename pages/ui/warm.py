@@ -24,7 +24,7 @@ def _warm() -> None:
             importlib.import_module(name)
         import plotly.io as pio
 
-        from bptt import charts
+        from bptt.charts import train as charts
 
         pio.to_json(charts.metric_chart({}, "loss"), validate=False)  # Plotly loads its validators lazily
     except Exception:  # a warm-up that fails costs the first visit its speed, nothing else

@@ -2,7 +2,7 @@
 
 Every estimator of `bptt.truncation` is linear in the path gradients. A path p = (t, s] runs from the loss
 at step s back to the parameters' use at step t (lag k = s - t) in one batch row b; its gradient c_p is
-h_{t-1} ⊗ delta_{s,t} for W_hh, e_{x_t} ⊗ delta_{s,t} for W_xh and delta_{s,t} for b_h (bptt/lags.py), and
+h_{t-1} ⊗ delta_{s,t} for W_hh, e_{x_t} ⊗ delta_{s,t} for W_xh and delta_{s,t} for b_h (bptt/lab/lags.py), and
 the estimator gives it the weight w_p = prod_{u=t+1}^{s} xi_u: the gates on its edges, xi_u sitting on the
 edge from step u back into h_{u-1} (`bptt.truncation.bptt`). So
 
@@ -34,8 +34,8 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from ..truncation import Full, Randomized, Regular
 from .lags import Window, flatten, full_adjoints, kept_gradient, lag_decomposition, param_grads, regular_keeps
-from .truncation import Full, Randomized, Regular
 
 ROW_CHUNK_BYTES = 64_000_000  # bound on the per-chunk (rows, paths, paths) Gram blocks
 

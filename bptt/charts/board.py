@@ -1,4 +1,4 @@
-"""A board's charts: pure functions from its posts to Plotly figures (bptt/charts.py's rules: SVG
+"""A board's charts: pure functions from its posts to Plotly figures (bptt/charts/train.py's rules: SVG
 scatter, `uirevision` on every figure, user text through `html.escape`, since Plotly reads a subset of
 HTML in names and hover text).
 
@@ -15,10 +15,10 @@ import time
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..charts import COLORWAY, HEIGHT, _layout, _placeholder
+from ..board.store import Post
 from ..config import CHOICE_LABELS, RunConfig
 from ..i18n import N_, _
-from .store import Post
+from .train import COLORWAY, HEIGHT, _layout, _placeholder
 
 STRATEGIES = ("full", "regular", "randomized")  # d2l §8.7.1, in the book's order
 STRATEGY_COLORS = dict(zip(STRATEGIES, COLORWAY))

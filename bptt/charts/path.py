@@ -1,5 +1,5 @@
-"""Figures of the guided path through d2l §8.7: pure functions from the numbers of bptt.recursion and
-bptt.powers to Plotly figures, one per step, titled and labelled in the current language.
+"""Figures of the guided path through d2l §8.7: pure functions from the numbers of bptt.path.recursion and
+bptt.path.powers to Plotly figures, one per step, titled and labelled in the current language.
 
 Log axes are labelled as powers of ten (10⁻³, 10⁰, 10³), never with SI prefixes (1m, 1k), which a
 reader of the book's equations would misread.
@@ -11,8 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .charts import COLORWAY
-from .i18n import N_, _
+from ..i18n import N_, _
+from .train import COLORWAY
 
 HEIGHT = 360  # px
 

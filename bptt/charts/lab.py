@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .estimators import label_text
-from .i18n import _
+from ..i18n import _
+from ..lab.estimators import label_text
 
 
 def lag_share_figure(table: pd.DataFrame, weights: str, exact: bool = True) -> go.Figure:
@@ -116,7 +116,7 @@ LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "le
 
 
 def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) -> go.Figure:
-    """The bias–variance plane on exact values (bptt/moments.py): randomized over π and ARTBP over T0 on a
+    """The bias–variance plane on exact values (bptt/lab/moments.py): randomized over π and ARTBP over T0 on a
     log variance axis at bias exactly 0 (every path's expected weight is 1), and below it, on a strip of its
     own at variance exactly 0 (a log axis has no 0), regular k = 1..T at its exact bias; both share the bias
     axis. `exact`: the lab report's exact table (None when the window is too big for exact moments)."""

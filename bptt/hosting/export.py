@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .i18n import use_language
+from ..i18n import use_language
 from .runs import Run
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from .config import RunConfig
-from .data import corpus_title
-from .i18n import N_, _
+from ..config import RunConfig
+from ..data import corpus_title
+from ..i18n import N_, _
 
 MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
 # A run's status (Run.status) as a page names it: translate with _(run.status)
@@ -46,7 +46,7 @@ class Run:
         return self.stopped or bool(self.trainer.done)
 
     def advance(self, seconds: float) -> None:
-        """Train for about `seconds`, at least one step (what the workers call, bptt/workers.py)."""
+        """Train for about `seconds`, at least one step (what the workers call, bptt/hosting/workers.py)."""
         self.trainer.run_for(seconds, wait=True)  # a page copying the history holds the lock a moment
 
     def interrupt(self) -> None:

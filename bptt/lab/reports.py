@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..data import seq_data_iter_random
+from ..model import CharRNN
+from ..truncation import ARTBPPi, ConstantPi, Randomized, Regular
 from . import estimators, lags, moments
-from .data import seq_data_iter_random
-from .model import CharRNN
-from .truncation import ARTBPPi, ConstantPi, Randomized, Regular
 
 MAX_NUM_STEPS, MAX_NUM_HIDDENS, MAX_BATCH = 100, 512, 128
 KEPT_DRAWS = 500  # gate draws for the kept share's mean and spread when a window is too big for exact moments
@@ -102,7 +102,7 @@ def lag_report(
     draws: int = KEPT_DRAWS, seed: int = 0,
 ) -> LagReport:  # fmt: skip
     """The lag decomposition (float64), the tail norms, the travel curve and W_hh's eigenvalues; for each
-    regular k and each randomized strategy its exact moments (bptt/moments.py) and its kept share per lag,
+    regular k and each randomized strategy its exact moments (bptt/lab/moments.py) and its kept share per lag,
     exact mean and sd. A window over the exact moments' work bound gets the randomized kept shares' mean
     and sd from `draws` draws of the gates instead, and no exact table."""
     win = lags.forward_window(model, X, Y)

@@ -8,10 +8,10 @@ import argparse
 import json
 import sys
 
-from . import gradlab
-from .data import CorpusError, load_corpus
-from .estimators import MAX_DRAWS, choose_k
-from .i18n import _
+from ..data import CorpusError, load_corpus
+from ..i18n import _
+from ..lab import reports as gradlab
+from ..lab.estimators import MAX_DRAWS, choose_k
 
 
 def add_gradlab_parser(sub) -> None:
@@ -66,7 +66,7 @@ def gradlab_command(args: argparse.Namespace) -> int:
         "lags": rep.table.to_dict(orient="list"),
         "travel_log10_mean": rep.travel["log10_mean"].tolist(),
         "estimators": stats.to_dict(orient="records"),
-        # exact bias, variance and MSE (bptt/moments.py); null for a window over the exact work bound
+        # exact bias, variance and MSE (bptt/lab/moments.py); null for a window over the exact work bound
         "exact": None if rep.exact is None else json.loads(rep.exact.to_json(orient="records")),
         "regular_sweep": sweep.to_dict(orient="records"),
         "chosen_k": choose_k(sweep, args.eps),

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .i18n import N_, _
+from ..i18n import N_, _
+from ..truncation import Regular
 from .lags import CHUNK_BYTES, Window, flatten, full_adjoints, param_grads
-from .truncation import Regular
 
 MAX_DRAWS = 2000
 

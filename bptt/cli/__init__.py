@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from .config import FIELDS, ConfigError, RunConfig
-from .data import TIME_MACHINE_SHA1, CorpusError, decode_upload, load_corpus, make_corpus
-from .gradlab_cli import add_gradlab_parser, gradlab_command
-from .i18n import _
-from .training import Trainer
+from ..config import FIELDS, ConfigError, RunConfig
+from ..data import TIME_MACHINE_SHA1, CorpusError, decode_upload, load_corpus, make_corpus
+from ..i18n import _
+from ..training import Trainer
+from .lab import add_gradlab_parser, gradlab_command
 
 MAX_FILE_BYTES = 50_000_000  # a local corpus file; the dashboard's uploads are capped far lower
 
@@ -75,7 +75,7 @@ def add_compare_parser(sub) -> None:
                 help=_("{help} (default {default})").format(help=f.help_text(), default=default),
             )
     cmp.add_argument("--task", choices=("text", "synthetic"), default="text",
-                     help=_("text: the corpus; synthetic: delayed recall (bptt.synthetic)"))  # fmt: skip
+                     help=_("text: the corpus; synthetic: delayed recall"))  # fmt: skip
     cmp.add_argument("--d", type=int, default=10, help=_("synthetic: the dependency length d"))
     cmp.add_argument("--strategies", nargs="+", default=["full", "regular:5", "randomized:0.9"],
                      help=_("full, regular:K, randomized:PI, linear:PI:PI_END, artbp:ALPHA:T0"))  # fmt: skip
@@ -94,7 +94,7 @@ def add_compare_parser(sub) -> None:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from .compare import Comparison, Spec, results, summary, verdict, write_results
+    from ..compare.runner import Comparison, Spec, results, summary, verdict, write_results
 
     values = {f: getattr(args, f) for f in FIELDS if f in vars(args) and f != "corpus"}
     corpus_arg = args.corpus

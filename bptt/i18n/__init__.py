@@ -1,8 +1,8 @@
 """Messages in the reader's language: English (the source) or Chinese, by GNU gettext catalogs.
 
 Every string a user reads is written in English in the code and wrapped in `_()`; Babel extracts them
-(`python -m bptt.i18n_catalog update`, by babel.cfg) into `bptt/locale/messages.pot` and merges them into
-the Chinese catalog `bptt/locale/zh/LC_MESSAGES/messages.po`, compiled (`... compile`) to `messages.mo`
+(`python -m bptt.i18n.catalog update`, by babel.cfg) into `bptt/i18n/locale/messages.pot` and merges them into
+the Chinese catalog `bptt/i18n/locale/zh/LC_MESSAGES/messages.po`, compiled (`... compile`) to `messages.mo`
 beside it; the app reads only the .mo, with the standard library's gettext. A message without a
 translation falls back to its English text (gettext's own fallback), never to an identifier.
 

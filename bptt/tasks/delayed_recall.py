@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import Corpus, Vocab
+from ..data import Corpus, Vocab
 
 MAX_DELAY = 100  # d; bounded for a shared host (episodes, windows and memory grow with it)
 
@@ -104,7 +104,7 @@ def direct_paths(task: DelayedRecall, k: int, num_steps: int, batch_size: int = 
     marker, measured over `epochs` epochs of the sequential sampler (d2l §8.3.2) on this task's stream:
     the fraction of recall losses in the windows whose step and the marker's step lie in one chunk
     [jk, (j+1)k) of the window (lags d - 1 for b, d for a), and the number of recall losses seen."""
-    from .data import seq_data_iter_sequential
+    from ..data import seq_data_iter_sequential
 
     _toks, recall = task.tokens(seed)
     positions = list(range(len(recall)))  # the sampler over positions: each window says where it is

@@ -20,8 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .i18n import N_, _
-from .truncation import survival
+from ..i18n import N_, _
+from ..truncation import survival
 
 MAX_POINTS = 2000  # points a line series keeps after downsampling
 MAX_ROWS = 300  # rows the ||dL/dh_t|| heatmap keeps
@@ -374,7 +374,7 @@ def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Fig
 
 
 # ---------------------------------------------------------------------------------------------------
-# Influence balancing: where truncation is provably wrong (bptt.analysis)
+# Influence balancing: where truncation is provably wrong (bptt.tasks.influence)
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -396,7 +396,7 @@ def theta_chart(trajectories: dict[str, np.ndarray], target: float) -> go.Figure
 def truncation_sensitivity_chart(Ks: np.ndarray, curves: dict[str, np.ndarray], true: float) -> go.Figure:
     """Influence balancing's sensitivity ds¹/dθ against K for each way of truncating (named by the
     caller: sliding window, chunked), with the wrong-signed points marked and the true value dashed."""
-    from .i18n import _
+    from ..i18n import _
 
     fig = go.Figure()
     for name, values in curves.items():

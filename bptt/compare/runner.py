@@ -27,15 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, RunConfig
-from .data import Corpus
-from .i18n import _, ngettext
-from .synthetic import DelayedRecall, recall_metrics
-from .training import Trainer
+from ..config import ConfigError, RunConfig
+from ..data import Corpus
+from ..i18n import _, ngettext
+from ..tasks.delayed_recall import DelayedRecall, recall_metrics
+from ..training import Trainer
 
 MAX_RUNS = 24  # strategies x seeds, bounded for a shared host
 MAX_SECONDS_PER_RUN = 120.0
-RESULTS_DIR = Path(__file__).parent / "results"
+RESULTS_DIR = Path(__file__).parents[1] / "results"
 EVAL_SEED = 1_000_003  # the synthetic task's held-out stream (never a training seed)
 
 
@@ -498,7 +498,7 @@ def project_version() -> str:
 
         return version("bptt-lab")
     except Exception:
-        pyproject = Path(__file__).parent.parent / "pyproject.toml"
+        pyproject = Path(__file__).parents[2] / "pyproject.toml"
         try:
             import tomllib
 

@@ -1,9 +1,9 @@
 """Maintain the message catalogs with Babel's Python API (a development tool: the app itself only reads
 the compiled .mo through `gettext`, so the deployed app needs no Babel).
 
-    python -m bptt.i18n_catalog update   # extract (babel.cfg) into the .pot, merge it into the .po
-    python -m bptt.i18n_catalog compile  # .po -> .mo (commit both)
-    python -m bptt.i18n_catalog check    # exit 1 if a message is missing, untranslated, fuzzy or stale
+    python -m bptt.i18n.catalog update   # extract (babel.cfg) into the .pot, merge it into the .po
+    python -m bptt.i18n.catalog compile  # .po -> .mo (commit both)
+    python -m bptt.i18n.catalog check    # exit 1 if a message is missing, untranslated, fuzzy or stale
 
 Extraction reads babel.cfg at the repository root with the keywords `_`, `N_` and `ngettext`.
 """
@@ -19,9 +19,9 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 
-from .i18n import DOMAIN, LOCALE_DIR
+from . import DOMAIN, LOCALE_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "babel.cfg"
 POT = LOCALE_DIR / f"{DOMAIN}.pot"
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "ngettext": (1, 2)}

@@ -6,7 +6,7 @@ at any moment, the rest wait in a first-come queue with a visible place, and a h
 after `quantum` seconds when someone is waiting, so every session makes progress. A session that stops
 asking loses its place after `stale_after` seconds.
 
-Pure Python (no UI): the training workers (bptt/workers.py) call `request()` for every session that
+Pure Python (no UI): the training workers (bptt/hosting/workers.py) call `request()` for every session that
 wishes to train, before each slice, and `release()` once it no longer does.
 """
 

@@ -6,7 +6,7 @@ threads step the entries that want to run, one step at a time, so that a pause t
 step in flight. `reconcile` is idempotent: calling it twice with the same wish changes nothing, and a
 page run that is lost costs nothing, because the next one says the same.
 
-Bounds, as the training slots set them (bptt/slots.py): at most `capacity` sessions train at once, the
+Bounds, as the training slots set them (bptt/hosting/slots.py): at most `capacity` sessions train at once, the
 others queue first-come and take turns every `quantum` seconds; one worker thread per slot; never two
 workers on one session (its runs take turns in one slot, so a job is never stepped by two threads).
 
@@ -125,7 +125,7 @@ class Workers:
 
     # -- the workers' side -------------------------------------------------------------------------------
     def _ensure_threads(self) -> None:
-        from .device import configure_threads
+        from ..device import configure_threads
 
         want = min(MAX_THREADS, self.slots.capacity)
         configure_threads(self.slots.capacity)  # each slot's worker gets cores / slots of torch's threads
@@ -200,7 +200,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_workers() -> Workers:
-    """The process's one pool, over the process's training slots (bptt.slots.shared_slots)."""
+    """The process's one pool, over the process's training slots (bptt.hosting.slots.shared_slots)."""
     global _shared
     with _shared_lock:
         if _shared is None:
