@@ -6,8 +6,10 @@ Each repetition measures both servers, alternating: "cold" (BPTT_WARM_UP=0: the 
 imports PyTorch, pandas and Plotly itself) and "warm" (app.py's background warm-up, pages/ui/warm.py,
 imports them while the visitor reads Home). Each measurement starts a new `streamlit run app.py` (so
 the server process has imported nothing yet) and a new browser context, opens Home, waits until it is
-drawn, then clicks Train in the sidebar and times the click until Start can be clicked and no widget
-placeholder (stSkeleton) is left: "Train interactive". `--read S` waits S seconds on Home first, as a
+drawn, then clicks Train in the sidebar and times the click until Start can be clicked ("Start
+clickable": the run control is drawn and enabled), and on until no element placeholder (stSkeleton) is
+left ("page complete": the browser has also loaded the code of every element the page draws, Plotly's
+among them, which it does once per visit). `--read S` waits S seconds on Home first, as a
 visitor reading it does (the warm-up works during that time). `--old DIR`: also an older version of the
 app, checked out in DIR (e.g. `git archive <commit> | tar -x -C DIR`), warm, in the same rounds; its
 Start was a button (key btn_start), today's is the run control's first option.
@@ -36,13 +38,13 @@ OUT = Path(__file__).resolve().parent / "results" / "first_visit.json"
 START_NOW = """() => {
     const g = document.querySelector("[data-testid='stMain'] .st-key-train_controls [role='radiogroup']");
     const b = g && [...g.querySelectorAll('button')].find(x => x.innerText.trim() === 'Start');
-    return b && g.getAttribute('aria-disabled') !== 'true'
-        && !document.querySelector("[data-testid='stSkeleton']"); }"""
+    return b && g.getAttribute('aria-disabled') !== 'true'; }"""
 START_OLD = """() => { const b = document.querySelector("[data-testid='stMain'] .st-key-btn_start button");
-    return b && !b.disabled && !document.querySelector("[data-testid='stSkeleton']"); }"""
+    return b && !b.disabled; }"""
+COMPLETE = """() => !document.querySelector("[data-testid='stSkeleton']")"""
 
 
-def one(browser, rep: int, warm: bool, read: float, old: Path | None = None) -> tuple[float, float]:
+def one(browser, rep: int, warm: bool, read: float, old: Path | None = None) -> tuple[float, float, float]:
     script = (old / "app.py") if old else Path(__file__).resolve().parents[1] / "app.py"
     server = start_server(f"first-visit-{rep}", script, BPTT_WARM_UP="1" if warm else "0")
     try:
@@ -59,12 +61,14 @@ def one(browser, rep: int, warm: bool, read: float, old: Path | None = None) -> 
         time.sleep(read)  # the visitor reads Home before clicking Train
         t1 = time.monotonic()
         page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Train").first.click()
-        page.wait_for_function(START_OLD if old else START_NOW, timeout=60_000)
-        train = time.monotonic() - t1
+        page.wait_for_function(START_OLD if old else START_NOW, timeout=60_000, polling=20)
+        start = time.monotonic() - t1
+        page.wait_for_function(COMPLETE, timeout=60_000, polling=20)
+        complete = time.monotonic() - t1
         if pw.errors:
             print("errors:", pw.errors)
         pw.close()
-        return home, train
+        return home, start, complete
     finally:
         server.stop()
 
@@ -80,7 +84,8 @@ def main(argv=None) -> int:
 
     modes = ("cold", "warm", "old warm") if args.old else ("cold", "warm")
     homes = {m: [] for m in modes}
-    trains = {m: [] for m in modes}
+    starts = {m: [] for m in modes}
+    completes = {m: [] for m in modes}
     loads = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -91,24 +96,27 @@ def main(argv=None) -> int:
                 load = os.getloadavg()[0]
                 loads.append(load)
                 old = args.old if mode == "old warm" else None
-                home, train = one(browser, rep, warm=mode != "cold", read=args.read, old=old)
+                home, start, complete = one(browser, rep, warm=mode != "cold", read=args.read, old=old)
                 homes[mode].append(home)
-                trains[mode].append(train)
+                starts[mode].append(start)
+                completes[mode].append(complete)
                 print(
-                    f"rep {rep} {mode}: Home painted {home:.2f} s, Train interactive {train:.2f} s "
-                    f"(load average {load:.2f})",
+                    f"rep {rep} {mode}: Home painted {home:.2f} s, Start clickable {start:.2f} s, "
+                    f"page complete {complete:.2f} s (load average {load:.2f})",
                     flush=True,
                 )
         browser.close()
     medians = {}
     for mode in modes:
-        home, train = statistics.median(homes[mode]), statistics.median(trains[mode])
-        medians[mode] = {"home_painted_s": home, "train_interactive_s": train}
-        print(f"median {mode} ({args.reps} reps): Home painted {home:.2f} s, Train interactive {train:.2f} s")
+        home, start, complete = (statistics.median(x[mode]) for x in (homes, starts, completes))
+        medians[mode] = {"home_painted_s": home, "start_clickable_s": start, "page_complete_s": complete}
+        print(f"median {mode} ({args.reps} reps): Home painted {home:.2f} s, Start clickable {start:.2f} s, "
+              f"page complete {complete:.2f} s")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "reps": args.reps, "read_s": args.read, "old": str(args.old) if args.old else None,
-        "home_painted_s": homes, "train_interactive_s": trains, "medians": medians,
+        "home_painted_s": homes, "start_clickable_s": starts, "page_complete_s": completes,
+        "medians": medians,
         "load_averages": loads, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }, indent=2) + "\n")  # fmt: skip
     print(f"wrote {args.out}")

@@ -1,15 +1,17 @@
 """The live page's server time per page run, and one session's training speed in the app against the
 CLI's, at the book's settings, in one run of this script.
 
-    python benchmarks/page_runs.py [--reps 10] [--rounds 3] [--seconds 15]
+    python benchmarks/page_runs.py [--view-seconds 10] [--rounds 3] [--seconds 15]
 
 Settings: the book's experiment (H=256, batch 32, num_steps 35, regular truncation at k=35, SGD lr 1,
 clipping at 1) on the bundled corpus, 10,000 tokens.
 
-(1) Page-run time. The Train page under AppTest while its run trains in the process's training workers,
-    with each chart view shown in turn: `--reps` reruns of the whole page (app.py, the page and its live
-    panel) per view, timed around `AppTest.run`; median and max per view. AppTest's own work (reading the
-    page's messages back) is inside the figure, so the server's own time is below it.
+(1) Server time per script run. A real server (`streamlit run app.py`, BPTT_PAGE_TIMES set: every page
+    run and every run of the live panel writes its server time, pages/ui/timing.py) and a real browser:
+    Train opens, Start, and once the run has passed 200 steps each chart view is shown for `--view-seconds`
+    while the run trains in the process's workers. Per view: the live panel's timer runs (about one a
+    second: what a watcher costs) and the page runs (a click's full rerun), median and max of those that
+    finished. The first second after each click is left out (the click's own run is counted as a page run).
 (2) Training speed, alternating over `--rounds`: the app (the Train page reruns once a second, as its
     live panel does, while the workers train its run for `--seconds`; tokens from the run's step count)
     and the CLI (`python -m bptt train` on the same settings for about as many steps; its training
@@ -57,26 +59,58 @@ def steps(at) -> int:
     return run.trainer.step_count
 
 
-def page_times(reps: int) -> dict:
-    at = open_train()
-    deadline = time.monotonic() + 60
-    while steps(at) < 200 and time.monotonic() < deadline:  # curves with some length to draw
-        time.sleep(0.5)
-        at.run()
+def server_times(view_seconds: float) -> dict:
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import CHROMIUM, SETTLED, PageWatch, control, start_server, view_buttons, wait_steps_above
+
+    log = Path(tempfile.mkdtemp()) / "times.jsonl"
+    server = start_server("page-runs", BPTT_PAGE_TIMES=str(log), BPTT_MAX_TRAINING="2")
     out = {}
-    for view in VIEWS:
-        at.segmented_control(key="ui_view").set_value(view).run()
-        times = []
-        for _ in range(reps):
-            time.sleep(0.2)
-            t0 = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - t0)
-            assert not at.exception, at.exception
-        out[view] = {"median_s": statistics.median(times), "max_s": max(times), "steps": steps(at)}
-        med, top = out[view]["median_s"], out[view]["max_s"]
-        print(f"  page run, view {view}: median {med:.3f} s, max {top:.3f} s, step {steps(at)}", flush=True)
-    stop(at)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM)
+            pw = PageWatch(browser)
+            page = pw.page
+            query = "&".join(f"{k}={v}" for k, v in SETTINGS.items())
+            page.goto(f"{server.url}/train?{query}")
+            page.wait_for_selector(SETTLED, timeout=60_000)
+            control(page, "Start").click()
+            wait_steps_above(page, 200, timeout=120)
+            for i, view in enumerate(VIEWS):
+                clicked = time.time()
+                view_buttons(page).nth(i).click()
+                time.sleep(view_seconds)
+                lines = [json.loads(x) for x in log.read_text().splitlines()]
+                mine = [x for x in lines if x["at"] > clicked + 1.0 and x.get("view") == view]
+                out[view] = {}
+                for kind in ("panel", "page"):
+                    done = [x["seconds"] for x in mine if x["kind"] == kind and x["finished"]]
+                    stopped = sum(1 for x in mine if x["kind"] == kind and not x["finished"])
+                    out[view][kind] = {"runs": len(done), "stopped": stopped,
+                                       "median_s": statistics.median(done) if done else None,
+                                       "max_s": max(done) if done else None}  # fmt: skip
+                panel = out[view]["panel"]
+                if panel["runs"]:
+                    n, med, top = panel["runs"], panel["median_s"], panel["max_s"]
+                    print(f"  view {view}: panel runs {n}, median {med:.3f} s, max {top:.3f} s", flush=True)
+            control(page, "Stop").click()
+            if pw.errors:
+                print("browser errors:", pw.errors)
+            pw.close()
+            browser.close()
+        clicks = [json.loads(x) for x in log.read_text().splitlines()]
+        runs = [
+            x["seconds"] for x in clicks if x["kind"] == "page" and x["finished"] and x["page"] == "train"
+        ]
+        out["page_runs_train"] = {"runs": len(runs), "median_s": statistics.median(runs), "max_s": max(runs)}
+        print(f"  Train's page runs (clicks): {len(runs)}, median {statistics.median(runs):.3f} s, "
+              f"max {max(runs):.3f} s", flush=True)  # fmt: skip
+    finally:
+        server.stop()
     return out
 
 
@@ -108,7 +142,7 @@ def cli_speed(epochs: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--view-seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--out", type=Path, default=OUT)
@@ -118,7 +152,7 @@ def main(argv=None) -> int:
 
     load = os.getloadavg()
     print("(1) page-run time at the book's settings", flush=True)
-    pages = page_times(args.reps)
+    pages = server_times(args.view_seconds)
     print("(2) training speed: the app against the CLI", flush=True)
     rounds = []
     per_epoch = num_batches(10_000, B, T, "sequential")

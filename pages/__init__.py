@@ -31,9 +31,13 @@ def page_list() -> list:
 
 def route(pages: list) -> None:
     """app.py: run the page the URL names, marked as routed."""
+    from pages.ui.timing import timed
+
     _routing.active = True
     try:
-        st.navigation(pages).run()
+        page = st.navigation(pages)
+        with timed("page", page=page.url_path, view=st.session_state.get("ui_view")):
+            page.run()
     finally:
         _routing.active = False
 

@@ -33,6 +33,7 @@ from bptt.i18n import _
 
 from .lang import apply_language
 from .session import session_id, session_lock, tell
+from .timing import timed
 
 log = logging.getLogger("bptt_lab.live")
 
@@ -155,6 +156,10 @@ def panel(lane: Lane, create: Callable[[], Any], draw: Callable[[], None]) -> No
 
     @st.fragment(run_every=REFRESH_SECONDS if lane.phase() == "running" else None)
     def live() -> None:
+        with timed("panel", page=lane.name, view=ss.get("ui_view")):
+            _live()
+
+    def _live() -> None:
         apply_language()
         before = lane.phase()
         if reconcile(lane, create) != before:
