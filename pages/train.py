@@ -73,8 +73,12 @@ with st.container(horizontal=True, vertical_alignment="center"):
 with st.container():
     active = registry().get(ss.get("active"))
     if active is not None and LANE.phase() != "idle" and (changes := config_diff(active.cfg, cfg)):
+        # A run keeps the settings it was built with; a new one starts from the control's Start, which
+        # a running or paused run offers again only after Stop.
         st.info(
-            _("Changes apply to the next run (press Start): {changes}").format(changes=", ".join(changes))
+            _(
+                "Changed since this run started: {changes}. They apply to a new run: press Stop, then Start."
+            ).format(changes=", ".join(changes))
         )
 
 with st.container(horizontal=True):

@@ -210,11 +210,15 @@ def test_a_setting_changed_during_a_run_applies_to_the_next_run():
     press(at, "running")
     at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)
     assert not at.exception
-    assert any("apply to the next run" in el.value and "num_hiddens: 32 → 64" in el.value for el in at.info)
+    note = "They apply to a new run: press Stop, then Start."
+    assert any(note in el.value and "num_hiddens: 32 → 64" in el.value for el in at.info)
     assert active(at).cfg.num_hiddens == 32
     before = steps(at)
     wait_until(at, lambda: steps(at) > before, what="the first run to keep training")
     press(at, "paused")
+    # Paused, the control offers Resume (this run, its own settings), not Start: the note says so.
+    assert labels(at)[0] == "Resume"
+    assert any(note in el.value for el in at.info)
 
 
 def test_runs_are_overlaid_on_the_curves():

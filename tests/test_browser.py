@@ -132,7 +132,9 @@ def test_live_training(app_server, browser):
     before = slider_value(page, "cfg_pi")
     nudge_slider(page, "cfg_pi", "ArrowLeft")
     poll(lambda: slider_value(page, "cfg_pi") not in (None, before), 20, what="the π slider to move")
-    note = page.locator(f"{MAIN} [data-testid='stAlert']").filter(has_text="Changes apply to the next run")
+    note = page.locator(f"{MAIN} [data-testid='stAlert']").filter(
+        has_text="They apply to a new run: press Stop, then Start"
+    )
     expect(note).to_be_visible()
     expect(note).to_contain_text("pi:")
     wait_steps_above(page, resumed, timeout=30)
