@@ -153,7 +153,9 @@ def test_start_trains_pause_holds_resume_continues():
 
 def test_a_session_waits_in_the_queue_while_the_slots_are_taken():
     slots = shared_slots(capacity=1)
-    slots.quantum = 600.0  # no time slicing within this test
+    slots.quantum = slots.stale_after = (
+        600.0  # no time slicing, and the other tab stays however slow this test
+    )
     assert slots.request("another visitor").granted
     at = open_page(TRAIN, LONG)
     press(at, "running")
@@ -163,10 +165,25 @@ def test_a_session_waits_in_the_queue_while_the_slots_are_taken():
     assert steps(at) == 0 and at.session_state["phase"] == "running"
     wait_until(at, lambda: any("Waiting for a free training slot" in i.value and "number 1 of 1" in i.value
                                for i in at.info), what="the queue notice")  # fmt: skip
+    # Honest while it waits: the other holder keeps its 600 s slice, so the wait is 10 min; the status
+    # does not say running and the page shows no speed.
+    assert any("your turn comes in about 10 min" in i.value for i in at.info)
+    assert "waiting for a training slot" in at.get("progress")[0].proto.text
+    assert next(m for m in at.metric if m.label == "Tokens / s").value == "–"
     slots.release("another visitor")
     wait_until(at, lambda: steps(at) > 0, what="steps once the slot is free")
     wait_until(at, lambda: not any("Waiting" in i.value for i in at.info), what="the notice to go")
+    # A second visitor wants to train and the slices are short: after its turn this session queues at
+    # the back, and the notice says why its place grew, and when its run should finish.
+    slots.quantum = 1.0
+
+    def requeued() -> bool:
+        slots.request("another visitor")
+        return any("Your last turn ended" in i.value and "finishes in about" in i.value for i in at.info)
+
+    wait_until(at, requeued, what="the notice after a turn")
     press(at, "paused")
+    slots.release("another visitor")
     poll_until(lambda: slots.status().training == 0, what="a paused session gives its slot back")
 
 

@@ -129,3 +129,60 @@ def test_concurrent_requests_and_releases_never_exceed_capacity():
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError):
         TrainingSlots(capacity=0)
+
+
+def _simulate(slots, clock, sessions, until, dt=0.05):
+    """Every session asks before each step, as the workers do, and keeps training: returns, per
+    session, the times it was (re)granted and its queue positions while it waited."""
+    granted = {s: [] for s in sessions}
+    positions = {s: [] for s in sessions}
+    holding = set()
+    while clock.now < until:
+        for s in sessions:
+            t = slots.request(s)
+            if t.granted and s not in holding:
+                granted[s].append(clock.now)
+                holding.add(s)
+            elif not t.granted:
+                holding.discard(s)
+                positions[s].append(t.position)
+        clock.now = round(clock.now + dt, 6)
+    return granted, positions
+
+
+@pytest.mark.parametrize("start", [0.0, 3.0])
+def test_the_expected_wait_is_when_the_slot_comes_if_holders_keep_training(start):
+    clock = Clock()
+    slots = TrainingSlots(capacity=2, quantum=5, stale_after=100, clock=clock)
+    slots.request("a")
+    clock.now = start
+    slots.request("b")  # holders whose slices end at different times
+    tickets = {s: slots.request(s) for s in "cdef"}
+    assert all(not t.granted and t.quantum == 5 for t in tickets.values())
+    now = clock.now
+    granted, _ = _simulate(slots, clock, "abcdef", until=now + 30)
+    for s, t in tickets.items():
+        actual = granted[s][0] - now
+        assert abs(t.wait_s - actual) <= 0.06, (s, t.wait_s, actual)
+    assert [round(tickets[s].wait_s, 6) for s in "cdef"] == sorted(
+        round(t.wait_s, 6) for t in tickets.values()
+    )
+
+
+def test_a_waiting_session_only_moves_forward_in_the_queue():
+    clock = Clock()
+    slots = TrainingSlots(capacity=2, quantum=2, stale_after=100, clock=clock)
+    sessions = "abcdefg"
+    granted, positions = _simulate(slots, clock, sessions, until=40)
+    for s in sessions:
+        assert len(granted[s]) >= 3, s  # everyone gets turns
+    # Between two turns, a session's place only decreases (it re-enters at the back after a turn).
+    for s in sessions:
+        runs, current = [], []
+        for p in positions[s]:
+            if current and p > current[-1]:
+                runs.append(current)
+                current = []
+            current.append(p)
+        runs.append(current)
+        assert len(runs) <= len(granted[s]) + 1, (s, positions[s][:40])

@@ -12,6 +12,7 @@ wishes to train, before each slice, and `release()` once it no longer does.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +27,8 @@ class Ticket:
     position: int  # 0 when granted; 1 = next in line
     waiting: int  # sessions in the queue
     training: int  # sessions holding a slot
+    wait_s: float = 0.0  # expected seconds until this session gets a slot (expected_wait)
+    quantum: float = 0.0  # the time slice a holder keeps while others wait
 
 
 class TrainingSlots:
@@ -57,7 +60,20 @@ class TrainingSlots:
             if session in self._holders:
                 return Ticket(True, 0, len(self._queue), len(self._holders))
             position = list(self._queue).index(session) + 1
-            return Ticket(False, position, len(self._queue), len(self._holders))
+            wait = self.expected_wait(position, now)
+            return Ticket(False, position, len(self._queue), len(self._holders), wait, self.quantum)
+
+    def expected_wait(self, position: int, now: float) -> float:
+        """Seconds until the session at `position` in the queue gets a slot, if every holder keeps
+        training to the end of its slice (a holder that pauses or finishes frees its slot sooner): the
+        slots free up at the ends of the holders' slices, each new holder keeps its slot a whole
+        `quantum`, and the queue is served first come. Call under the lock."""
+        free = sorted(max(0.0, self.quantum - (now - t)) for t in self._holders.values())
+        free += [0.0] * (self.capacity - len(free))
+        heapq.heapify(free)
+        for _ in range(position - 1):
+            heapq.heappush(free, heapq.heappop(free) + self.quantum)
+        return free[0]
 
     def release(self, session: str) -> None:
         """The session stopped training (pause, stop, finish, reset): free its slot or place."""
@@ -84,6 +100,18 @@ class TrainingSlots:
         while self._queue and len(self._holders) < self.capacity:
             session, _ = self._queue.popitem(last=False)
             self._holders[session] = now
+
+
+def expected_finish(ticket: Ticket, trained_s: float, progress: float) -> float | None:
+    """Seconds until a queued run finishes, at the server's current sharing: its wait for a slot, then
+    its own remaining training time (measured: `trained_s` seconds of training so far made `progress`
+    of the run) stretched by the turns it shares with the other sessions (each of `training + waiting`
+    sessions trains `training` slots' worth of the time). None before the run has a measured speed."""
+    if ticket.granted or not 0.0 < progress < 1.0 or trained_s <= 0.0:
+        return None
+    own = trained_s * (1.0 - progress) / progress
+    share = ticket.training / max(1, ticket.training + ticket.waiting)
+    return ticket.wait_s + own / max(share, 1e-9)
 
 
 _shared: TrainingSlots | None = None

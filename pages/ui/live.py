@@ -27,7 +27,7 @@ from typing import Any
 import streamlit as st
 
 from bptt.device import configure_threads
-from bptt.hosting.slots import TrainingSlots, shared_slots
+from bptt.hosting.slots import TrainingSlots, expected_finish, shared_slots
 from bptt.hosting.workers import shared_workers
 from bptt.i18n import _
 
@@ -49,11 +49,33 @@ def training_slots() -> TrainingSlots:
     return slots
 
 
-def queue_text(ticket) -> str:
-    return _(
-        "Waiting for a free training slot: this server trains {training} sessions at a time. You are "
-        "number {position} of {waiting} in the queue; runs take turns every few seconds."
-    ).format(training=ticket.training, position=ticket.position, waiting=ticket.waiting)
+def duration_text(seconds: float) -> str:
+    """A wait as a person reads it: seconds below a minute and a half, else minutes."""
+    if seconds < 90:
+        return _("{n} s").format(n=max(1, round(seconds)))
+    return _("{n} min").format(n=round(seconds / 60))
+
+
+def queue_text(ticket, job=None, *, back: bool = False) -> str:
+    """The queue notice: the place, the expected wait (bptt.hosting.slots.TrainingSlots.expected_wait)
+    and, for a run that has trained, its expected finish at the current sharing (expected_finish).
+    `back`: the session had a turn since it last waited, so it queued again at the back."""
+    text = _(
+        "Waiting for a free training slot: this server trains {training} sessions at a time, taking turns "
+        "of {quantum:g} s. You are number {position} of {waiting} in the queue; your turn comes in about "
+        "{wait}."
+    ).format(training=ticket.training, quantum=ticket.quantum, position=ticket.position,
+             waiting=ticket.waiting, wait=duration_text(ticket.wait_s))  # fmt: skip
+    trainer = getattr(job, "trainer", None)
+    trained, progress = getattr(trainer, "wall_time", 0.0), getattr(trainer, "progress", 0.0)
+    finish = expected_finish(ticket, float(trained or 0.0), float(progress or 0.0))
+    if finish is not None:
+        text += " " + _("At this sharing, the run finishes in about {finish}.").format(
+            finish=duration_text(finish)
+        )
+    if back:
+        text += " " + _("Your last turn ended, so you joined the back of the queue.")
+    return text
 
 
 @dataclass
@@ -167,8 +189,14 @@ def panel(lane: Lane, create: Callable[[], Any], draw: Callable[[], None]) -> No
         with st.container():  # the panel's fixed place
             error_slot, queue_slot = st.empty(), st.empty()  # always there, filled or not
             try:
-                if (ticket := ss.get(lane.queue_key)) is not None:
-                    queue_slot.info(queue_text(ticket))
+                # A waiting session only moves forward (bptt/hosting/slots.py); after a turn it queues
+                # again at the back, and the notice says so. `turn`: it trained since it last waited.
+                ticket, turn = ss.get(lane.queue_key), ss.get(f"{lane.name}_had_turn", False)
+                if ticket is not None:
+                    queue_slot.info(queue_text(ticket, lane.job(), back=turn))
+                ss[f"{lane.name}_had_turn"] = (turn and ticket is not None) or (
+                    ticket is None and lane.phase() == "running"
+                )
                 draw()
             except Exception:
                 log.exception("the live panel failed")

@@ -80,11 +80,15 @@ def draw() -> None:
     df, dh, _unused = t.snapshot()
     speed = float(df["tokens_per_sec"].tail(20).median()) if len(df) else math.nan
     label = shown_status(run, ss.get("phase", "idle"), ss.get("active"))
+    queued = run.id == ss.get("active") and ss.get("queue") is not None  # waiting for a slot, not training
+    if queued:
+        label, speed = _("waiting for a training slot"), math.nan  # no speed it does not have now
     status.progress(t.progress, text=f"{run.name}: {label}")
     metric[0].metric(_("Step"), f"{t.step_count:,}")
     metric[1].metric(_("Epoch"), f"{t.epoch} / {run.cfg.epochs}")
     metric[2].metric(_("Perplexity"), _fmt(t.perplexity(), ".2f"))
-    metric[3].metric(_("Tokens / s"), _fmt(speed, ",.0f"), help=_("median of the last 20 steps"))
+    speed_help = _("not training while it waits for a slot") if queued else _("median of the last 20 steps")
+    metric[3].metric(_("Tokens / s"), _fmt(speed, ",.0f"), help=speed_help)
     metric[4].metric(_("Device"), str(t.device))
     if run.status == "diverged":
         message.error(t.message)
