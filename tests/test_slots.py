@@ -186,3 +186,22 @@ def test_a_waiting_session_only_moves_forward_in_the_queue():
             current.append(p)
         runs.append(current)
         assert len(runs) <= len(granted[s]) + 1, (s, positions[s][:40])
+
+
+def test_a_wait_reads_in_seconds_minutes_or_hours():
+    from pages.ui.live import duration_text
+
+    assert [duration_text(s) for s in (0.2, 42, 89, 600, 5399, 30_660)] == [
+        "1 s", "42 s", "89 s", "10 min", "90 min", "8.5 h"
+    ]  # fmt: skip
+
+
+def test_the_expected_finish_stretches_the_remaining_training_by_the_sharing():
+    from bptt.hosting.slots import Ticket, expected_finish
+
+    # 30 s of training made 10 % of the run: 270 s of its own training are left; two slots shared by
+    # six sessions train it a third of the time, after a 4 s wait.
+    ticket = Ticket(False, 3, 4, 2, 4.0, 5.0)
+    assert expected_finish(ticket, 30.0, 0.1) == pytest.approx(4.0 + 270.0 * 3)
+    assert expected_finish(ticket, 0.0, 0.0) is None  # no measured speed yet
+    assert expected_finish(Ticket(True, 0, 0, 1), 30.0, 0.1) is None  # it trains now

@@ -29,7 +29,7 @@ import streamlit as st
 from bptt.device import configure_threads
 from bptt.hosting.slots import TrainingSlots, expected_finish, shared_slots
 from bptt.hosting.workers import shared_workers
-from bptt.i18n import _
+from bptt.i18n import _, ngettext
 
 from .lang import apply_language
 from .session import session_id, session_lock, tell
@@ -50,22 +50,29 @@ def training_slots() -> TrainingSlots:
 
 
 def duration_text(seconds: float) -> str:
-    """A wait as a person reads it: seconds below a minute and a half, else minutes."""
+    """A wait as a person reads it: seconds below a minute and a half, minutes below an hour and a half,
+    else hours."""
     if seconds < 90:
         return _("{n} s").format(n=max(1, round(seconds)))
-    return _("{n} min").format(n=round(seconds / 60))
+    if seconds < 90 * 60:
+        return _("{n} min").format(n=round(seconds / 60))
+    return _("{n:.1f} h").format(n=seconds / 3600)
 
 
 def queue_text(ticket, job=None, *, back: bool = False) -> str:
     """The queue notice: the place, the expected wait (bptt.hosting.slots.TrainingSlots.expected_wait)
     and, for a run that has trained, its expected finish at the current sharing (expected_finish).
-    `back`: the session had a turn since it last waited, so it queued again at the back."""
+    `back`: the session trained since it last waited, so it queued again at the back."""
+    slots_text = ngettext(
+        "this server trains {n} session at a time",
+        "this server trains {n} sessions at a time",
+        ticket.training,
+    ).format(n=ticket.training)
     text = _(
-        "Waiting for a free training slot: this server trains {training} sessions at a time, taking turns "
-        "of {quantum:g} s. You are number {position} of {waiting} in the queue; your turn comes in about "
-        "{wait}."
-    ).format(training=ticket.training, quantum=ticket.quantum, position=ticket.position,
-             waiting=ticket.waiting, wait=duration_text(ticket.wait_s))  # fmt: skip
+        "Waiting for a free training slot: {slots}, taking turns of {quantum:g} s. You are number {position} "
+        "of {waiting} in the queue; your turn comes in about {wait}."
+    ).format(slots=slots_text, quantum=ticket.quantum, position=ticket.position, waiting=ticket.waiting,
+             wait=duration_text(ticket.wait_s))  # fmt: skip
     trainer = getattr(job, "trainer", None)
     trained, progress = getattr(trainer, "wall_time", 0.0), getattr(trainer, "progress", 0.0)
     finish = expected_finish(ticket, float(trained or 0.0), float(progress or 0.0))
@@ -190,13 +197,17 @@ def panel(lane: Lane, create: Callable[[], Any], draw: Callable[[], None]) -> No
             error_slot, queue_slot = st.empty(), st.empty()  # always there, filled or not
             try:
                 # A waiting session only moves forward (bptt/hosting/slots.py); after a turn it queues
-                # again at the back, and the notice says so. `turn`: it trained since it last waited.
-                ticket, turn = ss.get(lane.queue_key), ss.get(f"{lane.name}_had_turn", False)
+                # again at the back, and the notice says so. `wait`: the lane's steps when this wait
+                # began, and whether it trained before it (a turn ended).
+                ticket, wait = ss.get(lane.queue_key), ss.get(f"{lane.name}_wait")
+                steps = shared_workers().steps(session_id(), lane.name)
                 if ticket is not None:
-                    queue_slot.info(queue_text(ticket, lane.job(), back=turn))
-                ss[f"{lane.name}_had_turn"] = (turn and ticket is not None) or (
-                    ticket is None and lane.phase() == "running"
-                )
+                    if wait is None or steps > wait[0]:
+                        wait = (steps, wait is not None)
+                    queue_slot.info(queue_text(ticket, lane.job(), back=wait[1]))
+                elif lane.phase() != "running":
+                    wait = None
+                ss[f"{lane.name}_wait"] = wait
                 draw()
             except Exception:
                 log.exception("the live panel failed")
