@@ -6,8 +6,11 @@ so a notebook, the CLI (`python -m bptt gradlab`) and the dashboard read them th
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -16,6 +19,7 @@ import torch
 from . import estimators, lags, moments
 from .data import seq_data_iter_random
 from .model import CharRNN
+from .training import perplexity
 from .truncation import ARTBPPi, ConstantPi, Randomized, Regular
 
 MAX_NUM_STEPS, MAX_NUM_HIDDENS, MAX_BATCH = 100, 512, 128
@@ -51,6 +55,62 @@ def minibatch(corpus, batch_size: int, num_steps: int, seed: int) -> tuple[torch
 def init_model(vocab_size: int, num_hiddens: int, seed: int) -> CharRNN:
     """The book's initialisation N(0, 0.01^2), seeded."""
     return CharRNN(vocab_size, num_hiddens, generator=torch.Generator().manual_seed(seed))
+
+
+# -- the shipped trained weights -------------------------------------------------------------------------
+# The book's experiment (d2l §8.5: H=256, num_steps=35, batch 32, SGD lr 1, clipping at 1, 500 epochs,
+# sequential partitioning) trained on the bundled corpus's first 10,000 tokens by
+# benchmarks/lab_snapshot.py: float16 weights in a plain tensor dict (loaded with weights_only=True)
+# and their metadata beside them, so that the lab opens on the long-lag gradient that training builds.
+TRAINED = "lab_trained"
+TRAINED_PARAMS = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+
+
+def trained_paths(folder=None):
+    """The snapshot's weights (.pt) and metadata (.json): in the package's results folder by default."""
+    base = resources.files("bptt") / "results" if folder is None else folder
+    return base / f"{TRAINED}.pt", base / f"{TRAINED}.json"
+
+
+def trained_meta(folder=None) -> dict:
+    return json.loads(trained_paths(folder)[1].read_text(encoding="utf-8"))
+
+
+def trained_model(folder=None) -> CharRNN:
+    """The shipped trained char-RNN, float32 from its float16 copy. Only plain tensors are read
+    (`weights_only=True`), and their names and shapes must be those its metadata declares."""
+    meta = trained_meta(folder)
+    V, H = int(meta["vocab_size"]), int(meta["settings"]["num_hiddens"])
+    with trained_paths(folder)[0].open("rb") as f:
+        saved = torch.load(f, weights_only=True, map_location="cpu")
+    model = CharRNN(V, H)
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    if not isinstance(saved, dict) or {n: tuple(t.shape) for n, t in saved.items()} != shapes:
+        raise ValueError("the trained snapshot does not hold the char-RNN its metadata describes")
+    model.load_state_dict({n: t.to(torch.float32) for n, t in saved.items()})
+    return model
+
+
+def half_weights(model: CharRNN) -> dict[str, torch.Tensor]:
+    """The model's parameters as float16 CPU tensors, the form the snapshot is shipped in."""
+    return {n: p.detach().to("cpu", torch.float16).clone() for n, p in model.named_parameters()}
+
+
+@torch.no_grad()
+def corpus_perplexity(model: CharRNN, corpus, batch_size: int, num_steps: int) -> float:
+    """exp(mean cross-entropy) of next-token prediction over the corpus (d2l §8.4.4), read as one
+    epoch of sequential partitioning from offset 0 (d2l §8.3.2) with the state carried between
+    minibatches, the way the book trains and reports it, but with no update."""
+    data = torch.as_tensor(corpus.corpus, dtype=torch.int64)
+    n = (len(data) - 1) // batch_size * batch_size
+    Xs, Ys = data[:n].reshape(batch_size, -1), data[1 : n + 1].reshape(batch_size, -1)
+    state, total, count = None, 0.0, 0
+    for i in range(0, num_steps * (Xs.shape[1] // num_steps), num_steps):
+        X, Y = Xs[:, i : i + num_steps], Ys[:, i : i + num_steps]
+        logits, state = model(X, state)
+        total += float(torch.nn.functional.cross_entropy(logits, Y.T.reshape(-1), reduction="sum"))
+        count += Y.numel()
+    return perplexity(total / count) if count else math.nan
 
 
 def strategy_for(kind: str, value: float):
