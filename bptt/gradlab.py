@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -216,27 +218,92 @@ def estimator_report(
     """For each (kind, value) strategy, `draws` draws against the exact full gradient g (computed in
     float64); the draws themselves in `dtype` (float32 by default: 4x faster, relative error ~1e-7, far
     below any Monte Carlo error here). Returns (stats table, {label: cos per draw}, regular sweep k=1..T)."""
+    steps = report_steps(model, X, Y, strategies, draws, seed=seed, dtype=dtype, with_sweep=with_sweep)
+    while True:
+        try:
+            fraction = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if progress:
+            progress(fraction)
+
+
+def report_steps(
+    model, X, Y, strategies: list[tuple[str, float]], draws: int, *, seed: int = 0,
+    dtype=torch.float32, with_sweep: bool = True,
+) -> Generator[float, None, tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame | None]]:  # fmt: skip
+    """estimator_report as resumable work: a generator that yields the fraction done after the forward pass
+    and after each chunk of draws, and returns what estimator_report returns (the same numbers: one
+    generator of gates, drawn in the same order). The draw budget is checked at once, by this call."""
     B, T = X.shape
     check_draw_budget(sum(k != "regular" for k, _ in strategies), draws, T, B, model.num_hiddens)
+    return _report_steps(model, X, Y, strategies, draws, seed, dtype, with_sweep)
+
+
+def _report_steps(model, X, Y, strategies, draws, seed, dtype, with_sweep):
     win64 = lags.forward_window(model, X, Y)
     g64 = estimators.full_gradient(win64)
     sweep = estimators.regular_sweep(win64, g=g64) if with_sweep else None
     win = win64 if dtype == torch.float64 else lags.forward_window(model, X, Y, dtype=dtype)
     g = g64.to(dtype)
+    yield 0.0
     rows, cos = [], {}
     gen = torch.Generator().manual_seed(seed)
     for i, (kind, value) in enumerate(strategies):
         s = strategy_for(kind, value)
         n = 1 if kind == "regular" else draws
-
-        def step(done, total, i=i):
-            if progress:
-                progress((i + done / total) / len(strategies))
-
-        st = estimators.estimator_stats(win, s, n, generator=gen, g=g, progress=step)
+        steps = estimators.stats_steps(win, s, n, generator=gen, g=g)
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as stop:
+                st = stop.value
+                break
+            yield (i + done / total) / len(strategies)
         rows.append({"kind": kind, "value": value, **st.row()})
         cos[st.label] = st.cos
     return pd.DataFrame(rows), cos, sweep
+
+
+class EstimatorDraws:
+    """The estimators over draws (report_steps) as a job for the training workers (bptt/workers.py), so
+    that a page never draws inside its own script run: each `advance` runs the forward pass or one chunk
+    of draws; `fraction` says how far it is, `result` holds (stats, cos) once done and `error` what it
+    raised. `stopped` (written by the page) or an error finishes it early. The draw budget is checked
+    when it is made (ValueError)."""
+
+    def __init__(self, model, X, Y, strategies: list[tuple[str, float]], draws: int, *, seed: int = 0):
+        self._steps = report_steps(model, X, Y, strategies, draws, seed=seed, with_sweep=False)
+        self._lock = threading.Lock()  # the generator is never resumed by two threads at once
+        self.fraction = 0.0
+        self.result: tuple[pd.DataFrame, dict[str, np.ndarray]] | None = None
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.advances = 0  # calls of advance(), whether or not they drew (for tests)
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped or self.result is not None or self.error is not None
+
+    def advance(self, seconds: float = 0.0) -> None:
+        """Draw for about `seconds` (at least one chunk) unless finished."""
+        self.advances += 1
+        with self._lock:
+            deadline = time.perf_counter() + seconds
+            while not self.finished:
+                try:
+                    self.fraction = next(self._steps)
+                except StopIteration as stop:
+                    stats, cos, _sweep = stop.value
+                    self.result, self.fraction = (stats, cos), 1.0
+                except Exception as e:
+                    self.error = e
+                    raise
+                if time.perf_counter() >= deadline:
+                    break
+
+    def interrupt(self) -> None:
+        """Nothing to cut short: one advance is one chunk of draws (CHUNK_BYTES of work at most)."""
 
 
 def regular_sweep(model, X, Y) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ def page():
     at.run(timeout=TIMEOUT)
     at.switch_page(PAGE)
     at.run(timeout=TIMEOUT)  # widgets exist only after a first run of the page
+    at.radio(key="lab_weights").set_value("init")
     for key, value in SMALL.items():
         at.number_input(key=key).set_value(value)
     at.number_input(key="lab_draws").set_value(40)
@@ -63,8 +65,19 @@ def test_page_renders_the_library_numbers(page):
     assert exact["variance"].iloc[1] == want.loc["randomized pi=0.5", "variance"] > 0
 
 
+def draw(at) -> None:
+    """Press "Draw the estimators" and rerun the page (as the progress fragment's timer does) until the
+    training workers have finished the draws."""
+    at.button(key="btn_lab_draw").click().run(timeout=TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while any(b.key == "btn_lab_draw_stop" for b in at.button):
+        assert time.monotonic() < deadline, "the draws did not finish"
+        time.sleep(0.5)
+        at.run(timeout=TIMEOUT)
+
+
 def test_drawing_the_estimators_shows_their_statistics(page):
-    page.button(key="btn_lab_draw").click().run(timeout=TIMEOUT)
+    draw(page)
     assert not page.exception, page.exception
     stats = page.dataframe[-1].value
     assert list(stats["strategy"])[:1] == ["regular k=4"]
@@ -149,12 +162,12 @@ def test_train_with_this_k_opens_train_with_regular_k(trained):
     assert at.query_params["k"] == [str(chosen)] or at.query_params["k"] == str(chosen)
 
 
-def test_a_link_to_a_run_this_session_does_not_have_shows_the_initialisation():
+def test_a_link_to_a_run_this_session_does_not_have_shows_the_shipped_weights():
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.query_params["run"], at.query_params["step"] = "7", "100"
     at.run(timeout=TIMEOUT)
     at.switch_page(PAGE).run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     assert any("Run #7 is not among this session's runs" in i.value for i in at.info)
-    assert at.session_state["lab_weights"] == "init"
-    assert any("initialisation" in i.value and "Weights:" in i.value for i in at.info)
+    assert at.session_state["lab_weights"] == "trained"
+    assert any("shipped with the lab" in i.value and "Weights:" in i.value for i in at.info)
