@@ -8,10 +8,11 @@ import streamlit as st
 
 from bptt.charts import lab as lab_charts
 from bptt.i18n import _
+from bptt.lab import reports as gradlab
 from bptt.lab.estimators import MAX_DRAWS, choose_k
 from bptt.lab.reports import MAX_BATCH, MAX_NUM_HIDDENS, MAX_NUM_STEPS
 from pages import ensure_router
-from pages.ui import lab
+from pages.ui import lab, lab_draws
 
 ensure_router()
 ss = st.session_state
@@ -24,16 +25,13 @@ for name, value in DEFAULTS.items():  # through session state only: app.py keeps
     ss.setdefault(name, value)
 
 
-def request_draws() -> None:
-    ss["lab_draw_requested"] = True
-
-
 st.title(_("Gradient lab"))
 st.caption(
     _(
         "What truncation does to the gradient (d2l §8.7): the exact full-window gradient of the book's "
         "char-RNN on one real minibatch, split by lag, and each estimator against it, at the weights you "
-        "choose: the initialisation, or a run of this session at one of its steps."
+        "choose: the book's experiment trained (shipped with the lab), the initialisation, or a run of this "
+        "session at one of its steps."
     )
 )
 
@@ -42,7 +40,7 @@ with st.sidebar:
     st.subheader(_("Weights"))
     placeholder = st.container()  # filled after the form: the initialisation reads its numbers
     with st.form("form_lab"):
-        st.caption(_("The initialisation's model and minibatch (a run brings its own):"))
+        st.caption(_("The minibatch, and the initial weights' size (a run brings its own):"))
         num_steps = st.number_input(_("num_steps"), 2, MAX_NUM_STEPS, key="lab_num_steps")
         num_hiddens = st.number_input(_("num_hiddens"), 4, MAX_NUM_HIDDENS, key="lab_num_hiddens")
         batch = st.number_input(_("batch size"), 1, MAX_BATCH, key="lab_batch")
@@ -164,27 +162,37 @@ with draws_tab:
         )
         st.dataframe(lab.exact_table(rep.exact), hide_index=True, key="table_lab_exact")
     key = (source.key, options, int(draws))
-    stored = ss.get("lab_stats")
-    st.button(_("Draw the estimators"), key="btn_lab_draw", type="primary", on_click=request_draws)
-    if ss.pop("lab_draw_requested", False):
-        bar = st.progress(0.0, text=_("Waiting for a training slot…"))
-        try:
-            result = lab.draw_estimators(source, *options, int(draws), bar)
-        except ValueError as e:
-            st.error(_("These settings cannot be analysed: {reason}").format(reason=e))
-            st.stop()
-        bar.empty()
-        if result is None:
-            st.warning(_("The server is busy training other sessions; try again in a moment."))
+    strategies = [("regular", k)] + [("randomized", p) for p in pis] + [("artbp", t) for t in t0s]
+
+    def build():
+        X, Y = gradlab.minibatch(lab.corpus(source), source.batch_size, source.num_steps, source.seed)
+        return gradlab.EstimatorDraws(lab.model(source), X, Y, strategies, int(draws), seed=source.seed)
+
+    try:
+        phase = lab_draws.reconcile_draws(key, build)
+    except ValueError as e:
+        st.error(_("These settings cannot be analysed: {reason}").format(reason=e))
+        st.stop()
+    b1, b2 = st.columns([1, 3], vertical_alignment="center")
+    b1.button(_("Draw the estimators"), key="btn_lab_draw", type="primary", on_click=lab_draws.want_draws,
+              args=(key,), disabled=phase in ("running", "done"))  # fmt: skip
+    if phase == "running":
+        b2.button(_("Stop drawing"), key="btn_lab_draw_stop", on_click=lab_draws.want_draws, args=(None,))
+        lab_draws.draw_progress(key, build)
+    elif phase == "failed":
+        st.error(_("The draws failed. The details are in the server log."))
+    elif phase == "idle":
+        paused = lab_draws.paused_fraction(key)
+        if paused is None:
+            st.info(
+                _("Press “Draw the estimators” to draw each strategy {n} times and set the sample beside "
+                  "the exact values.").format(n=int(draws))
+            )  # fmt: skip
         else:
-            stored = ss["lab_stats"] = (key, result)
-    if stored is None or stored[0] != key:
-        st.info(
-            _("Press “Draw the estimators” to draw each strategy {n} times and set the sample beside the "
-              "exact values.").format(n=int(draws))
-        )  # fmt: skip
+            st.info(_("The draws stopped at {pct:.0%}; “Draw the estimators” goes on from there.").format(
+                pct=paused))  # fmt: skip
     else:
-        stats, cos = stored[1]
+        stats, cos = lab_draws.draws_record().job.result
         if rep.exact is not None:
             lab.sampled_notes(stats, rep.exact)
         st.dataframe(lab.stats_table(stats), hide_index=True, key="table_lab_stats")

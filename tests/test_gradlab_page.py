@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from bptt.config import RunConfig
 from bptt.data import load_corpus
+from bptt.lab import lags, moments
 from bptt.lab import reports as gradlab
 from bptt.lab.estimators import choose_k
+from bptt.truncation import ConstantPi, Randomized, Regular
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGE = "pages/gradient_lab.py"
@@ -25,6 +30,7 @@ def page():
     at.run(timeout=TIMEOUT)
     at.switch_page(PAGE)
     at.run(timeout=TIMEOUT)  # widgets exist only after a first run of the page
+    at.radio(key="lab_weights").set_value("init")
     for key, value in SMALL.items():
         at.number_input(key=key).set_value(value)
     at.number_input(key="lab_draws").set_value(40)
@@ -63,8 +69,19 @@ def test_page_renders_the_library_numbers(page):
     assert exact["variance"].iloc[1] == want.loc["randomized pi=0.5", "variance"] > 0
 
 
+def draw(at) -> None:
+    """Press "Draw the estimators" and rerun the page (as the progress fragment's timer does) until the
+    training workers have finished the draws."""
+    at.button(key="btn_lab_draw").click().run(timeout=TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while any(b.key == "btn_lab_draw_stop" for b in at.button):
+        assert time.monotonic() < deadline, "the draws did not finish"
+        time.sleep(0.5)
+        at.run(timeout=TIMEOUT)
+
+
 def test_drawing_the_estimators_shows_their_statistics(page):
-    page.button(key="btn_lab_draw").click().run(timeout=TIMEOUT)
+    draw(page)
     assert not page.exception, page.exception
     stats = page.dataframe[-1].value
     assert list(stats["strategy"])[:1] == ["regular k=4"]
@@ -149,12 +166,104 @@ def test_train_with_this_k_opens_train_with_regular_k(trained):
     assert at.query_params["k"] == [str(chosen)] or at.query_params["k"] == str(chosen)
 
 
-def test_a_link_to_a_run_this_session_does_not_have_shows_the_initialisation():
+def test_a_link_to_a_run_this_session_does_not_have_shows_the_shipped_weights():
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.query_params["run"], at.query_params["step"] = "7", "100"
     at.run(timeout=TIMEOUT)
     at.switch_page(PAGE).run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     assert any("Run #7 is not among this session's runs" in i.value for i in at.info)
-    assert at.session_state["lab_weights"] == "init"
-    assert any("initialisation" in i.value and "Weights:" in i.value for i in at.info)
+    assert at.session_state["lab_weights"] == "trained"
+    assert any("shipped with the lab" in i.value and "Weights:" in i.value for i in at.info)
+
+
+# -- the shipped trained weights: the lab's first view ------------------------------------------------
+
+
+def open_lab() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    at.switch_page(PAGE).run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The lab as a visitor first sees it, then with randomized π = 0.5 alone (and regular k = 10)."""
+    at = open_lab()
+    first = {m.label: m.value for m in at.metric}, [i.value for i in at.info], at.session_state["lab_weights"]
+    at.multiselect(key="lab_pis").set_value([0.5])
+    at.multiselect(key="lab_t0s").set_value([])
+    at.button(key="btn_lab_apply").click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    return at, first
+
+
+def table(at, *columns):
+    """The one table the page shows with these columns."""
+    (found,) = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    return found
+
+
+@pytest.fixture(scope="module")
+def trained_window():
+    c = load_corpus("bundled", max_tokens=10_000)
+    X, Y = gradlab.minibatch(c, 32, 35, 0)
+    return gradlab.trained_model(), X, Y
+
+
+def test_the_lab_opens_on_the_shipped_trained_weights(shipped, trained_window):
+    at, (metrics, infos, weights) = shipped
+    model, X, Y = trained_window
+    assert weights == "trained"
+    win = lags.forward_window(model, X, Y)
+    dec = lags.lag_decomposition(win)
+    tail = dec.tail_norms()[list(dec.table()["lag"]).index(10)]  # ‖Σ_(j>10) g_j‖ / ‖g‖
+    assert metrics["tail norm, k > 10"] == f"{tail:.3g}"
+    assert metrics["σ_max(W_hh)"] == f"{float(torch.linalg.matrix_norm(model.W_hh.detach().double(), 2)):.4g}"
+    assert tail > 0.3  # the long-lag gradient that training builds (the initialisation's is ~1e-11)
+    about = next(i for i in infos if "Weights:" in i)
+    meta = gradlab.trained_meta()
+    assert "shipped with the lab" in about and f"perplexity {meta['perplexity']:.3g}" in about
+    assert "32 × 35 tokens" in about
+
+
+def test_the_initial_weights_are_one_click_away():
+    at = open_lab()
+    trained = {m.label: m.value for m in at.metric}
+    at.radio(key="lab_weights").set_value("init").run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    c = load_corpus("bundled", max_tokens=10_000)
+    X, Y = gradlab.minibatch(c, 32, 35, 0)
+    rep = gradlab.lag_report(gradlab.init_model(len(c.vocab), 256, 0), X, Y)
+    assert metric(at, "σ_max(W_hh)") == f"{rep.sigma_max:.4g}" != trained["σ_max(W_hh)"]
+    assert any("N(0, 0.01²)" in i.value for i in at.info)
+
+
+def test_pi_half_on_trained_weights_shows_the_exact_variance_and_the_warning(shipped, trained_window):
+    at, _first = shipped
+    model, X, Y = trained_window
+    mom = moments.Moments(lags.forward_window(model, X, Y))  # without the page's lag decomposition
+    half, k10 = mom.of(Randomized(ConstantPi(0.5))), mom.of(Regular(10))
+    exact = table(at, "draws_to_see", "bias").set_index("strategy")
+    assert list(exact.index) == ["regular k=10", "randomized π=0.5"]
+    assert exact.loc["randomized π=0.5", "bias"] == 0.0
+    assert math.isclose(exact.loc["randomized π=0.5", "variance"], half.variance, rel_tol=1e-9)
+    assert math.isclose(exact.loc["regular k=10", "bias"], k10.bias, rel_tol=1e-9)
+    assert exact.loc["regular k=10", "variance"] == 0.0
+    assert half.variance > 1e6  # heavy tails: paths of lag k weighted 2^k with probability 2^-k
+    assert not at.warning  # no sample yet, no warning
+    draw(at)
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("randomized π=0.5: the 100 draws give")
+    assert f"the exact value is {half.mse:.3g}" in warning and "has not met the rare long paths" in warning
+    both = table(at, "sampled_mse")
+    assert bool(both["short"].iloc[0]) and math.isclose(both["exact_mse"].iloc[0], half.mse, rel_tol=1e-9)
+    # The workers drew what the library draws with the same seed, in the same order.
+    stats, _cos, _sweep = gradlab.estimator_report(model, X, Y, [("regular", 10), ("randomized", 0.5)], 100,
+                                                   seed=0, with_sweep=False)  # fmt: skip
+    shown = table(at, "cos_mean")
+    for column in ("variance", "mse", "mse_se", "cos_mean", "cos_min"):
+        np.testing.assert_array_equal(shown[column], stats[column], err_msg=column)

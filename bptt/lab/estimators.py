@@ -16,7 +16,7 @@ idea of Aicher et al. 2019's adaptive truncation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +103,6 @@ class EstimatorStats:
         }
 
 
-@torch.no_grad()
 def estimator_stats(
     win: Window,
     strategy,
@@ -116,6 +115,29 @@ def estimator_stats(
     progress: Callable[[int, int], None] | None = None,
 ) -> EstimatorStats:
     """Draw the strategy n times (gates in chunks through the batched recursion) and compare with g."""
+    steps = stats_steps(win, strategy, n, label=label, generator=generator, chunk=chunk, g=g)
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if progress:
+            progress(done, total)
+
+
+@torch.no_grad()  # torch re-enters no_grad at each resumption of a generator it decorates
+def stats_steps(
+    win: Window,
+    strategy,
+    n: int,
+    *,
+    label: str = "",
+    generator: torch.Generator | None = None,
+    chunk: int | None = None,
+    g: torch.Tensor | None = None,
+) -> Generator[tuple[int, int], None, EstimatorStats]:
+    """estimator_stats as resumable work: yields (draws done, n) after each chunk of draws and returns the
+    EstimatorStats, so that a caller can spread the draws over time slices (the same numbers)."""
     if not 1 <= n <= MAX_DRAWS:
         raise ValueError(f"the number of draws must be between 1 and {MAX_DRAWS} (got {n})")
     T, B, H = win.shape
@@ -135,8 +157,7 @@ def estimator_stats(
         cos.append((G @ g / (norms * gn).clamp_min(1e-300)).numpy())
         err.append((torch.linalg.vector_norm(G - g, dim=1) / gn).numpy())
         done += m
-        if progress:
-            progress(done, n)
+        yield done, n
     mean = total / n
     # E||g^ - mean||^2 = (sum ||g^||^2 - n ||mean||^2) / (n - 1): the trace of the sample covariance
     var = max(sq - n * float(mean.square().sum()), 0.0) / max(n - 1, 1)

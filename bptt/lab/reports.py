@@ -6,8 +6,13 @@ so a notebook, the CLI (`python -m bptt gradlab`) and the dashboard read them th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -15,6 +20,7 @@ import torch
 
 from ..data import seq_data_iter_random
 from ..model import CharRNN
+from ..training import perplexity
 from ..truncation import ARTBPPi, ConstantPi, Randomized, Regular
 from . import estimators, lags, moments
 
@@ -51,6 +57,62 @@ def minibatch(corpus, batch_size: int, num_steps: int, seed: int) -> tuple[torch
 def init_model(vocab_size: int, num_hiddens: int, seed: int) -> CharRNN:
     """The book's initialisation N(0, 0.01^2), seeded."""
     return CharRNN(vocab_size, num_hiddens, generator=torch.Generator().manual_seed(seed))
+
+
+# -- the shipped trained weights -------------------------------------------------------------------------
+# The book's experiment (d2l §8.5: H=256, num_steps=35, batch 32, SGD lr 1, clipping at 1, 500 epochs,
+# sequential partitioning) trained on the bundled corpus's first 10,000 tokens by
+# benchmarks/lab_snapshot.py: float16 weights in a plain tensor dict (loaded with weights_only=True)
+# and their metadata beside them, so that the lab opens on the long-lag gradient that training builds.
+TRAINED = "lab_trained"
+TRAINED_PARAMS = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+
+
+def trained_paths(folder=None):
+    """The snapshot's weights (.pt) and metadata (.json): in the package's results folder by default."""
+    base = resources.files("bptt") / "results" if folder is None else folder
+    return base / f"{TRAINED}.pt", base / f"{TRAINED}.json"
+
+
+def trained_meta(folder=None) -> dict:
+    return json.loads(trained_paths(folder)[1].read_text(encoding="utf-8"))
+
+
+def trained_model(folder=None) -> CharRNN:
+    """The shipped trained char-RNN, float32 from its float16 copy. Only plain tensors are read
+    (`weights_only=True`), and their names and shapes must be those its metadata declares."""
+    meta = trained_meta(folder)
+    V, H = int(meta["vocab_size"]), int(meta["settings"]["num_hiddens"])
+    with trained_paths(folder)[0].open("rb") as f:
+        saved = torch.load(f, weights_only=True, map_location="cpu")
+    model = CharRNN(V, H)
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    if not isinstance(saved, dict) or {n: tuple(t.shape) for n, t in saved.items()} != shapes:
+        raise ValueError("the trained snapshot does not hold the char-RNN its metadata describes")
+    model.load_state_dict({n: t.to(torch.float32) for n, t in saved.items()})
+    return model
+
+
+def half_weights(model: CharRNN) -> dict[str, torch.Tensor]:
+    """The model's parameters as float16 CPU tensors, the form the snapshot is shipped in."""
+    return {n: p.detach().to("cpu", torch.float16).clone() for n, p in model.named_parameters()}
+
+
+@torch.no_grad()
+def corpus_perplexity(model: CharRNN, corpus, batch_size: int, num_steps: int) -> float:
+    """exp(mean cross-entropy) of next-token prediction over the corpus (d2l §8.4.4), read as one
+    epoch of sequential partitioning from offset 0 (d2l §8.3.2) with the state carried between
+    minibatches, the way the book trains and reports it, but with no update."""
+    data = torch.as_tensor(corpus.corpus, dtype=torch.int64)
+    n = (len(data) - 1) // batch_size * batch_size
+    Xs, Ys = data[:n].reshape(batch_size, -1), data[1 : n + 1].reshape(batch_size, -1)
+    state, total, count = None, 0.0, 0
+    for i in range(0, num_steps * (Xs.shape[1] // num_steps), num_steps):
+        X, Y = Xs[:, i : i + num_steps], Ys[:, i : i + num_steps]
+        logits, state = model(X, state)
+        total += float(torch.nn.functional.cross_entropy(logits, Y.T.reshape(-1), reduction="sum"))
+        count += Y.numel()
+    return perplexity(total / count) if count else math.nan
 
 
 def strategy_for(kind: str, value: float):
@@ -102,7 +164,7 @@ def lag_report(
     draws: int = KEPT_DRAWS, seed: int = 0,
 ) -> LagReport:  # fmt: skip
     """The lag decomposition (float64), the tail norms, the travel curve and W_hh's eigenvalues; for each
-    regular k and each randomized strategy its exact moments (bptt/lab/moments.py) and its kept share per lag,
+    regular k and each randomized strategy its exact moments (bptt/moments.py) and its kept share per lag,
     exact mean and sd. A window over the exact moments' work bound gets the randomized kept shares' mean
     and sd from `draws` draws of the gates instead, and no exact table."""
     win = lags.forward_window(model, X, Y)
@@ -156,27 +218,92 @@ def estimator_report(
     """For each (kind, value) strategy, `draws` draws against the exact full gradient g (computed in
     float64); the draws themselves in `dtype` (float32 by default: 4x faster, relative error ~1e-7, far
     below any Monte Carlo error here). Returns (stats table, {label: cos per draw}, regular sweep k=1..T)."""
+    steps = report_steps(model, X, Y, strategies, draws, seed=seed, dtype=dtype, with_sweep=with_sweep)
+    while True:
+        try:
+            fraction = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if progress:
+            progress(fraction)
+
+
+def report_steps(
+    model, X, Y, strategies: list[tuple[str, float]], draws: int, *, seed: int = 0,
+    dtype=torch.float32, with_sweep: bool = True,
+) -> Generator[float, None, tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame | None]]:  # fmt: skip
+    """estimator_report as resumable work: a generator that yields the fraction done after the forward pass
+    and after each chunk of draws, and returns what estimator_report returns (the same numbers: one
+    generator of gates, drawn in the same order). The draw budget is checked at once, by this call."""
     B, T = X.shape
     check_draw_budget(sum(k != "regular" for k, _ in strategies), draws, T, B, model.num_hiddens)
+    return _report_steps(model, X, Y, strategies, draws, seed, dtype, with_sweep)
+
+
+def _report_steps(model, X, Y, strategies, draws, seed, dtype, with_sweep):
     win64 = lags.forward_window(model, X, Y)
     g64 = estimators.full_gradient(win64)
     sweep = estimators.regular_sweep(win64, g=g64) if with_sweep else None
     win = win64 if dtype == torch.float64 else lags.forward_window(model, X, Y, dtype=dtype)
     g = g64.to(dtype)
+    yield 0.0
     rows, cos = [], {}
     gen = torch.Generator().manual_seed(seed)
     for i, (kind, value) in enumerate(strategies):
         s = strategy_for(kind, value)
         n = 1 if kind == "regular" else draws
-
-        def step(done, total, i=i):
-            if progress:
-                progress((i + done / total) / len(strategies))
-
-        st = estimators.estimator_stats(win, s, n, generator=gen, g=g, progress=step)
+        steps = estimators.stats_steps(win, s, n, generator=gen, g=g)
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as stop:
+                st = stop.value
+                break
+            yield (i + done / total) / len(strategies)
         rows.append({"kind": kind, "value": value, **st.row()})
         cos[st.label] = st.cos
     return pd.DataFrame(rows), cos, sweep
+
+
+class EstimatorDraws:
+    """The estimators over draws (report_steps) as a job for the training workers (bptt/workers.py), so
+    that a page never draws inside its own script run: each `advance` runs the forward pass or one chunk
+    of draws; `fraction` says how far it is, `result` holds (stats, cos) once done and `error` what it
+    raised. `stopped` (written by the page) or an error finishes it early. The draw budget is checked
+    when it is made (ValueError)."""
+
+    def __init__(self, model, X, Y, strategies: list[tuple[str, float]], draws: int, *, seed: int = 0):
+        self._steps = report_steps(model, X, Y, strategies, draws, seed=seed, with_sweep=False)
+        self._lock = threading.Lock()  # the generator is never resumed by two threads at once
+        self.fraction = 0.0
+        self.result: tuple[pd.DataFrame, dict[str, np.ndarray]] | None = None
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.advances = 0  # calls of advance(), whether or not they drew (for tests)
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped or self.result is not None or self.error is not None
+
+    def advance(self, seconds: float = 0.0) -> None:
+        """Draw for about `seconds` (at least one chunk) unless finished."""
+        self.advances += 1
+        with self._lock:
+            deadline = time.perf_counter() + seconds
+            while not self.finished:
+                try:
+                    self.fraction = next(self._steps)
+                except StopIteration as stop:
+                    stats, cos, _sweep = stop.value
+                    self.result, self.fraction = (stats, cos), 1.0
+                except Exception as e:
+                    self.error = e
+                    raise
+                if time.perf_counter() >= deadline:
+                    break
+
+    def interrupt(self) -> None:
+        """Nothing to cut short: one advance is one chunk of draws (CHUNK_BYTES of work at most)."""
 
 
 def regular_sweep(model, X, Y) -> pd.DataFrame:

@@ -1,10 +1,9 @@
-"""The Gradient lab's Streamlit helpers: which weights (the initialisation, or a snapshot of one of the
-session's runs), the minibatch that goes with them, the cached analyses, the draws run inside a training
-slot, and the links between the lab and the Train page."""
+"""The Gradient lab's Streamlit helpers: which weights (the shipped trained model, the initialisation,
+or a snapshot of one of the session's runs), the minibatch that goes with them, the cached analyses, the
+estimators' draws as a job of the training workers, and the links between the lab and the Train page."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import streamlit as st
@@ -16,26 +15,24 @@ from bptt.lab import reports as gradlab
 from bptt.lab.estimators import label_text
 
 from .lang import query_with_language
-from .live import queue_text, training_slots
 from .session import guarded, registry, run_namer, session_id
 from .settings import current_config_quiet, key
 
-SLOT_WAIT_SECONDS = 30.0  # how long a request for draws waits in the training queue before giving up
-INIT, RUN = "init", "run"
+TRAINED, INIT, RUN = "trained", "init", "run"
 
 
 @dataclass(frozen=True)
 class Source:
     """The weights the lab analyses and the minibatch that goes with them."""
 
-    kind: str  # INIT or RUN
+    kind: str  # TRAINED, INIT or RUN
     run_id: int | None
     step: int | None
     num_steps: int
     batch_size: int
     num_hiddens: int
     seed: int  # the minibatch's sampler seed (and, for INIT, the initialisation's)
-    short: str  # for chart titles: "initialisation" or "run #2, step 400"
+    short: str  # for chart titles: "trained (shipped)", "initialisation" or "run #2, step 400"
     weights: str  # a sentence: which weights
 
     @property
@@ -50,11 +47,20 @@ def bundled():
     return load_corpus("bundled", max_tokens=10_000)
 
 
+@st.cache_resource(max_entries=1, show_spinner=False)
+def shipped():
+    """The book's experiment trained on the bundled corpus (benchmarks/lab_snapshot.py), and its
+    metadata: one read-only copy per process."""
+    return gradlab.trained_model(), gradlab.trained_meta()
+
+
 def corpus(source: Source):
-    return bundled() if source.kind == INIT else registry().get(source.run_id).trainer.corpus
+    return registry().get(source.run_id).trainer.corpus if source.kind == RUN else bundled()
 
 
 def model(source: Source):
+    if source.kind == TRAINED:
+        return shipped()[0]
     if source.kind == INIT:
         return gradlab.init_model(len(bundled().vocab), source.num_hiddens, source.seed)
     return registry().get(source.run_id).trainer.snapshot_model(source.step)
@@ -84,9 +90,10 @@ def apply_request() -> None:
     run = registry().get(asked[0])
     if run is None:
         st.info(
-            _("Run #{run} is not among this session's runs; showing the initialisation.").format(run=asked[0])
-        )
-        ss["lab_weights"] = INIT
+            _("Run #{run} is not among this session's runs; showing the trained model shipped with the lab.")
+            .format(run=asked[0])
+        )  # fmt: skip
+        ss["lab_weights"] = TRAINED
         return
     ss["lab_weights"], ss["lab_run"] = RUN, run.id
     steps = [s for s, _meta in run.trainer.snapshots()]
@@ -104,11 +111,27 @@ def weights_select(num_steps: int, batch_size: int, num_hiddens: int, seed: int)
     """The sidebar's choice of weights; the numbers given are those of the initialisation's form."""
     ss = st.session_state
     runs = registry().list()
-    if not runs:
-        ss["lab_weights"] = INIT
-    labels = {INIT: _("initialisation"), RUN: _("a run of this session, at a step")}
-    kind = st.radio(_("Weights"), [INIT, RUN], format_func=labels.get, key="lab_weights", disabled=not runs,
+    kinds = [TRAINED, INIT] + ([RUN] if runs else [])
+    if ss.get("lab_weights") not in kinds:
+        ss["lab_weights"] = TRAINED
+    labels = {TRAINED: _("trained: the book's experiment"), INIT: _("initial weights"),
+              RUN: _("a run of this session, at a step")}  # fmt: skip
+    kind = st.radio(_("Weights"), kinds, format_func=labels.get, key="lab_weights",
                     help=_("Train a run on the Train page to analyse its weights here."))  # fmt: skip
+    if kind == TRAINED:
+        net, meta = shipped()
+        cfg = meta["settings"]
+        st.caption(
+            _("Shipped with the lab: {epochs} epochs of the book's experiment (SGD, lr {lr:g}, clipping at "
+              "{clip:g}) on the bundled corpus, H = {H}, stored in float16.").format(
+                epochs=meta["epochs"], lr=cfg["lr"], clip=cfg["clip"], H=cfg["num_hiddens"])
+        )  # fmt: skip
+        weights = _(
+            "the book's char-RNN trained for {epochs} epochs ({steps:,} steps) on the bundled corpus, "
+            "perplexity {ppl:.3g}, shipped with the lab"
+        ).format(epochs=meta["epochs"], steps=meta["steps"], ppl=meta["perplexity"])
+        return Source(TRAINED, None, None, num_steps, batch_size, net.num_hiddens, seed,
+                      _("trained (shipped)"), weights)  # fmt: skip
     if kind == INIT:
         weights = _("the book's initialisation N(0, 0.01²) with seed {seed}").format(seed=seed)
         return Source(
@@ -176,36 +199,6 @@ def _lag_view(_source: Source, key: tuple, k: int, pis: tuple, t0s: tuple):
 def lag_view(source: Source, k: int, pis: tuple, t0s: tuple):
     """The lag decomposition, travel, eigenvalues and the regular sweep (cached per weights)."""
     return _lag_view(source, source.key, k, pis, t0s)
-
-
-def draw_estimators(source: Source, k: int, pis: tuple, t0s: tuple, draws: int, bar):
-    """Each strategy `draws` times against the full gradient, inside one of the process's training slots
-    (so that a public host runs at most its slots' worth of heavy work at once); None when no slot came
-    free within SLOT_WAIT_SECONDS."""
-    slots, sid = training_slots(), session_id()
-    deadline = time.monotonic() + SLOT_WAIT_SECONDS
-    ticket = slots.request(sid)
-    while not ticket.granted:
-        if time.monotonic() > deadline:
-            slots.release(sid)
-            return None
-        bar.progress(0.0, text=queue_text(ticket))
-        time.sleep(0.5)
-        ticket = slots.request(sid)
-
-    def progress(fraction: float) -> None:
-        slots.request(sid)  # keeps the slot: a holder that stops asking is taken for a closed tab
-        bar.progress(min(fraction, 1.0), text=_("Drawing the estimators…"))
-
-    try:
-        X, Y = gradlab.minibatch(corpus(source), source.batch_size, source.num_steps, source.seed)
-        strategies = [("regular", k)] + [("randomized", p) for p in pis] + [("artbp", t) for t in t0s]
-        stats, cos, _sweep = gradlab.estimator_report(
-            model(source), X, Y, strategies, draws, seed=source.seed, progress=progress, with_sweep=False
-        )
-        return stats, cos
-    finally:
-        slots.release(sid)
 
 
 def train_config(source: Source, k: int):
