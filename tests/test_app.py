@@ -205,6 +205,21 @@ def test_quick_look_preset_runs_to_finished():
     assert at.get("progress")[0].proto.value == 100
 
 
+def test_a_finished_run_whose_perplexity_rose_ends_with_a_warning():
+    at = open_page(TRAIN, TINY)
+    press(at, "running")
+    wait_until(at, lambda: active(at).status == "finished", timeout=120, what="the run to finish")
+    tick(at)
+    assert at.success and not at.warning  # two epochs of a tiny run: the perplexity fell
+    trainer = active(at).trainer
+    with trainer.lock:  # the last epoch 40 % above the first: the run got worse
+        trainer.history.epochs["perplexity"][:] = [5.0, 7.0]
+    tick(at)
+    assert not at.success, "a worsening run must not end in green"
+    assert len(at.warning) == 1 and "Finished 2 epochs" in at.warning[0].value
+    assert "7.00" in at.warning[0].value and "5.00 in epoch 1" in at.warning[0].value
+
+
 def test_a_setting_changed_during_a_run_applies_to_the_next_run():
     at = open_page(TRAIN, LONG)
     press(at, "running")
