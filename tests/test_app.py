@@ -459,3 +459,27 @@ def test_cuda_without_a_gpu_says_it_trains_on_the_cpu():
     assert any("trains on the CPU" in w.value or "train on the CPU" in w.value for w in at.sidebar.warning)
     at = open_page(TRAIN, {**TINY, "device": "cpu"})
     assert not at.sidebar.warning
+
+
+# -- the truncation explained --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pi, warned", [(0.9, False), (0.5, True)])
+def test_the_path_weight_is_defined_and_a_heavy_one_is_a_warning(pi, warned):
+    """Under the π_t preview: S(k) defined; a warning once max 1/S(k) = π^-(num_steps - 1) reaches 100."""
+    at = open_page(TRAIN, {**TINY, "truncation": "randomized", "pi": str(pi), "num_steps": "35"})
+    assert any("S(k) = π_1 π_2 ⋯ π_k is the probability" in c.value for c in at.caption)
+    weight = pi**-34  # the closed form of constant π: S(k) = π^k, largest at the window's last lag
+    assert (weight >= 100) == warned
+    heavy = [w.value for w in at.warning if "path weight reaches" in w.value]
+    assert len(heavy) == int(warned)
+    if warned:
+        assert f"1/S = {weight:,.3g} at 34 steps" in heavy[0] and f"{weight - 1:,.3g} times" in heavy[0]
+
+
+def test_the_linear_schedule_defines_s_over_the_position_in_the_window():
+    at = open_page(TRAIN, {**TINY, "truncation": "randomized", "schedule": "linear", "pi": "0.9",
+                           "pi_end": "0.5"})  # fmt: skip
+    assert any("S(t) = π_1 π_2 ⋯ π_t" in c.value for c in at.caption)
+    preview = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert preview["layout"]["xaxis"]["title"]["text"] == "position t in the window (a cut at t = 0)"

@@ -177,9 +177,9 @@ def truncation_explained(cfg: RunConfig) -> None:
         from bptt import charts
         from bptt.truncation import make_strategy
 
-        st.plotly_chart(
-            charts.schedule_preview(make_strategy(cfg).schedule, cfg.num_steps), key="chart_schedule"
-        )
+        schedule = make_strategy(cfg).schedule
+        st.plotly_chart(charts.schedule_preview(schedule, cfg.num_steps), key="chart_schedule")
+        weight_explained(schedule, cfg.num_steps)
     elif cfg.truncation == "regular":
         st.markdown(
             _(
@@ -195,4 +195,52 @@ def truncation_explained(cfg: RunConfig) -> None:
                 "window's start is cut, by the detach between minibatches. This is the book's experiment: "
                 "its regular truncation at τ = num_steps."
             ).format(num_steps=cfg.num_steps)
+        )
+
+
+# A path weight 1/S(k) from this value on makes the weighted term's variance at least 99 times its square.
+WEIGHT_WARNING = 100.0
+
+
+def heaviest_weight(schedule, num_steps: int) -> tuple[int, float]:
+    """The largest path weight 1/S(k) over the window and the lag (or position) k where it is reached."""
+    from bptt.truncation import survival
+
+    weight = survival(schedule, max(num_steps - 1, 1))["weight"]
+    k = int(weight.argmax())
+    return k + 1, float(weight[k])
+
+
+def weight_explained(schedule, num_steps: int) -> None:
+    """S(k) defined under the preview that draws 1/S(k), and a warning when the weight explodes."""
+    if getattr(schedule, "depends_on_position", False):
+        st.caption(
+            _(
+                "S(t) = π_1 π_2 ⋯ π_t is the probability that no cut falls between the window's start and "
+                "step t. Randomized truncation (d2l §8.7.1.3, eq. 8.7.8) multiplies a dependency that "
+                "survives by 1/S(t) (each kept step's ξ_t = 1/π_t), so that on average it counts in full: "
+                "the gradient stays unbiased. This π_t depends on the position t in the window, so the "
+                "preview follows the segment that starts with the window."
+            )
+        )
+    else:
+        st.caption(
+            _(
+                "S(k) = π_1 π_2 ⋯ π_k is the probability that a segment started by a cut survives the next k "
+                "steps uncut. Randomized truncation (d2l §8.7.1.3, eq. 8.7.8) multiplies a dependency across "
+                "lag k that survives by 1/S(k) (each kept step's ξ_t = 1/π_t), so that on average it counts "
+                "in full: the gradient stays unbiased."
+            )
+        )
+    k, weight = heaviest_weight(schedule, num_steps)
+    if weight >= WEIGHT_WARNING:
+        st.warning(
+            _(
+                "The path weight reaches 1/S = {weight} at {k} steps: that dependency enters the gradient in "
+                "only {share} of the draws, multiplied by {weight} when it does. The estimate stays "
+                "unbiased, but the term's variance is (1/S − 1) = {factor} times its square, so long "
+                "dependencies add mostly noise (Tallec & Ollivier 2017). A larger π, a shorter window or "
+                "ARTBP keeps the weight small."
+            ).format(weight=f"{weight:,.3g}", k=k, share=f"{1 / weight:.2g}", factor=f"{weight - 1:,.3g}"),
+            icon=":material/warning:",
         )
