@@ -215,6 +215,9 @@ def test_summary_has_a_row_per_run(tiny_run):
     table = summary([tiny_run])
     assert table.loc[0, "run"] == tiny_run.name and table.loc[0, "step"] == 5
     assert table.loc[0, "status"] == "running"
+    assert not any("_" in h for h in table.columns), "headers for people, not code names"
+    done, total = table.loc[0, "epoch"].split("/")
+    assert (int(done), int(total)) == (tiny_run.trainer.epoch, tiny_run.cfg.epochs)  # whole epochs
 
 
 # -- a finished run that got worse ---------------------------------------------------------------------
