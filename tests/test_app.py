@@ -185,8 +185,15 @@ def test_stop_keeps_the_run_and_reset_forgets_every_run():
 
     press(at, "running")  # a second run
     assert len(registry(at)) == 2 and at.session_state["ui_overlay"] == [1, 2]
+    click(at, "btn_reset")  # Reset asks first
+    assert len(registry(at)) == 2 and at.session_state["phase"] == "running"
+    assert any("Forget all 2 runs" in m.value for m in at.markdown)
+    click(at, "btn_reset_cancel")
+    assert len(registry(at)) == 2 and not [b for b in at.button if b.key == "btn_reset_confirm"]
     click(at, "btn_reset")
+    click(at, "btn_reset_confirm")
     assert len(registry(at)) == 0 and at.session_state["phase"] == "idle"
+    assert not [b for b in at.button if b.key == "btn_reset_confirm"], "the question goes with the runs"
     assert any("Press **Start**" in el.value for el in at.info)
 
 
@@ -269,6 +276,29 @@ def test_settings_round_trip_through_the_query_string():
 
     at.slider(key="cfg_num_steps").set_value(60).run(timeout=TIMEOUT)
     assert at.query_params["num_steps"] == "60"
+
+
+@pytest.mark.parametrize(
+    "params, preset",
+    [({}, "The book's experiment"), (QUICK_LOOK.to_query(), "Quick look"),
+     ({**QUICK_LOOK.to_query(), "corpus": "bundled", "device": "cpu"}, "Quick look"),  # text, device aside
+     ({**QUICK_LOOK.to_query(), "lr": "0.02"}, "custom"), ({"num_hiddens": "64"}, "custom")],
+)  # fmt: skip
+def test_the_preset_box_names_the_preset_the_links_settings_match(params, preset):
+    at = open_page(TRAIN, params)
+    assert at.selectbox(key="ui_preset").value == preset
+
+
+def test_the_preset_box_follows_a_hand_changed_setting_and_custom_changes_nothing():
+    at = open_page(TRAIN, {"corpus": "bundled"})
+    at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)
+    assert at.selectbox(key="ui_preset").value == "custom"
+    at.selectbox(key="ui_preset").set_value("Quick look").run(timeout=TIMEOUT)
+    assert at.session_state["cfg_num_hiddens"] == QUICK_LOOK.num_hiddens
+    assert at.selectbox(key="ui_preset").value == "Quick look"
+    at.selectbox(key="ui_preset").set_value("custom").run(timeout=TIMEOUT)
+    assert not at.exception and at.session_state["cfg_num_hiddens"] == QUICK_LOOK.num_hiddens
+    assert at.selectbox(key="ui_preset").value == "Quick look"  # the settings still match it
 
 
 def test_absurd_query_values_are_clamped_with_a_note():

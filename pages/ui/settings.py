@@ -78,9 +78,24 @@ def write_url(cfg: RunConfig) -> None:
         st.query_params.from_dict(query)
 
 
+CUSTOM = "custom"  # the preset box's value when the settings match no preset
+
+
+def matching_preset(cfg: RunConfig) -> str:
+    """The preset whose settings `cfg` holds (the text and the device aside, KEEP_ON_PRESET), else CUSTOM:
+    what the preset box shows, so a link or a hand-changed setting never sits under a preset's name."""
+    kept = {k: getattr(cfg, k) for k in KEEP_ON_PRESET}
+    for name, preset in PRESETS.items():
+        if from_mapping({**preset.to_dict(), **kept})[0] == cfg:
+            return name
+    return CUSTOM
+
+
 def apply_preset() -> None:
     ss = st.session_state
     with guarded(_("Loading the preset")):
+        if ss["ui_preset"] not in PRESETS:
+            return  # "custom" is a description, not settings
         preset = PRESETS[ss["ui_preset"]].to_dict()
         kept = {k: ss[key(k)] for k in KEEP_ON_PRESET if key(k) in ss}
         for name, value in from_mapping({**preset, **kept})[0].to_dict().items():
@@ -118,11 +133,14 @@ def choice(name: str, labels: dict[str, str] | None = None, *, radio: bool = Fal
     )
 
 
-def preset_select() -> None:
-    shown = {p: _(p) for p in PRESETS}  # worked out now: a format_func reads no state (not the language)
+def preset_select(cfg: RunConfig) -> None:
+    """The preset box, showing the preset the settings match (or "custom"); choosing one loads it."""
+    st.session_state["ui_preset"] = matching_preset(cfg)  # before the widget: it shows the settings
+    # worked out now: a format_func reads no state (not the language)
+    shown = {**{p: _(p) for p in PRESETS}, CUSTOM: _("custom (no preset matches the settings)")}
     st.selectbox(
         _("Preset"),
-        list(PRESETS),
+        [*PRESETS, CUSTOM],
         format_func=shown.get,
         key="ui_preset",
         on_change=apply_preset,
