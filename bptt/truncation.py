@@ -33,6 +33,7 @@ class ConstantPi:
     p: float
 
     depends_on_lag = False  # pi_t is the same whatever the lag: the draw is one vectorized comparison
+    depends_on_position = False  # nor the step t in the window
 
     def __post_init__(self) -> None:
         _check_pi(self.p, "p")
@@ -54,6 +55,7 @@ class ARTBPPi:
     t0: float = 50.0
 
     depends_on_lag = True  # the hazard depends on the lag: the draw runs the lag recursion over t
+    depends_on_position = False
 
     def __post_init__(self) -> None:
         if not (self.alpha > 1 and self.t0 > 0 and self.alpha < (self.alpha - 1) * self.t0 + 1):
@@ -75,6 +77,7 @@ class LinearPi:
     num_steps: int
 
     depends_on_lag = False
+    depends_on_position = True  # pi_t is read at the step t of the window, whatever the last cut
 
     def __post_init__(self) -> None:
         _check_pi(self.start, "start")

@@ -27,7 +27,6 @@ ensure_router()
 ss = st.session_state
 settings.init_from_url(
     {
-        "ui_preset": "The book's experiment",
         "ui_xaxis": "tokens",
         "ui_view": "curves",
         "ui_overlay": [],
@@ -43,7 +42,7 @@ job = LANE.job()  # the run the controls speak for, while the registry keeps it
 ss["active"] = job.id if job is not None and job.id in registry() else None
 
 with st.sidebar:
-    settings.preset_select()
+    settings.preset_select(cfg)
     st.subheader(_("Text"))
     settings.choice("corpus", settings.CORPUS_LABELS)
     corpus, corpus_error = text.corpus_box(cfg)

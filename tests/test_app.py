@@ -202,8 +202,15 @@ def test_stop_keeps_the_run_and_reset_forgets_every_run():
 
     press(at, "running")  # a second run
     assert len(registry(at)) == 2 and at.session_state["ui_overlay"] == [1, 2]
+    click(at, "btn_reset")  # Reset asks first
+    assert len(registry(at)) == 2 and at.session_state["phase"] == "running"
+    assert any("Forget all 2 runs" in m.value for m in at.markdown)
+    click(at, "btn_reset_cancel")
+    assert len(registry(at)) == 2 and not [b for b in at.button if b.key == "btn_reset_confirm"]
     click(at, "btn_reset")
+    click(at, "btn_reset_confirm")
     assert len(registry(at)) == 0 and at.session_state["phase"] == "idle"
+    assert not [b for b in at.button if b.key == "btn_reset_confirm"], "the question goes with the runs"
     assert any("Press **Start**" in el.value for el in at.info)
 
 
@@ -220,6 +227,21 @@ def test_quick_look_preset_runs_to_finished():
     assert at.session_state["phase"] == "idle" and labels(at)[0] == "Start"
     assert at.success and "Finished" in at.success[0].value
     assert at.get("progress")[0].proto.value == 100
+
+
+def test_a_finished_run_whose_perplexity_rose_ends_with_a_warning():
+    at = open_page(TRAIN, TINY)
+    press(at, "running")
+    wait_until(at, lambda: active(at).status == "finished", timeout=120, what="the run to finish")
+    tick(at)
+    assert at.success and not at.warning  # two epochs of a tiny run: the perplexity fell
+    trainer = active(at).trainer
+    with trainer.lock:  # the last epoch 40 % above the first: the run got worse
+        trainer.history.epochs["perplexity"][:] = [5.0, 7.0]
+    tick(at)
+    assert not at.success, "a worsening run must not end in green"
+    assert len(at.warning) == 1 and "Finished 2 epochs" in at.warning[0].value
+    assert "7.00" in at.warning[0].value and "5.00 in epoch 1" in at.warning[0].value
 
 
 def test_a_setting_changed_during_a_run_applies_to_the_next_run():
@@ -275,6 +297,29 @@ def test_settings_round_trip_through_the_query_string():
 
     at.slider(key="cfg_num_steps").set_value(60).run(timeout=TIMEOUT)
     assert at.query_params["num_steps"] == "60"
+
+
+@pytest.mark.parametrize(
+    "params, preset",
+    [({}, "The book's experiment"), (QUICK_LOOK.to_query(), "Quick look"),
+     ({**QUICK_LOOK.to_query(), "corpus": "bundled", "device": "cpu"}, "Quick look"),  # text, device aside
+     ({**QUICK_LOOK.to_query(), "lr": "0.02"}, "custom"), ({"num_hiddens": "64"}, "custom")],
+)  # fmt: skip
+def test_the_preset_box_names_the_preset_the_links_settings_match(params, preset):
+    at = open_page(TRAIN, params)
+    assert at.selectbox(key="ui_preset").value == preset
+
+
+def test_the_preset_box_follows_a_hand_changed_setting_and_custom_changes_nothing():
+    at = open_page(TRAIN, {"corpus": "bundled"})
+    at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)
+    assert at.selectbox(key="ui_preset").value == "custom"
+    at.selectbox(key="ui_preset").set_value("Quick look").run(timeout=TIMEOUT)
+    assert at.session_state["cfg_num_hiddens"] == QUICK_LOOK.num_hiddens
+    assert at.selectbox(key="ui_preset").value == "Quick look"
+    at.selectbox(key="ui_preset").set_value("custom").run(timeout=TIMEOUT)
+    assert not at.exception and at.session_state["cfg_num_hiddens"] == QUICK_LOOK.num_hiddens
+    assert at.selectbox(key="ui_preset").value == "Quick look"  # the settings still match it
 
 
 def test_absurd_query_values_are_clamped_with_a_note():
@@ -448,8 +493,8 @@ def test_the_live_panel_has_one_shape_in_every_state():
     for view in ("gradients", "dh", "speed", "runs", "curves"):
         at.segmented_control(key="ui_view").set_value(view).run(timeout=TIMEOUT)
         shapes[f"view {view}"] = panel_shape(at)
-    at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)  # "Changes apply ..." above it
-    assert any("Changes apply" in el.value for el in at.info)
+    at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)  # "Changed since ..." above it
+    assert any("They apply to a new run" in el.value for el in at.info)
     shapes["a change shown above"] = panel_shape(at)
     press(at, "paused")
     shapes["paused"] = panel_shape(at)
@@ -465,3 +510,27 @@ def test_cuda_without_a_gpu_says_it_trains_on_the_cpu():
     assert any("trains on the CPU" in w.value or "train on the CPU" in w.value for w in at.sidebar.warning)
     at = open_page(TRAIN, {**TINY, "device": "cpu"})
     assert not at.sidebar.warning
+
+
+# -- the truncation explained --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pi, warned", [(0.9, False), (0.5, True)])
+def test_the_path_weight_is_defined_and_a_heavy_one_is_a_warning(pi, warned):
+    """Under the π_t preview: S(k) defined; a warning once max 1/S(k) = π^-(num_steps - 1) reaches 100."""
+    at = open_page(TRAIN, {**TINY, "truncation": "randomized", "pi": str(pi), "num_steps": "35"})
+    assert any("S(k) = π_1 π_2 ⋯ π_k is the probability" in c.value for c in at.caption)
+    weight = pi**-34  # the closed form of constant π: S(k) = π^k, largest at the window's last lag
+    assert (weight >= 100) == warned
+    heavy = [w.value for w in at.warning if "path weight reaches" in w.value]
+    assert len(heavy) == int(warned)
+    if warned:
+        assert f"1/S = {weight:,.3g} at 34 steps" in heavy[0] and f"{weight - 1:,.3g} times" in heavy[0]
+
+
+def test_the_linear_schedule_defines_s_over_the_position_in_the_window():
+    at = open_page(TRAIN, {**TINY, "truncation": "randomized", "schedule": "linear", "pi": "0.9",
+                           "pi_end": "0.5"})  # fmt: skip
+    assert any("S(t) = π_1 π_2 ⋯ π_t" in c.value for c in at.caption)
+    preview = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert preview["layout"]["xaxis"]["title"]["text"] == "position t in the window (a cut at t = 0)"

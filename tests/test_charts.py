@@ -286,6 +286,21 @@ def test_schedule_preview(schedule):
     assert [pi.xaxis, pmf.xaxis, weight.xaxis] == ["x", "x2", "x3"]
 
 
+@pytest.mark.parametrize(
+    "schedule, axis",
+    [(ConstantPi(0.9), "lag k since the cut"), (ARTBPPi(3, 10), "lag k since the cut"),
+     (LinearPi(0.9, 0.5, 35), "position t in the window (a cut at t = 0)")],
+)  # fmt: skip
+def test_schedule_preview_uses_the_axis_its_schedule_is_defined_on(schedule, axis):
+    """Linear π_t is a function of the position t in the window: its preview says so on every axis and
+    title; constant π and ARTBP's hazard are functions of the lag since the cut."""
+    fig = charts.schedule_preview(schedule, 35)
+    assert [fig.layout[f"xaxis{i}"].title.text for i in ("", "2", "3")] == [axis] * 3
+    titles = [a.text for a in fig.layout.annotations]
+    assert ("position" in axis) == ("π_t over the window" in titles) == ("path weight 1/S(t)" in titles)
+    assert ("position" in axis) != ("π_t after a cut" in titles)
+
+
 def test_schedule_preview_tiny_window():
     fig = charts.schedule_preview(ConstantPi(0.5), 1)
     check_figure(fig)

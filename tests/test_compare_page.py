@@ -58,10 +58,16 @@ def test_opens_with_the_shipped_results(task):
     data = load_shipped(task)
     expected = summary(data["runs"], data["metric"])
     table = shown_table(at)
-    assert list(table["strategy"]) == [strategy_title(s) for s in expected["strategy"]]
-    for col in ("mean", "sd", "tokens_per_sec", "clipped_fraction"):
-        np.testing.assert_allclose(table[col].to_numpy(float), expected[col].to_numpy(float), rtol=1e-12)
-    assert list(table["diverged"]) == list(expected["diverged"])
+    name = "recall perplexity" if task == "synthetic" else "perplexity"
+    shown = {"strategy": "strategy", "n": "seeds", "mean": f"final {name}, mean", "sd": "± sd",
+             "diverged": "diverged", "clipped_fraction": "clipped fraction"}  # fmt: skip
+    assert list(table.columns) == list(shown.values()), "human headers, and no speed column"
+    assert list(table[shown["strategy"]]) == [strategy_title(s) for s in expected["strategy"]]
+    for col in ("mean", "sd", "clipped_fraction"):
+        got = table[shown[col]].to_numpy(float)
+        np.testing.assert_allclose(got, expected[col].to_numpy(float), rtol=1e-12)
+    assert list(table[shown["diverged"]]) == list(expected["diverged"])
+    assert list(table[shown["n"]]) == list(expected["n"])
     # The chart: one mean line per strategy (and two band edges), titled with the seeds and the band.
     spec = chart(at)
     names = [t.get("name") for t in spec["data"] if t.get("name")]
@@ -72,10 +78,22 @@ def test_opens_with_the_shipped_results(task):
     assert sum(len(t["x"]) for t in spec["data"]) <= 2000
     captions = " ".join(c.value for c in at.caption)
     assert data["machine"]["date"][:10] in captions and "shared, loaded machine" in captions
+    assert "the table shows no speed" in captions
     if task == "time_machine":
         assert "Corpus: The Time Machine" in captions
     verdict = at.markdown[-1].value
     assert "Best mean final" in verdict
+
+
+def test_the_table_headers_are_in_the_readers_language():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["lang"] = "zh"
+    at.run(timeout=TIMEOUT)
+    at.switch_page(PAGE).run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    headers = list(shown_table(at).columns)
+    assert headers[:2] == ["策略", "随机种子数"], headers
+    assert all("_" not in h and not h.isascii() for h in headers if h != "± sd"), headers
 
 
 def test_the_show_radio_switches_between_shipped_and_live():
@@ -137,7 +155,8 @@ def test_live_comparison_runs_to_the_end_and_fills_the_table():
     table = shown_table(at)
     assert list(table["strategy"]) == ["full", "regular (k=4)"]
     expected = summary(lc.comparison.runs(), "recall_perplexity")
-    np.testing.assert_allclose(table["mean"].to_numpy(float), expected["mean"].to_numpy(float))
+    got = table["final recall perplexity, mean"].to_numpy(float)
+    np.testing.assert_allclose(got, expected["mean"].to_numpy(float))
     assert at.get("progress")[0].proto.value == 100
     assert "all 2 runs finished" in " ".join(c.value for c in at.caption)
 

@@ -287,6 +287,7 @@ def test_random_actions(app_server, browser, seed):
     wait_chosen(page, None)
     if button(page, "btn_reset").is_enabled():
         button(page, "btn_reset").click()
+        button(page, "btn_reset_confirm").click()  # Reset asks first
     expect(page.get_by_text("Press Start to train")).to_be_visible()
     control(page, "Start").click()
     first = wait_steps_above(page, 0, timeout=60)

@@ -13,7 +13,7 @@ import pytest
 from bptt.config import FIELDS, MAX_BATCH_TOKENS, MAX_RUN_TOKENS, RunConfig, config_diff, from_mapping
 from bptt.data import make_corpus
 from bptt.hosting.export import metrics_csv, settings_json
-from bptt.hosting.runs import MAX_RUNS, RunRegistry, summary
+from bptt.hosting.runs import MAX_RUNS, WORSENED_MARGIN, RunRegistry, summary, worsening
 from bptt.segmentation import segmentation_rows
 from bptt.training import Trainer
 
@@ -215,3 +215,40 @@ def test_summary_has_a_row_per_run(tiny_run):
     table = summary([tiny_run])
     assert table.loc[0, "run"] == tiny_run.name and table.loc[0, "step"] == 5
     assert table.loc[0, "status"] == "running"
+    assert not any("_" in h for h in table.columns), "headers for people, not code names"
+    done, total = table.loc[0, "epoch"].split("/")
+    assert (int(done), int(total)) == (tiny_run.trainer.epoch, tiny_run.cfg.epochs)  # whole epochs
+
+
+# -- a finished run that got worse ---------------------------------------------------------------------
+
+
+def test_a_run_ending_at_or_near_its_best_has_not_worsened():
+    assert worsening([]) is None
+    assert worsening([9.0, 6.0, 5.0]) is None  # still falling
+    assert worsening([9.0, 5.0, 5.0 * (1 + WORSENED_MARGIN)]) is None  # exactly at the margin: jitter
+
+
+def test_a_run_ending_above_its_best_by_more_than_the_margin_has_worsened():
+    worse = worsening([9.0, 5.0, 5.2, 5.0 * (1 + WORSENED_MARGIN) + 1e-9])
+    assert worse is not None and (worse.best, worse.best_epoch) == (5.0, 2)
+    worse = worsening([20.0, 4.5, 4.5, 7.0])  # a tie for the best names its first epoch
+    assert (worse.best, worse.best_epoch, worse.final) == (4.5, 2, 7.0)
+
+
+def test_a_run_ending_on_a_non_finite_perplexity_has_worsened():
+    worse = worsening([9.0, 5.0, math.inf])
+    assert (worse.best, worse.best_epoch) == (5.0, 2) and math.isinf(worse.final)
+    assert worsening([math.nan, math.nan]).best_epoch == 0
+
+
+def test_the_summary_names_a_worsened_run(tiny_run):
+    epochs = tiny_run.trainer.history.epochs["perplexity"]
+    tiny_run.trainer.status = "finished"
+    try:
+        epochs[:] = [9.0, 5.0, 5.1]
+        assert summary([tiny_run]).loc[0, "status"] == "finished"
+        epochs[:] = [9.0, 5.0, 7.0]
+        assert summary([tiny_run]).loc[0, "status"] == "worsened"
+    finally:
+        epochs.clear()

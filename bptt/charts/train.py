@@ -285,8 +285,16 @@ def schedule_preview(schedule, num_steps: int) -> go.Figure:
     price for long dependencies); ARTBP's falling hazard keeps it polynomial (Tallec & Ollivier 2017)."""
     max_lag = max(int(num_steps) - 1, 1)
     s = survival(schedule, max_lag)
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
-        _("π_t after a cut"), _("segment length P(L = k)"), _("path weight 1/S(k)")))  # fmt: skip
+    # A schedule of the position in the window (linear π_t) is previewed on that axis: its segment starts
+    # at the window's start (t = 0, always a cut), so the lag k is the position t; a later segment would
+    # meet other π_t, so "lag since the cut" would misread it.
+    if getattr(schedule, "depends_on_position", False):
+        titles = (_("π_t over the window"), _("first cut at t: P(L = t)"), _("path weight 1/S(t)"))
+        x_title = _("position t in the window (a cut at t = 0)")
+    else:
+        titles = (_("π_t after a cut"), _("segment length P(L = k)"), _("path weight 1/S(k)"))
+        x_title = _("lag k since the cut")
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=titles)
     lag = s["lag"]
     fig.add_trace(go.Scatter(x=lag, y=s["pi"], mode="lines+markers", name="π_t", marker={"size": 4}), 1, 1)
     fig.add_trace(go.Bar(x=lag, y=s["segment_pmf"], name="P(L = k)"), 1, 2)
@@ -298,7 +306,7 @@ def schedule_preview(schedule, num_steps: int) -> go.Figure:
     fig.add_trace(
         go.Scatter(x=lag, y=s["weight"], mode="lines+markers", name="1/S(k)", marker={"size": 4}), 1, 3
     )
-    fig.update_xaxes(title_text=_("lag k since the cut"))
+    fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
     _log_y(fig, s["weight"], row=1, col=3)
     fig.update_layout(

@@ -21,6 +21,35 @@ from ..i18n import N_, _
 MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
 # A run's status (Run.status) as a page names it: translate with _(run.status)
 STATUS_LABELS = (N_("ready"), N_("running"), N_("finished"), N_("diverged"), N_("stopped"), N_("paused"))
+# A run worsened when its last epoch's perplexity is more than this fraction above the best epoch's: well
+# above the epoch-to-epoch jitter of a converging run, well below a run that has begun to blow up.
+WORSENED_MARGIN = 0.10
+
+
+@dataclass(frozen=True)
+class Worsening:
+    """Why a finished run reads as worse than it was: its best and its last epoch's perplexity."""
+
+    best: float  # the lowest epoch perplexity of the run
+    best_epoch: int  # the epoch (1, 2, ...) where it was reached
+    final: float  # the last epoch's perplexity: above best * (1 + margin), or not finite
+
+
+def worsening(epoch_perplexities, margin: float = WORSENED_MARGIN) -> Worsening | None:
+    """The run's epochs (perplexity per epoch, d2l §8.4.4) ended worse than their best: the last one is
+    not finite, or above (1 + margin) times the lowest. None when the run ended at (or near) its best, or
+    has no epoch yet."""
+    ppl = [float(p) for p in epoch_perplexities]
+    if not ppl:
+        return None
+    finite = [(p, e) for e, p in enumerate(ppl, start=1) if math.isfinite(p)]
+    if not finite:
+        return Worsening(math.nan, 0, ppl[-1])
+    best, best_epoch = min(finite)
+    final = ppl[-1]
+    if math.isfinite(final) and final <= best * (1.0 + margin):
+        return None
+    return Worsening(best, best_epoch, final)
 
 
 @dataclass
@@ -116,6 +145,14 @@ class RunRegistry:
         return run_id in self._runs
 
 
+def shown_status(run: Run) -> str:
+    """The run's status for a table, untranslated: 'worsened' for a finished run that ended above its
+    best perplexity (`worsening`)."""
+    if run.status == "finished" and worsening(run.trainer.history.epochs["perplexity"]) is not None:
+        return N_("worsened")
+    return run.status
+
+
 SUMMARY_COLUMNS = {
     "run": N_("run"),
     "status": N_("status"),
@@ -136,7 +173,7 @@ def summary(runs: list[Run]) -> pd.DataFrame:
         t = r.trainer
         rows.append({
             "run": r.name,
-            "status": _(r.status),
+            "status": _(shown_status(r)),
             "step": t.step_count,
             "epoch": f"{t.epoch}/{r.cfg.epochs}",
             "perplexity": round(t.perplexity(), 3) if math.isfinite(t.perplexity()) else None,

@@ -200,7 +200,8 @@ def provenance(data: dict[str, Any]) -> str:
         "{platform}, {cores} cores, PyTorch {torch} with {threads} thread(s). Corpus: {corpus}; "
         "H = {H}, num_steps = {T}, batch {B}, {optimizer} lr {lr}, clip {clip}, {epochs} epochs; "
         "seeds {seeds}. "
-        "The tokens/s were measured on a shared, loaded machine: read them as rough ratios within one file."
+        "Its times were measured one run at a time on a shared, loaded machine: the wall-time axis shows "
+        "how these runs went there, not how fast a strategy is, and the table shows no speed."
     ).format(version=data["version"], date=m["date"][:10], platform=f"`{m['platform']}`", cores=m["cores"],
              torch=m["torch"], threads=m["torch_threads"], corpus=corpus_title(data["corpus"]),
              H=b["num_hiddens"], T=b["num_steps"], B=b["batch_size"], optimizer=b["optimizer"], lr=b["lr"],
@@ -210,25 +211,38 @@ def provenance(data: dict[str, Any]) -> str:
     return text
 
 
-def table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The summary as shown: strategies in the reader's language (the data keeps the stable keys)."""
-    if runs.empty:
-        return pd.DataFrame()
-    out = summary(runs, metric)
-    return out.assign(strategy=[strategy_title(s) for s in out["strategy"]])
-
-
-def column_config(metric: str) -> dict[str, Any]:
+def headers(metric: str) -> dict[str, str]:
+    """The table's columns as shown, in the reader's language, keyed by bptt.compare.summary's stable keys
+    (the JSON and CSV keep those). No speed column: tokens/s measured one run at a time on a shared,
+    loaded machine describe that machine's load as much as the strategy, and a table row would read them
+    as the strategy's property; the files keep them, the wall-time axis shows how each run went."""
     name = metric_title(metric)
     return {
         "strategy": _("strategy"),
-        "n": st.column_config.NumberColumn(_("seeds")),
-        "mean": st.column_config.NumberColumn(_("final {name}, mean").format(name=name), format="%.3f"),
-        "sd": st.column_config.NumberColumn(_("± sd"), format="%.3f"),
-        "diverged": st.column_config.NumberColumn(_("diverged")),
-        "tokens_per_sec": st.column_config.NumberColumn(_("tokens/s"), format="%.0f"),
-        "clipped_fraction": st.column_config.NumberColumn(_("clipped fraction"), format="%.3f"),
+        "n": _("seeds"),
+        "mean": _("final {name}, mean").format(name=name),
+        "sd": _("± sd"),
+        "diverged": _("diverged"),
+        "clipped_fraction": _("clipped fraction"),
     }
+
+
+def table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The summary as shown: strategies and headers in the reader's language (pandas rename at display;
+    the data keeps the stable keys)."""
+    shown = headers(metric)
+    if runs.empty:
+        return pd.DataFrame(columns=list(shown.values()))
+    out = summary(runs, metric)
+    out = out.assign(strategy=[strategy_title(s) for s in out["strategy"]])
+    return out[list(shown)].rename(columns=shown)
+
+
+def column_config(metric: str) -> dict[str, Any]:
+    """Number formats, by the shown headers."""
+    shown = headers(metric)
+    three = st.column_config.NumberColumn(format="%.3f")
+    return {shown["mean"]: three, shown["sd"]: three, shown["clipped_fraction"]: three}
 
 
 def status_text(lc: LiveComparison) -> str:

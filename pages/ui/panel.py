@@ -9,7 +9,7 @@ import math
 import streamlit as st
 
 from bptt.charts import train as charts
-from bptt.hosting.runs import Run, summary
+from bptt.hosting.runs import WORSENED_MARGIN, Run, summary, worsening
 from bptt.i18n import N_, _
 from bptt.segmentation import segmentation_rows
 
@@ -51,6 +51,26 @@ def _fmt(value: float, spec: str) -> str:
     return format(value, spec) if math.isfinite(value) else "–"
 
 
+def worse_text(finished: str, worse) -> str:
+    """A finished run whose perplexity ended above its best (bptt.runs.worsening), in words."""
+    if not math.isfinite(worse.best):
+        return finished + " " + _("Its perplexity never had a finite value: the model did not learn.")
+    return (
+        finished
+        + " "
+        + _(
+            "But its perplexity got worse: {final} in the last epoch against {best} in epoch {epoch}, more "
+            "than {margin:.0%} above the best. The learning rate may be too high for this truncation: try "
+            "a smaller one, or clipping."
+        ).format(
+            final=_fmt(worse.final, ".2f"),
+            best=f"{worse.best:.2f}",
+            epoch=worse.best_epoch,
+            margin=WORSENED_MARGIN,
+        )  # fmt: skip
+    )
+
+
 def draw() -> None:
     """The panel for the session's active run (or its latest one, or none yet)."""
     ss = st.session_state
@@ -77,7 +97,7 @@ def draw() -> None:
         return
 
     t = run.trainer
-    df, dh, _unused = t.snapshot()
+    df, dh, epochs = t.snapshot()
     speed = float(df["tokens_per_sec"].tail(20).median()) if len(df) else math.nan
     label = shown_status(run, ss.get("phase", "idle"), ss.get("active"))
     queued = run.id == ss.get("active") and ss.get("queue") is not None  # waiting for a slot, not training
@@ -92,6 +112,8 @@ def draw() -> None:
     metric[4].metric(_("Device"), str(t.device))
     if run.status == "diverged":
         message.error(t.message)
+    elif run.status == "finished" and (worse := worsening(epochs["perplexity"])) is not None:
+        message.warning(worse_text(t.message, worse), icon=":material/trending_up:")
     elif run.status == "finished":
         message.success(t.message)
 

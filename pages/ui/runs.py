@@ -63,9 +63,18 @@ def _stop_lane_run() -> None:
 def on_reset() -> None:
     ss = st.session_state
     with guarded(_("Reset")):
+        ss["reset_asked"] = False
         _stop_lane_run()
         registry().clear()
         ss["ui_overlay"] = []
+
+
+def ask_reset() -> None:
+    st.session_state["reset_asked"] = True
+
+
+def cancel_reset() -> None:
+    st.session_state["reset_asked"] = False
 
 
 def on_remove() -> None:
@@ -79,13 +88,24 @@ def on_remove() -> None:
 
 
 def reset_button() -> None:
+    """Reset in two steps: the button asks, "Forget them" forgets. Whether it asked is a value in session
+    state, like the run controls (pages/ui/live.py), so a click whose script run is cut short by the next
+    one is still answered; confirming with no run left changes nothing."""
+    ss = st.session_state
+    if not registry():
+        ss["reset_asked"] = False
     st.button(
         _("Reset"),
         key="btn_reset",
-        on_click=on_reset,
+        on_click=ask_reset,
         disabled=not registry(),
-        help=_("Stop and forget every run of this session (the settings stay)"),
+        help=_("Stop and forget every run of this session (the settings stay); asks first"),
     )
+    if ss.get("reset_asked"):
+        st.markdown(_("Forget all {n} runs of this session?").format(n=len(registry())), width="content")
+        st.button(_("Forget them"), key="btn_reset_confirm", type="primary", on_click=on_reset,
+                  icon=":material/delete:")  # fmt: skip
+        st.button(_("Cancel"), key="btn_reset_cancel", on_click=cancel_reset)
 
 
 def on_analyse() -> None:

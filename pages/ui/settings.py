@@ -78,9 +78,24 @@ def write_url(cfg: RunConfig) -> None:
         st.query_params.from_dict(query)
 
 
+CUSTOM = "custom"  # the preset box's value when the settings match no preset
+
+
+def matching_preset(cfg: RunConfig) -> str:
+    """The preset whose settings `cfg` holds (the text and the device aside, KEEP_ON_PRESET), else CUSTOM:
+    what the preset box shows, so a link or a hand-changed setting never sits under a preset's name."""
+    kept = {k: getattr(cfg, k) for k in KEEP_ON_PRESET}
+    for name, preset in PRESETS.items():
+        if from_mapping({**preset.to_dict(), **kept})[0] == cfg:
+            return name
+    return CUSTOM
+
+
 def apply_preset() -> None:
     ss = st.session_state
     with guarded(_("Loading the preset")):
+        if ss["ui_preset"] not in PRESETS:
+            return  # "custom" is a description, not settings
         preset = PRESETS[ss["ui_preset"]].to_dict()
         kept = {k: ss[key(k)] for k in KEEP_ON_PRESET if key(k) in ss}
         for name, value in from_mapping({**preset, **kept})[0].to_dict().items():
@@ -118,11 +133,14 @@ def choice(name: str, labels: dict[str, str] | None = None, *, radio: bool = Fal
     )
 
 
-def preset_select() -> None:
-    shown = {p: _(p) for p in PRESETS}  # worked out now: a format_func reads no state (not the language)
+def preset_select(cfg: RunConfig) -> None:
+    """The preset box, showing the preset the settings match (or "custom"); choosing one loads it."""
+    st.session_state["ui_preset"] = matching_preset(cfg)  # before the widget: it shows the settings
+    # worked out now: a format_func reads no state (not the language)
+    shown = {**{p: _(p) for p in PRESETS}, CUSTOM: _("custom (no preset matches the settings)")}
     st.selectbox(
         _("Preset"),
-        list(PRESETS),
+        [*PRESETS, CUSTOM],
         format_func=shown.get,
         key="ui_preset",
         on_change=apply_preset,
@@ -177,9 +195,9 @@ def truncation_explained(cfg: RunConfig) -> None:
         from bptt.charts import train as charts
         from bptt.truncation import make_strategy
 
-        st.plotly_chart(
-            charts.schedule_preview(make_strategy(cfg).schedule, cfg.num_steps), key="chart_schedule"
-        )
+        schedule = make_strategy(cfg).schedule
+        st.plotly_chart(charts.schedule_preview(schedule, cfg.num_steps), key="chart_schedule")
+        weight_explained(schedule, cfg.num_steps)
     elif cfg.truncation == "regular":
         st.markdown(
             _(
@@ -195,4 +213,52 @@ def truncation_explained(cfg: RunConfig) -> None:
                 "window's start is cut, by the detach between minibatches. This is the book's experiment: "
                 "its regular truncation at τ = num_steps."
             ).format(num_steps=cfg.num_steps)
+        )
+
+
+# A path weight 1/S(k) from this value on makes the weighted term's variance at least 99 times its square.
+WEIGHT_WARNING = 100.0
+
+
+def heaviest_weight(schedule, num_steps: int) -> tuple[int, float]:
+    """The largest path weight 1/S(k) over the window and the lag (or position) k where it is reached."""
+    from bptt.truncation import survival
+
+    weight = survival(schedule, max(num_steps - 1, 1))["weight"]
+    k = int(weight.argmax())
+    return k + 1, float(weight[k])
+
+
+def weight_explained(schedule, num_steps: int) -> None:
+    """S(k) defined under the preview that draws 1/S(k), and a warning when the weight explodes."""
+    if getattr(schedule, "depends_on_position", False):
+        st.caption(
+            _(
+                "S(t) = π_1 π_2 ⋯ π_t is the probability that no cut falls between the window's start and "
+                "step t. Randomized truncation (d2l §8.7.1.3, eq. 8.7.8) multiplies a dependency that "
+                "survives by 1/S(t) (each kept step's ξ_t = 1/π_t), so that on average it counts in full: "
+                "the gradient stays unbiased. This π_t depends on the position t in the window, so the "
+                "preview follows the segment that starts with the window."
+            )
+        )
+    else:
+        st.caption(
+            _(
+                "S(k) = π_1 π_2 ⋯ π_k is the probability that a segment started by a cut survives the next k "
+                "steps uncut. Randomized truncation (d2l §8.7.1.3, eq. 8.7.8) multiplies a dependency across "
+                "lag k that survives by 1/S(k) (each kept step's ξ_t = 1/π_t), so that on average it counts "
+                "in full: the gradient stays unbiased."
+            )
+        )
+    k, weight = heaviest_weight(schedule, num_steps)
+    if weight >= WEIGHT_WARNING:
+        st.warning(
+            _(
+                "The path weight reaches 1/S = {weight} at {k} steps: that dependency enters the gradient in "
+                "only {share} of the draws, multiplied by {weight} when it does. The estimate stays "
+                "unbiased, but the term's variance is (1/S − 1) = {factor} times its square, so long "
+                "dependencies add mostly noise (Tallec & Ollivier 2017). A larger π, a shorter window or "
+                "ARTBP keeps the weight small."
+            ).format(weight=f"{weight:,.3g}", k=k, share=f"{1 / weight:.2g}", factor=f"{weight - 1:,.3g}"),
+            icon=":material/warning:",
         )
