@@ -34,6 +34,27 @@ from conftest import CHROMIUM  # noqa: E402
 
 from bptt.board import open_store  # noqa: E402
 
+DATABASES = {"postgresql": "PostgreSQL", "sqlite": "a shared SQLite file"}
+
+
+def readme_text(r: dict) -> str:
+    """The sentence README's *For a class* quotes, from the results file (tests/test_readme_figures.py
+    checks that README holds it)."""
+    load = r["machine"]["load_average_start"][0], r["machine"]["load_average_end"][0]
+    per = r["sessions_per_replica"]
+    spread = f"{per[0]} on each replica" if len(set(per)) == 1 else f"{', '.join(map(str, per))} per replica"
+    return (
+        f"{r['sessions']} students over {r['replicas']} replicas, the board on {DATABASES[r['database']]}, "
+        f"load average {load[0]:.1f} at the start and {load[1]:.1f} at the end: "
+        f"{sum(f is not None for f in r['finished_seen_after_s'])} of {r['sessions']} trained to the end "
+        f"({spread}; the last seen finished {r['finished_seen_after_s_max']:.0f} s after the first Start), "
+        f"{r['kept_run_after_reconnect_count']} of {r['sessions']} kept their run when every websocket "
+        f"dropped and reconnected, every request of each session reached one replica, and the board page "
+        f"showed {r['board_shows']} posts ({r['posts_in_database']} in the database); "
+        f"{'no failures' if r['passed'] else 'FAILURES: ' + '; '.join(r['failures'])}; "
+        f"{r['wall_s']:.0f} s in all."
+    )
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,6 +88,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(json.dumps(result, indent=1, sort_keys=True))
+    print(readme_text(result))
     return 0 if result["passed"] else 1
 
 
