@@ -43,6 +43,18 @@ def test_the_template_names_exactly_what_compose_sets():
         render_template(TEMPLATE.read_text(), {**values, "BPTT_OLD": "x"})
 
 
+def test_compose_names_files_that_exist():
+    """The files compose.yaml builds from and mounts are this folder's: the Dockerfile (from the
+    repository's root), the nginx template into the nginx image's template folder."""
+    deploy = TEMPLATE.parents[1]
+    compose = (deploy / "compose.yaml").read_text()
+    assert "context: .." in compose and "dockerfile: deploy/Dockerfile" in compose
+    assert (deploy.parent / "deploy" / "Dockerfile").is_file()
+    assert "./nginx/bptt.conf.template:/etc/nginx/templates/default.conf.template:ro" in compose
+    assert (deploy / "nginx" / "bptt.conf.template").is_file()
+    assert "BPTT_BOARD_URL: postgresql://" in compose and "STREAMLIT_SERVER_COOKIE_SECRET:" in compose
+
+
 def test_four_students_over_two_replicas_behind_nginx(browser):
     require_chromium()
     require_nginx()
