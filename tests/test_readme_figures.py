@@ -22,6 +22,8 @@ from bptt.compare import runner as compare
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 LAB = ROOT / "benchmarks" / "results" / "lab_numbers.json"
+TWO_REPLICAS = ROOT / "benchmarks" / "results" / "two_replicas.json"
+CAPACITY = ROOT / "benchmarks" / "results" / "capacity.json"
 
 
 def section(title: str) -> str:
@@ -62,6 +64,65 @@ def test_lab_results_file_matches_this_code():
     for label, w in want["exact"].items():
         assert got["exact"][label]["bias"] == pytest.approx(w["bias"], rel=1e-6, abs=1e-15), label
         assert got["exact"][label]["variance"] == pytest.approx(w["variance"], rel=1e-6, abs=1e-15), label
+
+
+def benchmark_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_two_replicas_is_the_results_file():
+    """For a class quotes benchmarks/two_replicas.py's sentence for its results file, and that run held:
+    12 students or more, on every replica, no failure."""
+    result = json.loads(TWO_REPLICAS.read_text())
+    assert result["passed"] and result["failures"] == [], result["failures"]
+    assert result["sessions"] >= 12 and len(result["sessions_per_replica"]) >= 2
+    assert min(result["sessions_per_replica"]) > 0
+    assert result["board_shows"] == result["posts_in_database"] == result["sessions"]
+    text = " ".join(section("For a class").split())
+    quoted = benchmark_module("two_replicas").readme_text(result)
+    assert quoted in text, f"README's For a class lacks (or has a stale copy of):\n{quoted}"
+
+
+def test_readme_capacity_table_is_the_results_file():
+    """For a class's capacity table is benchmarks/capacity.py's table of its results file, and the file's
+    derived rows are what this code derives from the file's measured costs."""
+    result = json.loads(CAPACITY.read_text())
+    capacity = benchmark_module("capacity")
+    base = result["capacity"]["assumptions"]["replica_base_mb"]
+    assert capacity.capacity_table(result["training"], result["watching"], base) == result["capacity"]
+    text = section("For a class")
+    for row in filter(None, capacity.readme_table(result).splitlines()):
+        assert row in text, f"README's capacity tables lack (or have a stale copy of) the row:\n{row}"
+    sentence = capacity.readme_watching(result)
+    assert sentence in " ".join(text.split()), f"README's For a class lacks:\n{sentence}"
+
+
+def test_the_capacity_arithmetic_on_a_case_worked_by_hand():
+    """2 cores and 4 GB: one replica of 2 slots. Memory: 4096 - 512 reserved - 300 for the replica = 3284
+    MB, at 3 runs x 10 MB a student, 109 students. CPU: 60 pages x 0.01 = 0.6 of a core asked beside the
+    2 slots' 2 cores, on 2 cores: the slots get 2 x 2 / 2.6 = 1.538 cores, 0.769 of a core each, 15,385
+    tokens/s of 20,000; the class's 60 x 60 CPU seconds take 2340 s = 39 min (Quick look: 6 s a run,
+    3.9 min). Without the pages' cost, the slots get their 2 cores: 30 min."""
+    capacity = benchmark_module("capacity")
+    book = {"cpu_s_per_run": 60.0, "tokens_per_s_one_thread": 20_000.0, "rss_mb_per_kept_run": 10.0}
+    quick = {"cpu_s_per_run": 6.0, "tokens_per_s_one_thread": 50_000.0, "rss_mb_per_kept_run": 2.0}
+    training = {"The book's experiment": book, "Quick look": quick}
+    table = capacity.capacity_table(training, {"watching_cpu_per_s": 0.01}, 300.0)
+    row = table["rows"][0]
+    assert (row["cores"], row["memory_gb"], row["replicas"], row["training_at_once"]) == (2, 4, 1, 2)
+    assert row["students_by_memory"] == 109
+    assert row["tokens_per_s_each_book"] == pytest.approx(20_000 * 2 / 2.6)
+    assert row["class_minutes_book"] == pytest.approx(39.0)
+    assert row["class_minutes_quick"] == pytest.approx(3.9)
+    # 32 cores: 16 replicas' 32 slots and 0.6 of a core of pages on 32 cores, 32 x 32 / 32.6 for training.
+    big = table["rows"][-1]
+    assert big["training_at_once"] == 32
+    assert big["tokens_per_s_each_book"] == pytest.approx(20_000 * 32 / 32.6)
+    free = capacity.capacity_table(training, {"watching_cpu_per_s": 0.0}, 300.0)["rows"][0]
+    assert free["class_minutes_book"] == pytest.approx(30.0) and free["tokens_per_s_each_book"] == 20_000
 
 
 def shipped(name: str) -> tuple[dict, pd.DataFrame]:
