@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bptt.config import RunConfig
-from bptt.data import load_corpus
+from bptt.corpora import load_corpus
 from bptt.lab import reports as gradlab
 from bptt.lab.estimators import choose_k
 

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from ..config import FIELDS, ConfigError, RunConfig
-from ..data import TIME_MACHINE_SHA1, CorpusError, decode_upload, load_corpus, make_corpus
+from ..corpora import TIME_MACHINE_SHA1, decode_upload, load_corpus
+from ..data import CorpusError, make_corpus
 from ..i18n import _
 from ..training import Trainer
 from .lab import add_gradlab_parser, gradlab_command

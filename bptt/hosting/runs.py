@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import RunConfig
-from ..data import corpus_title
+from ..corpora import corpus_title
 from ..i18n import N_, _
 
 MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history

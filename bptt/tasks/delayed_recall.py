@@ -30,6 +30,7 @@ num_markers (perplexity over the markers) since every marker is equally likely.
 from __future__ import annotations
 
 import math
+import re
 import string
 from dataclasses import dataclass
 
@@ -39,6 +40,11 @@ import torch
 from ..data import Corpus, Vocab
 
 MAX_DELAY = 100  # d; bounded for a shared host (episodes, windows and memory grow with it)
+# The corpus name DelayedRecall.corpus writes (exports and the CLI's JSON keep it as it is);
+# bptt.corpora.corpus_title matches it to show it in the reader's language.
+DELAYED_RECALL = re.compile(
+    r"delayed recall \(d=(?P<d>\d+), (?P<markers>\d+) markers, (?P<noise>\d+) noise letters\)"
+)
 
 
 @dataclass(frozen=True)

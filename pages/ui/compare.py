@@ -24,7 +24,7 @@ from bptt.compare.runner import (
     verdict,
 )
 from bptt.config import ConfigError, RunConfig
-from bptt.data import corpus_title
+from bptt.corpora import corpus_title
 from bptt.i18n import N_, _
 
 from .corpus import builtin_corpus
