@@ -8,22 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bptt.compare.runner import (
-    SHIPPED,
-    Comparison,
-    Spec,
-    aggregate,
-    canonical_strategy,
-    holm,
-    load_shipped,
-    pairwise_vs_best,
-    parse_strategy,
-    results,
-    summary,
-    verdict,
-    welch,
-    write_results,
-)
+from bptt.compare.results import SHIPPED, load_shipped, results, write_results
+from bptt.compare.runner import Comparison, Spec, canonical_strategy, parse_strategy
+from bptt.compare.stats import aggregate, holm, pairwise_vs_best, summary, verdict, welch
 from bptt.config import ConfigError, RunConfig
 
 TINY = RunConfig(num_steps=12, batch_size=4, num_hiddens=8, max_tokens=1_000, epochs=2, optimizer="adam",
@@ -185,7 +172,7 @@ def test_bad_specs_are_refused(bad):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_results_load_and_are_small(name):
-    from bptt.compare.runner import RESULTS_DIR
+    from bptt.compare.results import RESULTS_DIR
 
     path = RESULTS_DIR / f"{name}.json"
     assert path.stat().st_size < 500_000

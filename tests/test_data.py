@@ -1,4 +1,4 @@
-"""Tests for bptt.data and bptt.corpora: tokens and vocabulary, the verified download, uploads, corpora, samplers.
+"""Tests for bptt.data and bptt.corpora: tokens, vocabulary, the verified download, uploads, samplers.
 
 Network use stays on 127.0.0.1 (a throwaway http.server) and every cache lives under tmp_path.
 """
@@ -157,9 +157,8 @@ def test_corrupt_cache_is_replaced_by_a_verified_download(server, tmp_path):
     corpora.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
     (cached,) = tmp_path.iterdir()
     cached.write_bytes(b"half a file")
-    assert (
-        corpora.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1) == GOOD.decode()
-    )
+    text = corpora.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
+    assert text == GOOD.decode()
     assert cached.read_bytes() == GOOD
 
 
@@ -220,7 +219,8 @@ def test_time_machine_falls_back_to_bundled_with_a_notice(tmp_path, dead_url):
 
 def test_time_machine_from_a_verified_file(server, tmp_path, monkeypatch):
     # load_corpus checks the real book's hash; accept the test file's instead.
-    monkeypatch.setattr(corpora, "time_machine_text", functools.partial(corpora.time_machine_text, sha1=GOOD_SHA1))
+    verified = functools.partial(corpora.time_machine_text, sha1=GOOD_SHA1)
+    monkeypatch.setattr(corpora, "time_machine_text", verified)
     corpus = corpora.load_corpus("time_machine", url=server + "good.txt", cache_dir=tmp_path, max_tokens=50)
     assert corpus.name == "The Time Machine" and corpus.notice is None
     assert corpus.vocab.to_tokens(corpus.corpus) == list(

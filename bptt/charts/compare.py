@@ -1,7 +1,7 @@
 """The Compare page's chart: per strategy, the mean curve over seeds with a band (d2l §8.7.1.4's
 comparison, Fig. 8.7.1, made with several seeds). A pure function of a comparison's curves table.
 
-The curves of each strategy's seeds are put on a common grid of the x axis (bptt.compare.runner.aggregate,
+The curves of each strategy's seeds are put on a common grid of the x axis (bptt.compare.stats.aggregate,
 linear interpolation, NaN outside a run's own range); the line is their mean, the band either min-max
 or mean +- 1 sd (sample sd, ddof 1). SVG go.Scatter, at most MAX_POINTS points in all.
 """
@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..compare.runner import aggregate, strategy_title
+from ..compare.runner import strategy_title
+from ..compare.stats import aggregate
 from ..i18n import N_, _, ngettext
 from .train import COLORWAY, _layout, _placeholder
 

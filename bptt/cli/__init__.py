@@ -95,7 +95,9 @@ def add_compare_parser(sub) -> None:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from ..compare.runner import Comparison, Spec, results, summary, verdict, write_results
+    from ..compare.results import results, write_results
+    from ..compare.runner import Comparison, Spec
+    from ..compare.stats import summary, verdict
 
     values = {f: getattr(args, f) for f in FIELDS if f in vars(args) and f != "corpus"}
     corpus_arg = args.corpus

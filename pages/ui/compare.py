@@ -9,20 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from bptt.charts.compare import comparison_chart
-from bptt.compare.runner import (
-    RESULTS_DIR,
-    Comparison,
-    Spec,
-    canonical_strategy,
-    curves_csv,
-    load_shipped,
-    metric_title,
-    results,
-    results_json,
-    strategy_title,
-    summary,
-    verdict,
-)
+from bptt.compare.results import RESULTS_DIR, curves_csv, load_shipped, results, results_json
+from bptt.compare.runner import Comparison, Spec, canonical_strategy, metric_title, strategy_title
+from bptt.compare.stats import summary, verdict
 from bptt.config import ConfigError, RunConfig
 from bptt.corpora import corpus_title
 from bptt.i18n import N_, _
