@@ -211,7 +211,7 @@ def train(args: argparse.Namespace) -> int:
             )
 
     def progress(rec: dict) -> None:
-        if trainer._batch_in_epoch == 1 and trainer.epoch % every == 0 and trainer.epoch > 0:
+        if trainer.batch_in_epoch == 1 and trainer.epoch % every == 0 and trainer.epoch > 0:
             report()  # the first step of an epoch: the previous epoch's perplexity is final
 
     trainer.run(progress)

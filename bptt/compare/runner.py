@@ -7,16 +7,15 @@ randomized strategies, xi_t drawn from the same generator. Per strategy the runs
 with a band (min-max and +-1 sd) on a common grid, a table, and a verdict that says whether the
 differences exceed the seed-to-seed spread (Welch's t-test).
 
-`Comparison` is steppable: `advance(seconds)` trains the current run for a slice and returns, so a page
-can run it live in short chunks with Pause/Stop; `run()` goes to the end for the CLI. The statistics are
-bptt/compare/stats.py, the results files bptt/compare/results.py.
+`Comparison` is time-sliced work (bptt/slices.py): `run_for(seconds)` trains the current run for a slice
+and returns, so a page can run it live in short chunks with Pause/Stop; `run()` goes to the end for the
+CLI. The statistics are bptt/compare/stats.py, the results files bptt/compare/results.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ import pandas as pd
 from ..config import ConfigError, RunConfig
 from ..data import Corpus
 from ..i18n import _
+from ..slices import TimeSliced
 from ..tasks.delayed_recall import DelayedRecall, recall_metrics
 from ..training import Trainer
 
@@ -164,11 +164,13 @@ class _Run:
     points: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Comparison:
+class Comparison(TimeSliced):
     """All runs of a Spec, trained one after another (seed-major, so a stopped comparison has every
-    strategy on the first seeds); `advance()` trains for a slice of time, `run()` to the end."""
+        strategy on the first seeds); a step is one minibatch of the current run, `run_for()` trains for a
+    slice of time, `run()` to the end."""
 
     def __init__(self, spec: Spec, corpus: Corpus | None = None) -> None:
+        super().__init__()
         self.spec = spec
         if spec.task == "synthetic":
             corpus = spec.synthetic().corpus(seed=0)
@@ -179,8 +181,6 @@ class Comparison:
         self.index = 0
         self.finished: list[_Run] = []
         self.current: _Run | None = None
-        self.lock = threading.Lock()  # one advancing thread at a time (Streamlit reruns can overlap)
-        self._generation = 0  # bumped by interrupt(): an advance in flight returns after its current step
 
     def trainer(self, strategy: str, seed: int) -> Trainer:
         return Trainer(self.spec.config(strategy, seed), self.corpus)
@@ -210,48 +210,32 @@ class Comparison:
     def _budget_spent(self, t: Trainer) -> bool:
         return self.spec.budget == "seconds" and t.wall_time >= self.spec.seconds
 
-    def advance(self, seconds: float) -> bool:
-        """Train for about `seconds` (at least one step), starting the next run when one ends.
-        Returns False once every run is done. A call while another thread is advancing does nothing."""
-        if not self.lock.acquire(blocking=False):
-            return not self.done
-        try:
-            return self._advance(seconds)
-        finally:
-            self.lock.release()
-
-    def interrupt(self) -> None:
-        """Ask an `advance` running in another thread to return after its current step (a click in the
-        dashboard should not wait for a whole slice of training)."""
-        self._generation += 1
-
-    def _advance(self, seconds: float) -> bool:
-        generation = self._generation
+    def _step(self) -> dict[str, Any] | None:
+        """One minibatch of the current run (starting the next run first when none is in progress), then
+        its curve points; a run whose epochs or seconds are spent is closed. Returns the trainer's record,
+        None when no minibatch was trained (the run diverged, or every run is done)."""
         if self.done:
-            return False
+            return None
         if self.current is None:
             strategy, seed = self.order[self.index]
             self.current = _Run(strategy, seed, self.trainer(strategy, seed))
             self.current.trainer.status = "running"
         run, t = self.current, self.current.trainer
-        start = t.wall_time
-        while not t.done and not self._budget_spent(t):
-            epochs_before = len(t.history.epochs["epoch"])
-            t.step()
-            for p in t.history.epochs["perplexity"][epochs_before:]:
-                self._point(run, p)
-            if t.wall_time - start >= seconds or generation != self._generation:
-                break
+        epochs_before = len(t.history.epochs["epoch"])
+        record = t.step(wait=True)  # a page copying the trainer's history holds its lock a moment
+        for p in t.history.epochs["perplexity"][epochs_before:]:
+            self._point(run, p)
         if t.done or self._budget_spent(t):
             if self._budget_spent(t) and not t.done:  # the partial epoch's mean loss closes the curve
-                tail = t.history.columns["loss"][-max(t._batch_in_epoch, 1) :]
-                self._point(run, math.exp(min(float(np.mean(tail)), 709.0)))
+                self._point(run, t.epoch_so_far_perplexity())
             self.finished.append(run)
             self.current, self.index = None, self.index + 1
-        return not self.done
+        return record
 
     def run(self, callback=None) -> None:
-        while self.advance(1.0):
+        """Train every run to its end; `callback(comparison)` after each slice of about a second."""
+        while not self.done:
+            self.run_for(1.0)
             if callback is not None:
                 callback(self)
 

@@ -78,8 +78,8 @@ class LiveComparison:
         self.comparison, self.notice = comparison, notice
         self.stopped = False
 
-    def advance(self, seconds: float) -> None:
-        self.comparison.advance(seconds)
+    def run_for(self, seconds: float) -> list:
+        return self.comparison.run_for(seconds)
 
     def interrupt(self) -> None:
         self.comparison.interrupt()
