@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from ..compare.runner import strategy_title
 from ..compare.stats import aggregate
 from ..i18n import N_, _, ngettext
-from .train import COLORWAY, _layout, _placeholder
+from .style import COLORWAY, layout, placeholder
 
 MAX_POINTS = 2000  # points in the whole figure (3 series per strategy share them)
 GRID = 200  # points per series at most
@@ -39,7 +39,7 @@ def comparison_chart(
     """Mean of the seeds per strategy with a shaded band; the title says how many seeds and which band."""
     ylabel = _(METRICS.get(metric, metric))
     if curves is None or curves.empty or metric not in curves.columns or x not in curves.columns:
-        return _placeholder(ylabel, "compare", _("No finished run yet"))
+        return placeholder(ylabel, "compare", _("No finished run yet"))
     n_strategies = max(curves["strategy"].nunique(), 1)
     agg = aggregate(curves, x, metric, points=min(GRID, MAX_POINTS // (3 * n_strategies)))
     seeds = curves.groupby("strategy", sort=False)["seed"].nunique()
@@ -75,7 +75,7 @@ def comparison_chart(
         "Mean of {n} seeds per strategy; band = {band}",
         n_seeds,
     ).format(n=n_seeds, band=_(BANDS[band]))
-    _layout(fig, title, _(AXES.get(x, x)), ylabel, "compare", height=400)
+    layout(fig, title, _(AXES.get(x, x)), ylabel, "compare", height=400)
     # A log y axis: the curves fall over a decade, and the seeds' bands near the end (a few hundredths)
     # would be invisible on a linear axis scaled to the first epochs. Ticks written in full (Plotly's own
     # log ticks label 20 as "2").
