@@ -410,3 +410,40 @@ def test_dh_heatmap_says_it_is_the_estimators_gradient():
     # Two lines anchored at their bottom, above the plot: anchored at the top, the first line was cut off.
     layout = charts.dh_heatmap(dh).layout
     assert (layout.title.yref, layout.title.yanchor, layout.title.y) == ("paper", "bottom", 1.0)
+
+
+def lab_figures(weights: str) -> list[go.Figure]:
+    """One of each Gradient lab chart, on small hand-made tables."""
+    from bptt.charts import lab
+
+    lags = np.arange(1, 6)
+    kept = {"kept_randomized pi=0.9": 0.9**lags, "kept_randomized pi=0.9_std": 0.1 * lags}
+    table = pd.DataFrame({"lag": lags, "share": 1 / lags, "norm_ratio": 1 / lags, **kept})
+    travel = pd.DataFrame(
+        {"rows": 4, "lag": lags, "log10_mean": -lags, "log10_max": -lags + 0.5, "log10_bound": 1.0 * lags}
+    )
+    sweep = pd.DataFrame({"k": lags, "bias": np.linspace(0.5, 0.0, 5), "variance": 0.0})
+    exact = pd.DataFrame({"kind": ["randomized"], "value": [0.9], "strategy": ["randomized pi=0.9"],
+                          "bias": [0.0], "variance": [0.05]})  # fmt: skip
+    return [
+        lab.lag_share_figure(table, weights),
+        lab.lag_norm_figure(table, weights),
+        lab.travel_figure(travel, weights),
+        lab.eigenvalue_figure(np.array([0.5 + 0.1j, 0.5 - 0.1j]), 0.6, weights),
+        lab.plane_figure(exact, sweep, weights),
+        lab.cos_figure({"randomized pi=0.9": np.array([0.9, 0.95, 0.99])}, weights),
+    ]
+
+
+def test_lab_charts_follow_the_style_rules():
+    """Every lab figure keeps its zoom (a uirevision of its own) and shows user text escaped: the weights'
+    description can name an uploaded file."""
+    figures = lab_figures("run #1 on <b>notes</b>.txt")
+    revisions = [fig.layout.uirevision for fig in figures]
+    assert None not in revisions and len(set(revisions)) == len(figures)
+    for fig in figures:
+        check_figure(fig)
+        assert (
+            "&lt;b&gt;notes&lt;/b&gt;.txt" in fig.layout.title.text
+            and "<b>notes" not in fig.layout.title.text
+        )
