@@ -245,8 +245,8 @@ class Trainer(TimeSliced):
             "spectral_norm": spectral,
             "wall_time": self.wall_time,
             "tokens_per_sec": B * T / elapsed,
-            # A copy, not a view: a view keeps the tensor's allocation alive, and thousands of them in the
-            # history pinned the heap around the large per-step buffers (RSS grew ~0.4 MB per step).
+            # A copy, not a view: a view keeps the whole tensor's allocation alive, and thousands of them in
+            # the history would pin the heap around the large per-step buffers.
             "dh_norms": out.dh_norms.float().cpu().numpy().copy(),
             "cuts": (out.xi == 0).cpu(),  # (T, B): where the gradient was cut, the window boundary included
         }

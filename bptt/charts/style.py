@@ -1,6 +1,6 @@
 """The rules every chart in bptt/charts/ follows, and the helpers that apply them.
 
-- SVG `go.Scatter`, never `Scattergl`: redrawn every half second, WebGL blocked the browser's main thread.
+- SVG `go.Scatter`, never `Scattergl`: redrawn every half second, WebGL blocks the browser's main thread.
 - At most about `MAX_POINTS` points a series (first and last kept, `downsample`), because every redraw
   re-sends it all.
 - `uirevision` on every figure (`layout` requires one), so that a zoom survives the next redraw.
