@@ -3,7 +3,8 @@ comparison, Fig. 8.7.1, made with several seeds). A pure function of a compariso
 
 The curves of each strategy's seeds are put on a common grid of the x axis (bptt.compare.stats.aggregate,
 linear interpolation, NaN outside a run's own range); the line is their mean, the band either min-max
-or mean +- 1 sd (sample sd, ddof 1). SVG go.Scatter, at most MAX_POINTS points in all.
+or mean +- 1 sd (sample sd, ddof 1). SVG go.Scatter, at most style.MAX_POINTS points in the whole
+figure (three series per strategy share them).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import plotly.graph_objects as go
 from ..compare.runner import strategy_title
 from ..compare.stats import aggregate
 from ..i18n import N_, _, ngettext
-from .style import COLORWAY, layout, placeholder
+from .style import COLORWAY, MAX_POINTS, layout, placeholder
 
-MAX_POINTS = 2000  # points in the whole figure (3 series per strategy share them)
 GRID = 200  # points per series at most
 METRICS = {
     "perplexity": N_("perplexity exp(L) on the training stream"),
