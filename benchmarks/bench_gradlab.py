@@ -20,7 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from bptt.data import load_corpus, make_corpus
+from bptt.corpora import load_corpus
+from bptt.data import make_corpus
 from bptt.lab import estimators, lags
 from bptt.lab import reports as gradlab
 from bptt.truncation import ConstantPi, Full, Randomized, bptt

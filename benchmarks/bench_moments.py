@@ -21,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from bptt.data import load_corpus, make_corpus  # noqa: E402
+from bptt.corpora import load_corpus  # noqa: E402
+from bptt.data import make_corpus  # noqa: E402
 from bptt.lab import (
     lags,
     moments,  # noqa: E402

@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from d2l_reference import BookLoop  # noqa: E402 (after the path)
 
 from bptt import RunConfig, Trainer  # noqa: E402
-from bptt.data import CorpusUnavailable, bundled_text, make_corpus, time_machine_text  # noqa: E402
+from bptt.corpora import CorpusUnavailable, bundled_text, time_machine_text  # noqa: E402
+from bptt.data import make_corpus  # noqa: E402
 
 B, T, MAX_TOKENS = 32, 35, 10_000
 PROJECT = {

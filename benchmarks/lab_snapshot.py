@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from bptt import CharRNN, RunConfig, Trainer  # noqa: E402
-from bptt.data import load_corpus  # noqa: E402
+from bptt.corpora import load_corpus  # noqa: E402
 from bptt.lab import reports as gradlab  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from bptt.compare import runner as compare  # noqa: E402
+from bptt.compare import results, stats  # noqa: E402
 
 
 def thin(curves: list[dict], max_points: int) -> list[dict]:
@@ -52,7 +52,7 @@ def merge(parts: list[dict], max_points: int = 80) -> dict:
     out = dict(first)
     out["spec"] = {**first["spec"], "strategies": [s for p in parts for s in p["spec"]["strategies"]]}
     out["runs"] = [r for p in parts for r in p["runs"]]
-    out["summary"] = compare._records(compare.summary(runs, first["metric"]))
+    out["summary"] = results._records(stats.summary(runs, first["metric"]))
     out["curves"] = thin([c for p in parts for c in p["curves"]], max_points)
     out["note"] = "Merged from {} comparisons of the same settings run one after the other ({}).".format(
         len(parts), ", ".join(p["machine"]["date"] for p in parts)
@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
-    compare.write_results(merge([json.loads(f.read_text()) for f in a.files]), a.out)
+    results.write_results(merge([json.loads(f.read_text()) for f in a.files]), a.out)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ The library imports no UI: the CLI (`python -m bptt`), the tests, notebooks and 
 """
 
 from .config import BOOK_EXPERIMENT, PRESETS, QUICK_LOOK, ConfigError, RunConfig, from_mapping
-from .data import Corpus, CorpusError, CorpusUnavailable, Vocab, load_corpus
+from .corpora import CorpusUnavailable, load_corpus
+from .data import Corpus, CorpusError, Vocab
 from .model import CharRNN
 from .training import Trainer
 from .truncation import (

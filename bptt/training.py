@@ -1,14 +1,14 @@
 """A trainer that advances one minibatch per `step()` (d2l §8.5's train_ch8, unrolled for a live UI).
 
-The dashboard's training workers (bptt/hosting/workers.py) call `step()` one at a time, so training can pause,
-resume and be inspected between any two minibatches. Each step returns a record; the history keeps them
-as columns. A lock keeps a page reading the history and the stepping thread apart.
+A Trainer is time-sliced work (bptt/slices.py): the dashboard's training workers (bptt/hosting/workers.py)
+call `run_for(seconds)`, so training can pause, resume and be inspected between any two minibatches.
+Each step returns a record; the history keeps them as columns. The lock keeps a page reading the history
+and the stepping thread apart.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +28,7 @@ from .data import (
 )
 from .i18n import N_, _
 from .model import CharRNN, resolve_device
+from .slices import TimeSliced
 from .snapshots import Snapshot, Snapshots, cap_for, copy_params
 from .truncation import bptt, make_strategy
 
@@ -76,7 +77,7 @@ class History:
         return pd.DataFrame({c: list(v) for c, v in self.epochs.items()})
 
 
-class Trainer:
+class Trainer(TimeSliced):
     """Trains a CharRNN on a corpus with one truncation strategy, one minibatch per `step()`.
 
     status: 'ready' -> 'running' -> 'finished', or 'diverged' when the loss or gradient stops being
@@ -84,6 +85,7 @@ class Trainer:
     """
 
     def __init__(self, cfg: RunConfig, corpus: Corpus, *, spectral_every: int = 10) -> None:
+        super().__init__()
         check_trainable(len(corpus), cfg.batch_size, cfg.num_steps, cfg.sampler)
         self.cfg, self.corpus, self.spectral_every = cfg, corpus, spectral_every
         self.device = resolve_device(cfg.device)
@@ -98,7 +100,6 @@ class Trainer:
         else:
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
         self._backup = [p.detach().clone() for p in params]  # last good weights
-        self.lock = threading.Lock()
         self.history = History()
         self.status = "ready"
         # The message as (message id, arguments) parts, formatted with _() when read (`message`), so a
@@ -111,7 +112,6 @@ class Trainer:
         self._state: torch.Tensor | None = None
         self._epoch_loss, self._epoch_tokens = 0.0, 0
         self.last_window: dict[str, Any] | None = None  # X (B, T) and xi (T, B) of the latest step
-        self._generation = 0  # bumped by interrupt(): a run_for in flight stops after its current step
         first = self._take_snapshot()  # step 0: the initialisation
         self.weights = Snapshots(cap_for(first.nbytes))
         self.weights.add(first)
@@ -120,6 +120,15 @@ class Trainer:
     @property
     def done(self) -> bool:
         return self.status in ("finished", "diverged")
+
+    @property
+    def batch_in_epoch(self) -> int:
+        """Minibatches trained so far in the current epoch (1 right after an epoch's first step)."""
+        return self._batch_in_epoch
+
+    def epoch_so_far_perplexity(self) -> float:
+        """exp(mean cross-entropy) over the current epoch's minibatches so far; NaN before its first."""
+        return perplexity(self._epoch_loss / self._epoch_tokens) if self._epoch_tokens else math.nan
 
     @property
     def progress(self) -> float:
@@ -157,17 +166,8 @@ class Trainer:
             e["tokens"].append(self.tokens)
             e["wall_time"].append(self.wall_time)
 
-    def step(self, wait: bool = False) -> dict[str, Any] | None:
-        """Train on one minibatch and return its record; None when done, or when another thread holds the
-        lock (skipped, never run twice at once), unless `wait` (a reader holds it for a moment)."""
-        if not self.lock.acquire(blocking=wait):
-            return None
-        try:
-            return self._step()
-        finally:
-            self.lock.release()
-
     def _step(self) -> dict[str, Any] | None:
+        """Train on one minibatch (the lock held) and return its record; None when done or diverged."""
         if self.done:
             return None
         batch = self._next_batch()
@@ -245,8 +245,8 @@ class Trainer:
             "spectral_norm": spectral,
             "wall_time": self.wall_time,
             "tokens_per_sec": B * T / elapsed,
-            # A copy, not a view: a view keeps the tensor's allocation alive, and thousands of them in the
-            # history pinned the heap around the large per-step buffers (RSS grew ~0.4 MB per step).
+            # A copy, not a view: a view keeps the whole tensor's allocation alive, and thousands of them in
+            # the history would pin the heap around the large per-step buffers.
             "dh_norms": out.dh_norms.float().cpu().numpy().copy(),
             "cuts": (out.xi == 0).cpu(),  # (T, B): where the gradient was cut, the window boundary included
         }
@@ -270,28 +270,6 @@ class Trainer:
         )
         self._message = [(why, args), (stopped, {"step": self.step_count})]
         return None
-
-    def interrupt(self) -> None:
-        """Ask a `run_for` running in another thread to return after its current step (a pause)."""
-        self._generation += 1
-
-    def run_for(self, seconds: float, max_steps: int | None = None, wait: bool = False) -> list[dict]:
-        """Step until `seconds` have passed (at least one step), the run ends, max_steps is reached, or
-        `interrupt()` is called; `wait` as for `step`."""
-        records: list[dict[str, Any]] = []
-        deadline = time.perf_counter() + seconds
-        generation = self._generation
-        more = lambda: max_steps is None or len(records) < max_steps  # noqa: E731
-        while not self.done and more() and generation == self._generation:
-            rec = self.step(wait)
-            if rec is None:
-                if self.done or self.lock.locked():
-                    break
-                continue
-            records.append(rec)
-            if time.perf_counter() >= deadline:
-                break
-        return records
 
     def run(self, callback=None) -> None:
         """Train to the end; `callback(record)` after each step (the CLI prints progress with it)."""
@@ -338,7 +316,7 @@ class Trainer:
         e = self.history.epochs["perplexity"]
         if e:
             return e[-1]
-        return perplexity(self._epoch_loss / self._epoch_tokens) if self._epoch_tokens else math.nan
+        return self.epoch_so_far_perplexity()
 
     def predict(self, prefix: str = "time traveller", num_preds: int = 50, temperature: float = 0.0) -> str:
         """Greedy (temperature 0) or sampled continuation of `prefix` (d2l's predict_ch8)."""

@@ -9,7 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from bptt.charts import style
 from bptt.charts import train as charts
+from bptt.segmentation import segment_weights
 from bptt.truncation import ARTBPPi, ConstantPi, LinearPi, survival
 
 
@@ -43,7 +45,7 @@ def check_figure(fig: go.Figure) -> dict:
 
 
 def is_placeholder(fig: go.Figure) -> bool:
-    return len(fig.data) == 0 and any(charts.EMPTY in a.text for a in fig.layout.annotations)
+    return len(fig.data) == 0 and any(style.EMPTY in a.text for a in fig.layout.annotations)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -52,17 +54,17 @@ def is_placeholder(fig: go.Figure) -> bool:
 def test_downsample_keeps_ends_and_kept_points():
     keep = np.zeros(10_000, dtype=bool)
     keep[[7, 4321, 9998]] = True
-    idx = charts._downsample(10_000, keep=keep)
-    assert len(idx) <= charts.MAX_POINTS
+    idx = style.downsample(10_000, keep=keep)
+    assert len(idx) <= style.MAX_POINTS
     assert idx[0] == 0 and idx[-1] == 9_999
     assert {7, 4321, 9998} <= set(idx.tolist())
     assert np.all(np.diff(idx) > 0)
-    assert np.array_equal(charts._downsample(5), np.arange(5))
+    assert np.array_equal(style.downsample(5), np.arange(5))
 
 
 def test_downsample_thins_kept_points_when_too_many():
-    idx = charts._downsample(10_000, keep=np.ones(10_000, dtype=bool))
-    assert len(idx) <= charts.MAX_POINTS
+    idx = style.downsample(10_000, keep=np.ones(10_000, dtype=bool))
+    assert len(idx) <= style.MAX_POINTS
     assert idx[0] == 0 and idx[-1] == 9_999
 
 
@@ -94,7 +96,7 @@ def test_metric_chart_downsamples_long_runs():
     fig = charts.metric_chart({"long": df}, y="tokens_per_sec", x="step")
     check_figure(fig)
     x, y = np.asarray(fig.data[0].x), np.asarray(fig.data[0].y)
-    assert len(x) <= charts.MAX_POINTS
+    assert len(x) <= style.MAX_POINTS
     assert x[0] == 1 and x[-1] == 5_000
     np.testing.assert_allclose(y, df.set_index("step").loc[x, "tokens_per_sec"])
 
@@ -150,7 +152,7 @@ def test_grad_norm_chart_keeps_clipped_steps_when_downsampling():
     fig = charts.grad_norm_chart(df, theta=1.0)
     check_figure(fig)
     line = next(t for t in fig.data if t.name == "‖g‖ before clipping")
-    assert len(line.x) <= charts.MAX_POINTS
+    assert len(line.x) <= style.MAX_POINTS
     assert set(clipped_at) <= set(np.asarray(line.x).tolist())
     assert list(next(t for t in fig.data if t.name == "clipped").x) == list(clipped_at)
     assert line.x[0] == 1 and line.x[-1] == 10_000
@@ -162,7 +164,7 @@ def test_grad_norm_chart_keeps_clipped_steps_when_downsampling():
      (1.0, 1.2, None), (0.8, 2.5, [0.8, 0.9, 1.0, 2.0])],
 )  # fmt: skip
 def test_log_ticks_label_every_chart_at_least_three_times(lo, hi, expected):
-    ticks = charts.log_ticks(lo, hi)
+    ticks = style.log_ticks(lo, hi)
     if expected is None and hi / lo > 10:  # many decades: one tick a decade or fewer, at most 8
         assert 3 <= len(ticks) <= 8 and all(np.log10(t) % 1 == 0 for t in ticks), ticks
     elif expected is None:  # a span too narrow for round numbers: Plotly's own ticks
@@ -322,14 +324,14 @@ def test_schedule_preview_tiny_window():
     ],
 )  # fmt: skip
 def test_segment_weights_by_hand(xi, seg, length, weight):
-    s, n, w = charts.segment_weights(np.array(xi, dtype=float))
+    s, n, w = segment_weights(np.array(xi, dtype=float))
     assert s.tolist() == seg
     assert n.tolist() == length
     np.testing.assert_allclose(w, weight)
 
 
 def test_segment_weights_empty():
-    s, n, w = charts.segment_weights(np.array([]))
+    s, n, w = segment_weights(np.array([]))
     assert len(s) == len(n) == len(w) == 0
 
 
@@ -351,7 +353,7 @@ def test_segmentation_strip_rows_cells_and_cuts():
     z = np.asarray(hm.z)
     assert z.shape == (3, T)
     for r, xi in enumerate(rows.values()):
-        seg, _, _ = charts.segment_weights(xi)
+        seg, _, _ = segment_weights(xi)
         assert z[r].tolist() == (seg % 2).tolist()  # segments alternate in shade
     assert hm.text[0][3] == "␣"  # the space is visible
     # one bar per cut, at the cell's left edge: the randomized row cuts at 0, 3, 5, 6, 10
@@ -423,3 +425,40 @@ def test_dh_heatmap_says_it_is_the_estimators_gradient():
     # Two lines anchored at their bottom, above the plot: anchored at the top, the first line was cut off.
     layout = charts.dh_heatmap(dh).layout
     assert (layout.title.yref, layout.title.yanchor, layout.title.y) == ("paper", "bottom", 1.0)
+
+
+def lab_figures(weights: str) -> list[go.Figure]:
+    """One of each Gradient lab chart, on small hand-made tables."""
+    from bptt.charts import lab
+
+    lags = np.arange(1, 6)
+    kept = {"kept_randomized pi=0.9": 0.9**lags, "kept_randomized pi=0.9_std": 0.1 * lags}
+    table = pd.DataFrame({"lag": lags, "share": 1 / lags, "norm_ratio": 1 / lags, **kept})
+    travel = pd.DataFrame(
+        {"rows": 4, "lag": lags, "log10_mean": -lags, "log10_max": -lags + 0.5, "log10_bound": 1.0 * lags}
+    )
+    sweep = pd.DataFrame({"k": lags, "bias": np.linspace(0.5, 0.0, 5), "variance": 0.0})
+    exact = pd.DataFrame({"kind": ["randomized"], "value": [0.9], "strategy": ["randomized pi=0.9"],
+                          "bias": [0.0], "variance": [0.05]})  # fmt: skip
+    return [
+        lab.lag_share_figure(table, weights),
+        lab.lag_norm_figure(table, weights),
+        lab.travel_figure(travel, weights),
+        lab.eigenvalue_figure(np.array([0.5 + 0.1j, 0.5 - 0.1j]), 0.6, weights),
+        lab.plane_figure(exact, sweep, weights),
+        lab.cos_figure({"randomized pi=0.9": np.array([0.9, 0.95, 0.99])}, weights),
+    ]
+
+
+def test_lab_charts_follow_the_style_rules():
+    """Every lab figure keeps its zoom (a uirevision of its own) and shows user text escaped: the weights'
+    description can name an uploaded file."""
+    figures = lab_figures("run #1 on <b>notes</b>.txt")
+    revisions = [fig.layout.uirevision for fig in figures]
+    assert None not in revisions and len(set(revisions)) == len(figures)
+    for fig in figures:
+        check_figure(fig)
+        assert (
+            "&lt;b&gt;notes&lt;/b&gt;.txt" in fig.layout.title.text
+            and "<b>notes" not in fig.layout.title.text
+        )

@@ -8,22 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bptt.compare.runner import (
-    SHIPPED,
-    Comparison,
-    Spec,
-    aggregate,
-    canonical_strategy,
-    holm,
-    load_shipped,
-    pairwise_vs_best,
-    parse_strategy,
-    results,
-    summary,
-    verdict,
-    welch,
-    write_results,
-)
+from bptt.compare.results import SHIPPED, load_shipped, results, write_results
+from bptt.compare.runner import Comparison, Spec, canonical_strategy, parse_strategy
+from bptt.compare.stats import aggregate, holm, pairwise_vs_best, summary, verdict, welch
 from bptt.config import ConfigError, RunConfig
 
 TINY = RunConfig(num_steps=12, batch_size=4, num_hiddens=8, max_tokens=1_000, epochs=2, optimizer="adam",
@@ -127,7 +114,8 @@ def test_same_seed_same_weights_and_data_across_strategies_and_not_across_seeds(
 def test_the_runner_steps_in_slices_and_ends_with_every_run():
     comparison = Comparison(tiny_spec())
     progress = [comparison.progress]
-    while comparison.advance(0.001):
+    while not comparison.done:
+        comparison.run_for(0.001)
         progress.append(comparison.progress)
     assert comparison.done and comparison.progress == 1.0 and progress == sorted(progress)
     assert len(progress) > len(comparison.order), "more than one slice per run"
@@ -136,15 +124,15 @@ def test_the_runner_steps_in_slices_and_ends_with_every_run():
     curves = comparison.curves()
     assert set(curves.groupby(["strategy", "seed"]).size()) == {2}, "one point per epoch"
     assert {"recall_perplexity", "recall_accuracy"} <= set(curves.columns)
-    assert comparison.advance(1.0) is False
+    assert comparison.run_for(1.0) == []
 
 
-def test_a_second_thread_cannot_advance_at_the_same_time():
+def test_a_second_thread_cannot_step_at_the_same_time():
     comparison = Comparison(tiny_spec(seeds=(0,)))
     with comparison.lock:
-        assert comparison.advance(1.0) is True
+        assert comparison.run_for(1.0) == []  # skipped, not waited for
     assert comparison.current is None and comparison.progress == 0.0
-    comparison.advance(0.001)
+    comparison.run_for(0.001)
     assert comparison.current is not None
 
 
@@ -185,7 +173,7 @@ def test_bad_specs_are_refused(bad):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_results_load_and_are_small(name):
-    from bptt.compare.runner import RESULTS_DIR
+    from bptt.compare.results import RESULTS_DIR
 
     path = RESULTS_DIR / f"{name}.json"
     assert path.stat().st_size < 500_000
@@ -200,7 +188,7 @@ def test_shipped_results_load_and_are_small(name):
     assert {"platform", "cores", "torch", "torch_threads", "date"} <= set(data["machine"])
 
 
-def test_interrupt_ends_an_advance_in_flight():
+def test_interrupt_ends_a_slice_in_flight():
     """A click in the dashboard interrupts a slice another thread is training (after the current step)."""
     import threading
     import time
@@ -208,9 +196,9 @@ def test_interrupt_ends_an_advance_in_flight():
     spec = tiny_spec(budget="seconds", seconds=60.0, strategies=("full",), seeds=(0,),
                      base=TINY.replace(epochs=2_000))  # fmt: skip
     comparison = Comparison(spec)
-    comparison.advance(0.001)  # the run exists and has trained a step
+    comparison.run_for(0.001)  # the run exists and has trained a step
     before = comparison.current.trainer.step_count
-    worker = threading.Thread(target=comparison.advance, args=(30.0,), daemon=True)
+    worker = threading.Thread(target=comparison.run_for, args=(30.0,), daemon=True)
     worker.start()
     deadline = time.monotonic() + 30  # a loaded machine can take a while to start the thread's first step
     while comparison.current.trainer.step_count == before and time.monotonic() < deadline:
@@ -227,7 +215,7 @@ def test_curves_with_the_run_in_progress():
         tiny_spec(strategies=("full", "regular:3"), seeds=(0,), base=TINY.replace(epochs=4))
     )
     while comparison.current is None or not comparison.current.points:
-        comparison.advance(0.001)
+        comparison.run_for(0.001)
     assert comparison.curves().empty
     live = comparison.curves(with_current=True)
     assert set(live["strategy"]) == {"full"} and len(live) == len(comparison.current.points)

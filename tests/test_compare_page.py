@@ -16,7 +16,9 @@ from conftest import control_key, press, wait_until
 from streamlit.testing.v1 import AppTest
 from test_app import APP, TIMEOUT, tick
 
-from bptt.compare.runner import load_shipped, strategy_title, summary
+from bptt.compare.results import load_shipped
+from bptt.compare.runner import strategy_title
+from bptt.compare.stats import summary
 from bptt.hosting.slots import shared_slots
 
 PAGE = "pages/compare.py"
@@ -179,12 +181,12 @@ def test_exports_are_the_files_the_cli_writes():
     assert data["corpus"] == "The Time Machine" and data["spec"]["base"]["corpus"] == "time_machine"
     curves = pd.read_csv(io.BytesIO(cmp.shipped_bytes("time_machine", ".csv")))
     assert len(curves) == len(data["curves"])
-    # A live comparison exports results(comparison) as JSON and its curves as CSV (bptt.compare.runner).
+    # A live comparison exports results(comparison) as JSON and its curves as CSV (bptt.compare.results).
     at = open_compare(**{**TINY, "ui_cmp_epochs_synthetic": 1})
     press(at, "running", CMP)
     lc = live(at)
     wait_until(at, lambda: lc.comparison.done, timeout=120, what="the comparison to end")
-    from bptt.compare.runner import curves_csv, results, results_json
+    from bptt.compare.results import curves_csv, results, results_json
 
     out = json.loads(results_json(results(lc.comparison)))
     assert [r["strategy"] for r in out["runs"]] == ["full", "regular:4"]

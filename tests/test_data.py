@@ -1,4 +1,4 @@
-"""Tests for bptt.data: tokens and vocabulary, the verified download, uploads, corpora and samplers.
+"""Tests for bptt.data and bptt.corpora: tokens, vocabulary, the verified download, uploads, samplers.
 
 Network use stays on 127.0.0.1 (a throwaway http.server) and every cache lives under tmp_path.
 """
@@ -20,8 +20,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bptt import data
-from bptt.data import CorpusError, CorpusUnavailable, Vocab
+from bptt import corpora, data
+from bptt.corpora import CorpusUnavailable
+from bptt.data import CorpusError, Vocab
 
 GOOD = (
     "The Time Machine, by H. G. Wells [1898]\n\nI\nThe Time Traveller (for so it will be convenient\n" * 50
@@ -45,7 +46,7 @@ def server(tmp_path_factory):
     www = tmp_path_factory.mktemp("www")
     (www / "good.txt").write_bytes(GOOD)
     (www / "corrupt.txt").write_bytes(GOOD[:-1] + b"X")
-    (www / "big.txt").write_bytes(b"a" * (data.MAX_DOWNLOAD_BYTES + 1))
+    (www / "big.txt").write_bytes(b"a" * (corpora.MAX_DOWNLOAD_BYTES + 1))
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
@@ -144,21 +145,20 @@ def test_vocab_max_size_caps_including_unk():
 
 
 def test_download_is_verified_cached_and_reused(server, tmp_path, dead_url):
-    text = data.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
+    text = corpora.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
     assert text == GOOD.decode()
     cached = list(tmp_path.iterdir())
     assert len(cached) == 1 and cached[0].read_bytes() == GOOD
     # The second call never touches the network.
-    assert data.time_machine_text(cache_dir=tmp_path, url=dead_url, sha1=GOOD_SHA1) == text
+    assert corpora.time_machine_text(cache_dir=tmp_path, url=dead_url, sha1=GOOD_SHA1) == text
 
 
 def test_corrupt_cache_is_replaced_by_a_verified_download(server, tmp_path):
-    data.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
+    corpora.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
     (cached,) = tmp_path.iterdir()
     cached.write_bytes(b"half a file")
-    assert (
-        data.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1) == GOOD.decode()
-    )
+    text = corpora.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
+    assert text == GOOD.decode()
     assert cached.read_bytes() == GOOD
 
 
@@ -166,7 +166,7 @@ def test_corrupt_cache_with_no_network_raises_and_is_deleted(tmp_path, dead_url)
     cached = tmp_path / f"timemachine-{GOOD_SHA1[:10]}.txt"
     cached.write_bytes(b"junk")
     with pytest.raises(CorpusUnavailable):
-        data.time_machine_text(cache_dir=tmp_path, url=dead_url, sha1=GOOD_SHA1, timeout=1)
+        corpora.time_machine_text(cache_dir=tmp_path, url=dead_url, sha1=GOOD_SHA1, timeout=1)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -182,7 +182,7 @@ def test_corrupt_cache_with_no_network_raises_and_is_deleted(tmp_path, dead_url)
 def test_bad_downloads_raise_and_cache_nothing(server, tmp_path, route, reason):
     cache = tmp_path / "cache"
     with pytest.raises(CorpusUnavailable, match=reason):
-        data.time_machine_text(cache_dir=cache, url=server + route, sha1=GOOD_SHA1)
+        corpora.time_machine_text(cache_dir=cache, url=server + route, sha1=GOOD_SHA1)
     assert not cache.exists() or list(cache.iterdir()) == []
 
 
@@ -193,24 +193,24 @@ def test_a_read_only_cache_still_downloads_and_verifies(server, tmp_path, monkey
         raise PermissionError("read-only file system")
 
     monkeypatch.setattr(pooch, "retrieve", read_only)
-    text = data.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
+    text = corpora.time_machine_text(cache_dir=tmp_path, url=server + "good.txt", sha1=GOOD_SHA1)
     assert text == GOOD.decode() and list(tmp_path.iterdir()) == []  # nothing cached
     with pytest.raises(CorpusUnavailable, match="SHA-1"):
-        data.time_machine_text(cache_dir=tmp_path, url=server + "corrupt.txt", sha1=GOOD_SHA1)
+        corpora.time_machine_text(cache_dir=tmp_path, url=server + "corrupt.txt", sha1=GOOD_SHA1)
 
 
 def test_unreachable_and_slow_servers_raise_quickly(server, tmp_path, dead_url):
     start = time.monotonic()
     with pytest.raises(CorpusUnavailable, match="failed"):
-        data.time_machine_text(cache_dir=tmp_path, url=dead_url, sha1=GOOD_SHA1, timeout=1)
+        corpora.time_machine_text(cache_dir=tmp_path, url=dead_url, sha1=GOOD_SHA1, timeout=1)
     with pytest.raises(CorpusUnavailable, match="timed out"):
-        data.time_machine_text(cache_dir=tmp_path, url=server + "slow.txt", sha1=GOOD_SHA1, timeout=0.3)
+        corpora.time_machine_text(cache_dir=tmp_path, url=server + "slow.txt", sha1=GOOD_SHA1, timeout=0.3)
     assert time.monotonic() - start < 1.5
     assert list(tmp_path.iterdir()) == []
 
 
 def test_time_machine_falls_back_to_bundled_with_a_notice(tmp_path, dead_url):
-    corpus = data.load_corpus("time_machine", url=dead_url, cache_dir=tmp_path, timeout=1)
+    corpus = corpora.load_corpus("time_machine", url=dead_url, cache_dir=tmp_path, timeout=1)
     assert corpus.name == "Shakespeare (bundled)"
     assert "could not be downloaded" in corpus.notice and dead_url in corpus.notice
     assert "refused" in corpus.notice.lower()
@@ -219,8 +219,9 @@ def test_time_machine_falls_back_to_bundled_with_a_notice(tmp_path, dead_url):
 
 def test_time_machine_from_a_verified_file(server, tmp_path, monkeypatch):
     # load_corpus checks the real book's hash; accept the test file's instead.
-    monkeypatch.setattr(data, "time_machine_text", functools.partial(data.time_machine_text, sha1=GOOD_SHA1))
-    corpus = data.load_corpus("time_machine", url=server + "good.txt", cache_dir=tmp_path, max_tokens=50)
+    verified = functools.partial(corpora.time_machine_text, sha1=GOOD_SHA1)
+    monkeypatch.setattr(corpora, "time_machine_text", verified)
+    corpus = corpora.load_corpus("time_machine", url=server + "good.txt", cache_dir=tmp_path, max_tokens=50)
     assert corpus.name == "The Time Machine" and corpus.notice is None
     assert corpus.vocab.to_tokens(corpus.corpus) == list(
         "the time machine by h g wellsithe time traveller f"  # lines join with no separator (d2l)
@@ -232,29 +233,29 @@ def test_time_machine_from_a_verified_file(server, tmp_path, monkeypatch):
 
 
 def test_bundled_text_has_no_markup_and_is_large():
-    text = data.bundled_text()
+    text = corpora.bundled_text()
     assert text.startswith("Hamlet\n")
     assert not re.search(r"[#*_\[\]\\<>`]", text)
     assert not re.search(r" +$", text, re.MULTILINE)  # the Markdown line-break spaces are gone
     tokens = data.tokenize(text)
     assert len(tokens) > 200_000
     assert len(Vocab(tokens)) == 28
-    assert data.bundled_text() is text  # cached
+    assert corpora.bundled_text() is text  # cached
 
 
 def test_a_damaged_bundled_file_says_so(tmp_path, monkeypatch):
-    data.bundled_text.cache_clear()
+    corpora.bundled_text.cache_clear()
     try:
         damaged = tmp_path / "shakespeare.txt.xz"
-        damaged.write_bytes(lzma.compress(lzma.decompress(data.BUNDLED_FILE.read_bytes())[:-1]))
-        monkeypatch.setattr(data, "BUNDLED_FILE", damaged)
+        damaged.write_bytes(lzma.compress(lzma.decompress(corpora.BUNDLED_FILE.read_bytes())[:-1]))
+        monkeypatch.setattr(corpora, "BUNDLED_FILE", damaged)
         with pytest.raises(CorpusUnavailable, match="damaged"):
-            data.bundled_text()
+            corpora.bundled_text()
         damaged.write_bytes(b"not xz")
         with pytest.raises(CorpusUnavailable, match="cannot be read"):
-            data.bundled_text()
+            corpora.bundled_text()
     finally:
-        data.bundled_text.cache_clear()
+        corpora.bundled_text.cache_clear()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,29 +276,29 @@ def test_a_damaged_bundled_file_says_so(tmp_path, monkeypatch):
 )
 def test_decode_upload_rejects(raw, kind):
     with pytest.raises(CorpusError) as info:
-        data.decode_upload(raw)
+        corpora.decode_upload(raw)
     assert info.value.kind == kind
     assert str(info.value).endswith(".")
 
 
 def test_decode_upload_messages_are_specific():
     with pytest.raises(CorpusError, match=r"byte 0xe9 at position 3\)\. Save it as UTF-8"):
-        data.decode_upload("café".encode("latin-1"))
+        corpora.decode_upload("café".encode("latin-1"))
     with pytest.raises(CorpusError, match="position 6") as info:
-        data.decode_upload(b"\xef\xbb\xbfcaf\xe9")  # positions count the BOM
+        corpora.decode_upload(b"\xef\xbb\xbfcaf\xe9")  # positions count the BOM
     assert info.value.kind == "not_utf8"
     with pytest.raises(CorpusError, match="limit") as info:
-        data.decode_upload(b"a" * 11, max_bytes=10)
+        corpora.decode_upload(b"a" * 11, max_bytes=10)
     assert info.value.kind == "too_large"
-    assert data.decode_upload(b"a" * 10, max_bytes=10) == "a" * 10
+    assert corpora.decode_upload(b"a" * 10, max_bytes=10) == "a" * 10
 
 
 def test_a_refused_upload_shows_the_real_limit_when_rounding_hides_it():
     with pytest.raises(CorpusError) as info:
-        data.decode_upload(b"a" * 2_000_001, max_bytes=2_000_000)
+        corpora.decode_upload(b"a" * 2_000_001, max_bytes=2_000_000)
     assert "2,000,001 bytes, more than the 2,000,000 bytes limit" in info.value.message
     with pytest.raises(CorpusError) as info:
-        data.decode_upload(b"a" * 3_500_000, max_bytes=2_000_000)
+        corpora.decode_upload(b"a" * 3_500_000, max_bytes=2_000_000)
     assert "3.5 MB, more than the 2.0 MB limit" in info.value.message
 
 
@@ -310,21 +311,21 @@ def test_a_refused_upload_shows_the_real_limit_when_rounding_hides_it():
     ],
 )
 def test_decode_upload_returns_text_verbatim(text):
-    assert data.decode_upload(text.encode()) == text
-    assert data.decode_upload(b"\xef\xbb\xbf" + text.encode()) == text  # BOM dropped
+    assert corpora.decode_upload(text.encode()) == text
+    assert corpora.decode_upload(b"\xef\xbb\xbf" + text.encode()) == text  # BOM dropped
 
 
 def test_load_corpus_upload_and_bad_names():
-    corpus = data.load_corpus("upload", upload=("C:\\docs\\notes.txt", b"Hello, world. Hello!"))
+    corpus = corpora.load_corpus("upload", upload=("C:\\docs\\notes.txt", b"Hello, world. Hello!"))
     assert corpus.name == "upload: notes.txt"
     assert corpus.vocab.to_tokens(corpus.corpus) == list("hello world hello")
     with pytest.raises(CorpusError) as info:
-        data.load_corpus("upload", upload=("x.png", b"\x89PNG\r\n\x1a\n\x00\x00"))
+        corpora.load_corpus("upload", upload=("x.png", b"\x89PNG\r\n\x1a\n\x00\x00"))
     assert info.value.kind == "binary"
     with pytest.raises(CorpusError):
-        data.load_corpus("upload")
+        corpora.load_corpus("upload")
     with pytest.raises(ValueError):
-        data.load_corpus("wikipedia")
+        corpora.load_corpus("wikipedia")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -475,7 +476,7 @@ def test_make_corpus_indices_are_in_the_vocab(text, tokenizer, max_vocab):
 @given(st.binary(max_size=300), st.integers(1, 400))
 def test_decode_upload_raises_only_corpus_errors(raw, max_bytes):
     try:
-        text = data.decode_upload(raw, max_bytes=max_bytes)
+        text = corpora.decode_upload(raw, max_bytes=max_bytes)
     except CorpusError as e:
         assert e.kind in CorpusError.KINDS
     else:

@@ -12,7 +12,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from bptt.config import RunConfig
-from bptt.data import load_corpus
+from bptt.corpora import load_corpus
 from bptt.lab import lags, moments
 from bptt.lab import reports as gradlab
 from bptt.lab.estimators import choose_k

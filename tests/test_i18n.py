@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from bptt.charts import train as charts
 from bptt.config import CHOICE_LABELS, FIELDS, PRESETS, RunConfig
-from bptt.data import CorpusError, decode_upload, make_corpus
+from bptt.corpora import decode_upload
+from bptt.data import CorpusError, make_corpus
 from bptt.i18n import LANGUAGES, _, negotiate, ngettext, normalize, translations, use_language
 from bptt.i18n.catalog import LOCALES, compiled, extract, read_mo, read_po
 from bptt.truncation import ConstantPi

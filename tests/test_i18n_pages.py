@@ -18,7 +18,7 @@ from i18n_check import english_left, english_words, visible_text
 from streamlit.testing.v1 import AppTest
 
 from bptt import i18n
-from bptt.compare.runner import load_shipped
+from bptt.compare.results import load_shipped
 from bptt.hosting.slots import shared_slots
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bptt.data import load_corpus
+from bptt.corpora import load_corpus
 from bptt.hosting.slots import TrainingSlots
 from bptt.hosting.workers import Workers
 from bptt.lab import reports as gradlab

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bptt.data import load_corpus, num_batches
+from bptt.corpora import load_corpus
+from bptt.data import num_batches
 from bptt.lab import reports as gradlab
 
 ROOT = Path(__file__).resolve().parents[1]

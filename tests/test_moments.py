@@ -81,7 +81,7 @@ def test_exact_variance_equals_enumeration_of_every_gate_pattern(strategy, T, B)
     G = estimators.batched_grads(win, xi)  # (n, P)
     mean = (prob[:, None] * G).sum(0)
     assert float(torch.linalg.vector_norm(mean - g)) < 1e-12 * float(torch.linalg.vector_norm(g))
-    ex = moments.exact_moments(win, strategy)
+    ex = moments.Moments(win).of(strategy)
     g2 = float(g.square().sum())
     want = split(prob[:, None] * (G - g).square(), win)
     for name, part in want.items():
@@ -103,7 +103,7 @@ def test_exact_kept_share_per_lag_equals_enumeration(strategy, T, B):
     kept = torch.from_numpy(lags.kept_by_draws(dec, xi))  # (n, T)
     mean = (prob[:, None] * kept).sum(0)
     sd = ((prob[:, None] * (kept - mean).square()).sum(0)).sqrt()
-    ex = moments.exact_moments(win, strategy, proj=dec.proj)
+    ex = moments.Moments(win, dec.proj).of(strategy)
     np.testing.assert_allclose(ex.kept_mean, mean.numpy(), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(ex.kept_sd, sd.numpy(), rtol=1e-9, atol=1e-14)
     assert ex.kept_sd[T - 1] > 0
@@ -136,7 +136,7 @@ def test_lag_distribution_is_the_chain_of_the_drawn_gates():
 @pytest.mark.parametrize("k", [1, 3, 10])
 def test_regular_is_deterministic_with_its_exact_bias(k):
     win = tiny_window(10, 3)
-    ex = moments.exact_moments(win, Regular(k))
+    ex = moments.Moments(win).of(Regular(k))
     sweep = estimators.regular_sweep(win).set_index("k")
     assert ex.bias == pytest.approx(float(sweep.loc[k, "bias"]), rel=1e-10, abs=1e-14)
     assert ex.variance == 0.0 and ex.mse == pytest.approx(ex.bias**2)
@@ -154,7 +154,7 @@ def test_sample_moments_agree_where_sampling_converges(strategy):
     st = estimators.estimator_stats(win, strategy, 2000, generator=torch.Generator().manual_seed(1))
     sq = st.rel_error**2
     se = sq.std(ddof=1) / np.sqrt(len(sq))
-    ex = moments.exact_moments(win, strategy)
+    ex = moments.Moments(win).of(strategy)
     assert abs(sq.mean() - ex.mse) <= 4 * se
     assert se < 0.1 * ex.mse  # the bound is tight enough to mean something
 
@@ -166,7 +166,7 @@ def test_a_low_pi_sample_misses_the_rare_long_paths():
     assert float(torch.linalg.eigvals(model.W_hh.detach()).abs().max()) > 1.5
     win = lags.forward_window(model, *tiny_window_xy(20, 2))
     s = Randomized(ConstantPi(0.3))
-    ex = moments.exact_moments(win, s)
+    ex = moments.Moments(win).of(s)
     assert ex.rare is not None and ex.rare < 1e-4
     st = estimators.estimator_stats(win, s, 200, generator=torch.Generator().manual_seed(0))
     assert st.variance < 1e-3 * ex.variance
@@ -207,7 +207,7 @@ def test_lag_report_carries_the_exact_moments_of_each_strategy():
     cases = {"randomized pi=0.5": Randomized(ConstantPi(0.5)), "ARTBP T0=2": Randomized(ARTBPPi(3.0, 2.0)),
              "regular k=3": Regular(3)}  # fmt: skip
     for label, s in cases.items():
-        ex = moments.exact_moments(win, s)
+        ex = moments.Moments(win).of(s)
         assert exact.loc[label, "variance"] == pytest.approx(ex.variance, rel=1e-12)
         assert exact.loc[label, "bias"] == pytest.approx(ex.bias, rel=1e-12, abs=1e-15)
         np.testing.assert_allclose(rep.table[f"kept_{label}"], ex.kept_mean, rtol=1e-12, atol=1e-15)

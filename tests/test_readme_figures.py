@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bptt.compare import runner as compare
+from bptt.compare import runner, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -134,22 +134,22 @@ def shipped(name: str) -> tuple[dict, pd.DataFrame]:
 def test_readme_compare_figures_are_the_shipped_results(name):
     data, runs = shipped(name)
     text = " ".join(section("Compare").split())  # README wraps its lines anywhere
-    table = compare.summary(runs, data["metric"]).set_index("strategy")
+    table = stats.summary(runs, data["metric"]).set_index("strategy")
     quoted = re.findall(r"(\S+) (\d\.\d+) ± (\d\.\d+)", text)
     assert quoted, "README quotes mean ± sd figures"
     for strategy, row in table.iterrows():
-        title = compare.strategy_title(strategy)
+        title = runner.strategy_title(strategy)
         mean, sd = f"{row['mean']:.3f}", f"{row['sd']:.2g}"
         assert f"{title} {mean} ± {sd}" in text, f"README lacks '{title} {mean} ± {sd}' ({name})"
     ok = {
         s: g[g["status"] != "diverged"][data["metric"]].to_numpy(float) for s, g in runs.groupby("strategy")
     }
     best = min(ok, key=lambda s: ok[s].mean())
-    for s, p in compare.pairwise_vs_best(ok, best).items():
-        figure = f"{compare.strategy_title(s)} against {compare.strategy_title(best)}: p = {p:.2g}"
+    for s, p in stats.pairwise_vs_best(ok, best).items():
+        figure = f"{runner.strategy_title(s)} against {runner.strategy_title(best)}: p = {p:.2g}"
         assert figure in text, f"README lacks '{figure}' ({name})"
     bullets = text.split("**A synthetic long dependency**")
     own = bullets[0].split("**The Time Machine**")[-1] if name == "time_machine" else bullets[-1]
     for quoted_raw in re.findall(r"unadjusted p is (\S+?)[;,)]", own):  # a raw p quoted beside the Holm ones
-        raws = {f"{compare.welch(ok[best], ok[s]):.2g}" for s in ok if s != best}
+        raws = {f"{stats.welch(ok[best], ok[s]):.2g}" for s in ok if s != best}
         assert quoted_raw in raws, f"README's unadjusted p {quoted_raw} is none of {raws} ({name})"

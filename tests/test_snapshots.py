@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bptt import RunConfig, Trainer
-from bptt.data import load_corpus
+from bptt.corpora import load_corpus
 from bptt.lab.reports import init_model
 from bptt.snapshots import MAX_BYTES, MAX_SNAPSHOTS, Snapshots, cap_for
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from bptt.data import seq_data_iter_sequential
 from bptt.model import CharRNN
-from bptt.tasks.delayed_recall import DelayedRecall, conditional_entropy, recall_metrics
+from bptt.tasks.delayed_recall import DelayedRecall, recall_metrics
 
 
 def entropy_given(targets: list[str], contexts: list[tuple]) -> float:
@@ -17,6 +18,44 @@ def entropy_given(targets: list[str], contexts: list[tuple]) -> float:
     marg = Counter(contexts)
     n = len(targets)
     return -sum(c / n * math.log(c / marg[ctx]) for (ctx, _), c in joint.items())
+
+
+def conditional_entropy(tokens: list[str], lag: int, where: np.ndarray | None = None) -> float:
+    """H(x_{t+lag} | x_t) in nats, estimated from counts over the positions t (those in `where`)."""
+    x = np.asarray(tokens)
+    t = np.arange(len(x) - lag)
+    if where is not None:
+        t = t[where[: len(t)]]
+    a, b = x[t], x[t + lag]
+    joint: dict[tuple[str, str], int] = {}
+    for pair in zip(a.tolist(), b.tolist()):
+        joint[pair] = joint.get(pair, 0) + 1
+    first: dict[str, int] = {}
+    for (u, _), c in joint.items():
+        first[u] = first.get(u, 0) + c
+    total = len(t)
+    return -sum(c / total * math.log(c / first[u]) for (u, _), c in joint.items())
+
+
+def direct_paths(task: DelayedRecall, k: int, num_steps: int, batch_size: int = 32, epochs: int = 20,
+                 seed: int = 0) -> dict[str, float]:  # fmt: skip
+    """How often regular truncation with chunks of k leaves a path from the recall's loss back to each
+    marker, measured over `epochs` epochs of the sequential sampler (d2l §8.3.2) on this task's stream:
+    the fraction of recall losses in the windows whose step and the marker's step lie in one chunk
+    [jk, (j+1)k) of the window (lags d - 1 for b, d for a), and the number of recall losses seen."""
+    _toks, recall = task.tokens(seed)
+    positions = list(range(len(recall)))  # the sampler over positions: each window says where it is
+    rng = np.random.default_rng(seed)
+    seen, kept = 0, {task.d - 1: 0, task.d: 0}
+    for _ in range(epochs):
+        for _X, Y in seq_data_iter_sequential(positions, batch_size, num_steps, rng):
+            b, s = np.nonzero(recall[Y.numpy()])  # rows and window steps whose target is a recall
+            seen += len(s)
+            for lag in kept:
+                t = s - lag
+                kept[lag] += int(((t >= 0) & (t // k == s // k)).sum())
+    return {"second_marker": kept[task.d - 1] / max(seen, 1), "first_marker": kept[task.d] / max(seen, 1),
+            "recalls": seen}  # fmt: skip
 
 
 @pytest.mark.parametrize("d", [3, 8, 17])
@@ -77,8 +116,6 @@ def test_direct_paths_of_regular_truncation_to_the_markers():
     """The recall's loss is d - 1 steps after b and d after a: regular k <= d - 1 never keeps either path,
     k = d keeps b's for about 1/k of the recalls (b at a chunk's start) and never a's, and a whole window
     keeps them where both ends fall in it ((T - lag) / T of uniformly placed recalls)."""
-    from bptt.tasks.delayed_recall import direct_paths
-
     task = DelayedRecall(d=8)
     for k in (4, 6, 7):
         got = direct_paths(task, k, 32, epochs=5)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from bptt import RunConfig, Trainer
-from bptt.data import load_corpus, make_corpus
+from bptt.corpora import load_corpus
+from bptt.data import make_corpus
 from bptt.training import COLUMNS
 
 SMALL = RunConfig(

@@ -13,36 +13,45 @@ import pytest
 from bptt.hosting.runs import RunRegistry
 from bptt.hosting.slots import TrainingSlots
 from bptt.hosting.workers import Workers
+from bptt.slices import TimeSliced
 
 STEP = 0.005
 
 
-class Job:
-    """Counts its steps and the most threads ever inside one step at once."""
+class Job(TimeSliced):
+    """Time-sliced work whose step sleeps STEP seconds; counts its steps and the most worker threads
+    ever inside its `run_for` at once (counted outside the TimeSliced lock, which would hide a second
+    worker by making it skip)."""
 
     def __init__(self, steps_to_finish: int | None = None, fail_at: int | None = None):
+        super().__init__()
         self.steps, self.inside, self.most_inside = 0, 0, 0
         self.limit, self.fail_at = steps_to_finish, fail_at
         self.stopped = False
-        self.lock = threading.Lock()
-
-    def advance(self, seconds: float) -> None:
-        with self.lock:
-            self.inside += 1
-            self.most_inside = max(self.most_inside, self.inside)
-        time.sleep(STEP)
-        with self.lock:
-            self.inside -= 1
-            self.steps += 1
-        if self.fail_at is not None and self.steps >= self.fail_at:
-            raise RuntimeError("simulated failure")
-
-    def interrupt(self) -> None:
-        pass
+        self.count_lock = threading.Lock()
 
     @property
-    def finished(self) -> bool:
+    def done(self) -> bool:
         return self.stopped or (self.limit is not None and self.steps >= self.limit)
+
+    finished = done
+
+    def _step(self) -> int:
+        time.sleep(STEP)
+        self.steps += 1
+        if self.fail_at is not None and self.steps >= self.fail_at:
+            raise RuntimeError("simulated failure")
+        return self.steps
+
+    def run_for(self, seconds: float, **kwargs) -> list:
+        with self.count_lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        try:
+            return super().run_for(seconds, **kwargs)
+        finally:
+            with self.count_lock:
+                self.inside -= 1
 
 
 def wait_for(condition, timeout: float = 10.0) -> None:

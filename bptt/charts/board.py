@@ -1,4 +1,4 @@
-"""A board's charts: pure functions from its posts to Plotly figures (bptt/charts/train.py's rules: SVG
+"""A board's charts: pure functions from its posts to Plotly figures (bptt/charts/style.py's rules: SVG
 scatter, `uirevision` on every figure, user text through `html.escape`, since Plotly reads a subset of
 HTML in names and hover text).
 
@@ -9,7 +9,6 @@ HTML in names and hover text).
 
 from __future__ import annotations
 
-import html
 import time
 
 import pandas as pd
@@ -18,7 +17,7 @@ import plotly.graph_objects as go
 from ..board.store import Post
 from ..config import CHOICE_LABELS, RunConfig
 from ..i18n import N_, _
-from .train import COLORWAY, HEIGHT, _layout, _placeholder
+from .style import COLORWAY, HEIGHT, escape, layout, placeholder
 
 STRATEGIES = ("full", "regular", "randomized")  # d2l §8.7.1, in the book's order
 STRATEGY_COLORS = dict(zip(STRATEGIES, COLORWAY))
@@ -56,7 +55,7 @@ def _hover(post: Post) -> str:
         _("num_steps={n}, {epochs} epochs").format(n=e.settings.num_steps, epochs=e.settings.epochs),
         _("final perplexity {value}").format(value=f"{e.perplexity:.3f}"),
     ]
-    return "<br>".join(html.escape(line) for line in lines)
+    return "<br>".join(escape(line) for line in lines)
 
 
 def final_chart(posts: list[Post], x: str = "k") -> go.Figure:
@@ -66,7 +65,7 @@ def final_chart(posts: list[Post], x: str = "k") -> go.Figure:
     uirevision = f"board-final:{x}"
     shown = [p for p in posts if applies(x, p.entry.settings)]
     if not shown:
-        return _placeholder(title, uirevision, _(NO_POSTS) if not posts else _("No post has this setting"))
+        return placeholder(title, uirevision, _(NO_POSTS) if not posts else _("No post has this setting"))
     fig = go.Figure()
     for strategy in STRATEGIES:
         group = [p for p in shown if p.entry.settings.truncation == strategy]
@@ -78,12 +77,12 @@ def final_chart(posts: list[Post], x: str = "k") -> go.Figure:
                 y=[p.entry.perplexity for p in group],
                 mode="markers",
                 marker={"size": 10, "color": STRATEGY_COLORS[strategy], "opacity": 0.8},
-                name=html.escape(strategy_name(strategy)),
+                name=escape(strategy_name(strategy)),
                 text=[_hover(p) for p in group],
                 hovertemplate="%{text}<extra></extra>",
             )
         )
-    return _layout(fig, title, _(X_CHOICES[x]), _("final perplexity"), uirevision)
+    return layout(fig, title, _(X_CHOICES[x]), _("final perplexity"), uirevision)
 
 
 def curves_chart(posts: list[Post]) -> go.Figure:
@@ -91,7 +90,7 @@ def curves_chart(posts: list[Post]) -> go.Figure:
     title = _("Perplexity curves of the posted runs")
     uirevision = "board-curves"
     if not posts:
-        return _placeholder(title, uirevision, _(NO_POSTS))
+        return placeholder(title, uirevision, _(NO_POSTS))
     fig = go.Figure()
     seen: set[str] = set()
     for p in posts:
@@ -104,16 +103,16 @@ def curves_chart(posts: list[Post]) -> go.Figure:
                 mode="lines",
                 line={"color": STRATEGY_COLORS[strategy], "width": 1.5},
                 opacity=0.7,
-                name=html.escape(strategy_name(strategy)),
+                name=escape(strategy_name(strategy)),
                 legendgroup=strategy,
                 showlegend=strategy not in seen,
                 text=[_hover(p)] * len(xs),
-                hovertemplate="%{text}<br>%{x:,.0f} " + html.escape(_("tokens")) + "<extra></extra>",
+                hovertemplate="%{text}<br>%{x:,.0f} " + escape(_("tokens")) + "<extra></extra>",
             )
         )
         seen.add(strategy)
     fig.update_yaxes(type="log")
-    return _layout(fig, title, _("tokens seen"), _("perplexity exp(L)"), uirevision, height=HEIGHT + 40)
+    return layout(fig, title, _("tokens seen"), _("perplexity exp(L)"), uirevision, height=HEIGHT + 40)
 
 
 TABLE_COLUMNS = {

@@ -1,9 +1,10 @@
 """The Compare page's chart: per strategy, the mean curve over seeds with a band (d2l §8.7.1.4's
 comparison, Fig. 8.7.1, made with several seeds). A pure function of a comparison's curves table.
 
-The curves of each strategy's seeds are put on a common grid of the x axis (bptt.compare.runner.aggregate,
+The curves of each strategy's seeds are put on a common grid of the x axis (bptt.compare.stats.aggregate,
 linear interpolation, NaN outside a run's own range); the line is their mean, the band either min-max
-or mean +- 1 sd (sample sd, ddof 1). SVG go.Scatter, at most MAX_POINTS points in all.
+or mean +- 1 sd (sample sd, ddof 1). SVG go.Scatter, at most style.MAX_POINTS points in the whole
+figure (three series per strategy share them).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..compare.runner import aggregate, strategy_title
+from ..compare.runner import strategy_title
+from ..compare.stats import aggregate
 from ..i18n import N_, _, ngettext
-from .train import COLORWAY, _layout, _placeholder
+from .style import COLORWAY, MAX_POINTS, layout, placeholder
 
-MAX_POINTS = 2000  # points in the whole figure (3 series per strategy share them)
 GRID = 200  # points per series at most
 METRICS = {
     "perplexity": N_("perplexity exp(L) on the training stream"),
@@ -38,7 +39,7 @@ def comparison_chart(
     """Mean of the seeds per strategy with a shaded band; the title says how many seeds and which band."""
     ylabel = _(METRICS.get(metric, metric))
     if curves is None or curves.empty or metric not in curves.columns or x not in curves.columns:
-        return _placeholder(ylabel, "compare", _("No finished run yet"))
+        return placeholder(ylabel, "compare", _("No finished run yet"))
     n_strategies = max(curves["strategy"].nunique(), 1)
     agg = aggregate(curves, x, metric, points=min(GRID, MAX_POINTS // (3 * n_strategies)))
     seeds = curves.groupby("strategy", sort=False)["seed"].nunique()
@@ -74,7 +75,7 @@ def comparison_chart(
         "Mean of {n} seeds per strategy; band = {band}",
         n_seeds,
     ).format(n=n_seeds, band=_(BANDS[band]))
-    _layout(fig, title, _(AXES.get(x, x)), ylabel, "compare", height=400)
+    layout(fig, title, _(AXES.get(x, x)), ylabel, "compare", height=400)
     # A log y axis: the curves fall over a decade, and the seeds' bands near the end (a few hundredths)
     # would be invisible on a linear axis scaled to the first epochs. Ticks written in full (Plotly's own
     # log ticks label 20 as "2").

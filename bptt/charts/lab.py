@@ -1,4 +1,8 @@
-"""The gradient lab's charts (d2l §8.7): pure functions from the lab's tables to Plotly figures."""
+"""The gradient lab's charts (d2l §8.7): pure functions from the lab's tables to Plotly figures.
+
+They follow bptt/charts/style.py: a uirevision each, the weights' description (it can name an uploaded
+file) and the strategies' labels escaped. No series needs downsampling: a lag table has at most
+`lab.reports.MAX_NUM_STEPS` rows and a histogram is drawn by the browser from its draws."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from ..i18n import _
 from ..lab.estimators import label_text
+from .style import escape, layout
 
 
 def lag_share_figure(table: pd.DataFrame, weights: str, exact: bool = True) -> go.Figure:
@@ -24,7 +29,7 @@ def lag_share_figure(table: pd.DataFrame, weights: str, exact: bool = True) -> g
                     x=table["lag"],
                     y=table[col],
                     mode="lines+markers",
-                    name=_("kept by {strategy}").format(strategy=label_text(col[5:]))
+                    name=_("kept by {strategy}").format(strategy=escape(label_text(col[5:])))
                     + (
                         ""
                         if std is None
@@ -35,15 +40,10 @@ def lag_share_figure(table: pd.DataFrame, weights: str, exact: bool = True) -> g
                     error_y=None if std is None else {"type": "data", "array": std, "visible": True},
                 )
             )
-    fig.update_layout(
-        title=_("Share of the full-window gradient of W_xh, W_hh, b_h by lag k ({weights})").format(
-            weights=weights
-        ),
-        xaxis_title=_("lag k = s − t (loss at step s, parameter used at step t)"),
-        yaxis_title=_("⟨g_k, g⟩ / ‖g‖²"),
-        legend={"orientation": "h", "y": -0.25},
-    )
-    return fig
+    title = _("Share of the full-window gradient of W_xh, W_hh, b_h by lag k ({weights})")
+    xlabel = _("lag k = s − t (loss at step s, parameter used at step t)")
+    return layout(fig, title.format(weights=escape(weights)), xlabel, _("⟨g_k, g⟩ / ‖g‖²"), "lab-share",
+                  legend=LEGEND_BELOW, height=420)  # fmt: skip
 
 
 def lag_norm_figure(table: pd.DataFrame, weights: str) -> go.Figure:
@@ -56,13 +56,8 @@ def lag_norm_figure(table: pd.DataFrame, weights: str) -> go.Figure:
             name=_("‖g_k‖ / ‖g‖"),
         )  # fmt: skip
     )
-    fig.update_layout(
-        title=_("Size of each lag's term of the full gradient ({weights})").format(weights=weights),
-        xaxis_title=_("lag k"),
-        yaxis_title=_("‖g_k‖ / ‖g‖"),
-        yaxis_type="log",
-    )
-    return fig
+    title = _("Size of each lag's term of the full gradient ({weights})").format(weights=escape(weights))
+    return layout(fig, title, _("lag k"), _("‖g_k‖ / ‖g‖"), "lab-norms", yaxis_type="log")
 
 
 def travel_figure(travel: pd.DataFrame, weights: str) -> go.Figure:
@@ -76,17 +71,9 @@ def travel_figure(travel: pd.DataFrame, weights: str) -> go.Figure:
     ):
         fig.add_trace(go.Scatter(x=travel["lag"], y=np.power(10.0, travel[col]), name=name,
                                  mode="lines", line={"dash": dash}))  # fmt: skip
-    fig.update_layout(
-        title=_(
-            "How far a gradient travels: ‖∂h_t/∂h_(t−k)‖₂<br>from the window's last step ({weights})"
-        ).format(weights=weights),
-        xaxis_title=_("k (steps back)"),
-        yaxis_title=_("spectral norm"),
-        yaxis_type="log",
-        legend=LEGEND_BELOW,
-        height=500,
-    )
-    return fig
+    title = _("How far a gradient travels: ‖∂h_t/∂h_(t−k)‖₂<br>from the window's last step ({weights})")
+    return layout(fig, title.format(weights=escape(weights)), _("k (steps back)"), _("spectral norm"),
+                  "lab-travel", yaxis_type="log", legend=LEGEND_BELOW, height=500)  # fmt: skip
 
 
 def eigenvalue_figure(eigenvalues: np.ndarray, sigma_max: float, weights: str) -> go.Figure:
@@ -100,15 +87,9 @@ def eigenvalue_figure(eigenvalues: np.ndarray, sigma_max: float, weights: str) -
                              line={"dash": "dot"}))  # fmt: skip
     fig.add_trace(go.Scatter(x=eigenvalues.real, y=eigenvalues.imag, mode="markers",
                              name=_("eigenvalues of W_hh"), marker={"size": 5}))  # fmt: skip
-    fig.update_layout(
-        title=_("Eigenvalues of W_hh<br>({weights})").format(weights=weights),
-        xaxis_title=_("real part"),
-        yaxis_title=_("imaginary part"),
-        yaxis={"scaleanchor": "x"},
-        legend=LEGEND_BELOW,
-        height=500,
-    )
-    return fig
+    title = _("Eigenvalues of W_hh<br>({weights})").format(weights=escape(weights))
+    return layout(fig, title, _("real part"), _("imaginary part"), "lab-eigenvalues",
+                  yaxis={"scaleanchor": "x"}, legend=LEGEND_BELOW, height=500)  # fmt: skip
 
 
 LABELLED_K = (1, 2, 5, 10, 20, 35, 50, 100)  # regular k's named on the plane (every k is in its hover)
@@ -137,7 +118,7 @@ def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
         s = exact[exact["kind"] == kind].sort_values("value")
         s = s[s["variance"] > 0]  # a log axis has no 0 (π = 1 is full BPTT)
         if len(s):
-            names = [label_text(label) for label in s["strategy"]]
+            names = [escape(label_text(label)) for label in s["strategy"]]
             hover = "%{text}<br>" + _("variance") + " %{y:.4g}<extra></extra>"
             fig.add_trace(go.Scatter(x=s["bias"], y=s["variance"], mode="lines+markers+text", text=names,
                                      textposition=where, name=name,
@@ -154,25 +135,16 @@ def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
     pad = 0.03 * (top if top > 0 else 1.0)  # a margin left of 0, where the unbiased estimators sit
     fig.update_xaxes(range=[-pad, top + pad], title_text=xlabel, row=2, col=1)
     fig.update_xaxes(range=[-pad, top + pad], row=1, col=1)
-    fig.update_layout(
-        title=_("Bias–variance plane of the estimators vs the full-window gradient ({weights})").format(
-            weights=weights
-        ),
-        height=520,
-        legend=LEGEND_BELOW | {"y": -0.18},
-    )
-    return fig
+    title = _("Bias–variance plane of the estimators vs the full-window gradient ({weights})")
+    return layout(fig, title.format(weights=escape(weights)), "", "", "lab-plane", height=520,
+                  legend=LEGEND_BELOW | {"y": -0.18})  # fmt: skip
 
 
 def cos_figure(cos: dict[str, np.ndarray], weights: str) -> go.Figure:
     """Distribution of cos(ĝ, g) over the draws of each strategy."""
     fig = go.Figure()
     for label, values in cos.items():
-        fig.add_trace(go.Histogram(x=values, name=label_text(label), opacity=0.6, nbinsx=40))
-    fig.update_layout(
-        title=_("cos(ĝ, g) over the draws ({weights})").format(weights=weights),
-        xaxis_title=_("cosine between the estimate and the full-window gradient"),
-        yaxis_title=_("draws"),
-        barmode="overlay",
-    )
-    return fig
+        fig.add_trace(go.Histogram(x=values, name=escape(label_text(label)), opacity=0.6, nbinsx=40))
+    title = _("cos(ĝ, g) over the draws ({weights})").format(weights=escape(weights))
+    xlabel = _("cosine between the estimate and the full-window gradient")
+    return layout(fig, title, xlabel, _("draws"), "lab-cos", barmode="overlay")

@@ -12,26 +12,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import N_, _
-from .train import COLORWAY
+from .style import COLORWAY, layout
 
 HEIGHT = 360  # px
 
 
-def _layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, **kw) -> go.Figure:
-    """Title on top, the legend in one row under it, room for both."""
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "y": 0.98, "yanchor": "top", "font": {"size": 15}},
-        height=kw.pop("height", HEIGHT),
-        margin={"l": 70, "r": 20, "t": kw.pop("margin_t", 80), "b": 50},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
-        colorway=COLORWAY,
-        **kw,
-    )
-    if xlabel:
-        fig.update_xaxes(title_text=xlabel)
-    if ylabel:
-        fig.update_yaxes(title_text=ylabel)
-    return fig
+def _layout(fig: go.Figure, uirevision: str, title: str, xlabel: str, ylabel: str, **kw) -> go.Figure:
+    """bptt/charts/style.py's layout with the guided path's proportions: taller figures, a larger title,
+    wider margins for the log axes' powers of ten (`margin_t`: room for subplot titles)."""
+    margin = {"l": 70, "r": 20, "t": kw.pop("margin_t", 80), "b": 50}
+    layout(fig, title, xlabel, ylabel, uirevision, height=kw.pop("height", HEIGHT), margin=margin, **kw)
+    return fig.update_layout(title_font_size=15)
 
 
 def log_axis(fig: go.Figure, values, axis: str = "y", **where) -> go.Figure:
@@ -59,6 +50,7 @@ def terms_figure(terms: np.ndarray) -> go.Figure:
     fig = go.Figure(go.Bar(x=back, y=_positive(terms), name=_("|term i|"), marker_color=COLORWAY[0]))
     _layout(
         fig,
+        "path-terms",
         _("The terms of (8.7.7): step i's contribution to ∂h_T/∂w_h"),
         _("steps back, T − i"),
         _("|(∏ c_j) b_i|"),
@@ -72,7 +64,9 @@ def terms_figure(terms: np.ndarray) -> go.Figure:
 def full_figure(t: np.ndarray, paths: dict[str, np.ndarray]) -> go.Figure:
     """Step 8.7.1.1: |∂h_t/∂w_h| computed in full against t, for w and a w changed by a little."""
     fig = go.Figure([go.Scatter(x=t, y=_positive(a), mode="lines", name=name) for name, a in paths.items()])
-    _layout(fig, _("The full sum (8.7.7) as the sequence grows"), _("time step t"), _("|∂h_t/∂w_h|"))
+    _layout(
+        fig, "path-full", _("The full sum (8.7.7) as the sequence grows"), _("time step t"), _("|∂h_t/∂w_h|")
+    )
     return log_axis(fig, np.concatenate(list(paths.values())))
 
 
@@ -89,6 +83,7 @@ def truncation_figure(taus: np.ndarray, errors: np.ndarray, tau: int) -> go.Figu
     )
     _layout(
         fig,
+        "path-truncation",
         _("Regular truncation: error of the sum stopped after τ terms"),
         _("τ (terms kept)"),
         _("|g_τ − g| / |g|"),
@@ -140,7 +135,11 @@ def randomized_figure(mean: np.ndarray, se: np.ndarray, full: float, draws: np.n
     pad = 0.15 * (hi - lo + abs(full) + 1e-12)
     fig.update_yaxes(range=[min(lo, full) - pad, max(hi, full) + pad])
     _layout(
-        fig, _("Randomized truncation: draws of z_T and their running mean"), _("number of draws N"), "z_T"
+        fig,
+        "path-randomized",
+        _("Randomized truncation: draws of z_T and their running mean"),
+        _("number of draws N"),
+        "z_T",
     )
     return log_axis(fig, [1, len(mean)], "x")
 
@@ -168,7 +167,13 @@ def powers_figure(k: np.ndarray, power: np.ndarray, jac: np.ndarray | None) -> g
         )
     fig = go.Figure(traces)
     fig.add_hline(y=1, line_color="gray", line_dash="dot")
-    _layout(fig, _("How far back a gradient reaches: powers of W_hhᵀ"), _("k (steps back)"), _("norm"))
+    _layout(
+        fig,
+        "path-powers",
+        _("How far back a gradient reaches: powers of W_hhᵀ"),
+        _("k (steps back)"),
+        _("norm"),
+    )
     return log_axis(fig, np.concatenate([power, [1.0]] + ([] if jac is None else [jac])))
 
 
@@ -224,7 +229,14 @@ def alignment_figure(k: np.ndarray, cos: np.ndarray, tan_ratio: np.ndarray, boun
     log_axis(fig, np.concatenate([tan_ratio.ravel(), bound]), row=1, col=2)
     fig.update_xaxes(title_text="k")
     fig.update_annotations(font_size=13)
-    _layout(fig, _("Exercise 1: M^k x turns towards the top eigenvector v₁"), "", "", margin_t=70)
+    _layout(
+        fig,
+        "path-alignment",
+        _("Exercise 1: M^k x turns towards the top eigenvector v₁"),
+        "",
+        "",
+        margin_t=70,
+    )
     # the legend under the plots: above them it would cover the subplot titles
     return fig.update_layout(legend={"y": -0.3, "yanchor": "top"}, margin_b=100)
 
@@ -253,6 +265,7 @@ def remedies_figure(k: np.ndarray, curves: dict[str, np.ndarray]) -> go.Figure:
     )
     _layout(
         fig,
+        "path-remedies",
         _("Exercise 2: what keeps the powers of W_hhᵀ in bounds"),
         _("k (steps back)"),
         _("‖(W_hhᵀ)^k‖₂"),

@@ -3,16 +3,12 @@
 Each function takes plain data (the trainer's per-step history as a DataFrame, numpy arrays, a schedule)
 and returns a `plotly.graph_objects.Figure`, so the pages only place them and the tests read them.
 
-Rules every builder follows:
-- SVG `go.Scatter`, never `Scattergl`: redrawn every half second, WebGL blocked the browser's main thread.
-- At most about `MAX_POINTS` points a series (first and last kept), because every redraw re-sends it all.
-- `uirevision` on every figure, so that a zoom survives the next redraw.
-- Text from the user's corpus is passed through `html.escape`: Plotly reads a subset of HTML in text.
+Every builder follows the rules of bptt/charts/style.py (SVG, downsampled series, a uirevision,
+user text escaped).
 """
 
 from __future__ import annotations
 
-import html
 import math
 
 import numpy as np
@@ -21,14 +17,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import N_, _
+from ..segmentation import segment_weights
 from ..truncation import survival
+from .style import HEIGHT, downsample, escape, even, is_empty, layout, log_y, placeholder
 
-MAX_POINTS = 2000  # points a line series keeps after downsampling
 MAX_ROWS = 300  # rows the ||dL/dh_t|| heatmap keeps
-HEIGHT = 330  # px, default figure height
-# Distinct hues for overlaid runs (the Streamlit theme's first two are two blues, hard to tell apart).
-COLORWAY = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-EMPTY = N_("No data yet — press Start")  # a message id: shown as _(EMPTY)
 
 _METRICS = {
     "loss": N_("loss L (cross-entropy)"),
@@ -39,91 +32,6 @@ _AXES = {"tokens": N_("tokens seen"), "wall_time": N_("training time (s)"), "ste
 _PARAMS = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")  # d2l's names for the RNN's parameters
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}  # whitespace drawn as a visible glyph
 _CELL_COLORS = ("#dbe9f6", "#fde3c8")  # alternating segment shades
-
-
-# ---------------------------------------------------------------------------------------------------
-# Helpers
-# ---------------------------------------------------------------------------------------------------
-
-
-def _even(n: int, m: int) -> np.ndarray:
-    """Indices of at most m evenly spaced positions in range(n), the first and the last included."""
-    if n <= m:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, max(m, 2)).round().astype(int))
-
-
-def _downsample(n: int, max_points: int = MAX_POINTS, keep: np.ndarray | None = None) -> np.ndarray:
-    """Indices to draw of a series of length n: evenly spaced, plus the positions where `keep` is True
-    (thinned too if they alone would take more than half the budget)."""
-    kept = np.flatnonzero(keep) if keep is not None else np.array([], dtype=int)
-    if len(kept) > max_points // 2:
-        kept = kept[_even(len(kept), max_points // 2)]
-    return np.union1d(_even(n, max_points - len(kept)), kept).astype(int)
-
-
-def _layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, uirevision: str, **kw) -> go.Figure:
-    """The layout all charts share: compact margins, a legend on top, a fixed uirevision."""
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "y": 0.98, "yanchor": "top", "font": {"size": 14}},
-        xaxis_title=xlabel,
-        yaxis_title=ylabel,
-        height=kw.pop("height", HEIGHT),
-        margin={"l": 55, "r": 15, "t": 64, "b": 40},  # room for the title and, under it, the legend
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
-        uirevision=uirevision,
-        colorway=COLORWAY,
-        **kw,
-    )
-    return fig
-
-
-# Tick values for a log axis, sparsest first: decades, then 1-3, 1-2-5 and every digit of a decade.
-_LOG_TICK_DIGITS = ((1,), (1, 3), (1, 2, 5), tuple(range(1, 10)))
-
-
-def log_ticks(vmin: float, vmax: float, least: int = 3, most: int = 8) -> list[float] | None:
-    """The sparsest set of "round" ticks (1, 2, 5, ... times a power of ten) with at least `least` of them
-    between vmin and vmax, or None if even every digit gives fewer (Plotly's own ticks then)."""
-    if not (0 < vmin <= vmax and math.isfinite(vmax)):
-        return None
-    lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
-    for digits in _LOG_TICK_DIGITS:
-        ticks = [d * 10.0**e for e in range(lo, hi + 1) for d in digits]
-        ticks = [t for t in ticks if vmin * (1 - 1e-9) <= t <= vmax * (1 + 1e-9)]
-        if len(ticks) >= least:
-            return ticks if len(ticks) <= most else ticks[:: math.ceil(len(ticks) / most)]
-    return None
-
-
-def _log_y(fig: go.Figure, values, **where) -> go.Figure:
-    """A log y axis with at least three labelled ticks wherever the data allow (a chart with one tick
-    cannot be read), written as powers of ten (10⁻⁵), never as SI prefixes (10μ)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v) & (v > 0)]
-    ticks = log_ticks(float(v.min()), float(v.max())) if v.size else None
-    return fig.update_yaxes(type="log", tickvals=ticks, exponentformat="power", **where)
-
-
-def _placeholder(title: str, uirevision: str, message: str | None = None) -> go.Figure:
-    """An empty figure with a centred message (by default EMPTY, translated), so a page can draw the
-    chart before the first step."""
-    fig = go.Figure()
-    fig.add_annotation(
-        text=_(EMPTY) if message is None else message,
-        x=0.5,
-        y=0.5,
-        xref="paper",
-        yref="paper",
-        showarrow=False,
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title, "", "", uirevision)
-
-
-def _is_empty(df: pd.DataFrame | None, *columns: str) -> bool:
-    return df is None or len(df) == 0 or any(c not in df.columns for c in columns)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -141,18 +49,18 @@ def metric_chart(runs: dict[str, pd.DataFrame], y: str = "loss", x: str = "token
         raise ValueError(f"y must be one of {list(_METRICS)} and x one of {list(_AXES)} (got {y!r}, {x!r})")
     title = _("{metric} against {axis}").format(metric=_(_METRICS[y]), axis=_(_AXES[x]))
     uirev = f"metric:{y}:{x}"
-    runs = {name: df for name, df in (runs or {}).items() if not _is_empty(df, x, y)}
+    runs = {name: df for name, df in (runs or {}).items() if not is_empty(df, x, y)}
     if not runs:
-        return _placeholder(title, uirev)
+        return placeholder(title, uirev)
     fig = go.Figure()
     for name, df in runs.items():
-        idx = _downsample(len(df))
+        idx = downsample(len(df))
         fig.add_trace(go.Scatter(
-            x=df[x].to_numpy()[idx], y=df[y].to_numpy()[idx], mode="lines", name=html.escape(str(name)),
+            x=df[x].to_numpy()[idx], y=df[y].to_numpy()[idx], mode="lines", name=escape(str(name)),
         ))  # fmt: skip
-    fig = _layout(fig, title, _(_AXES[x]), _(_METRICS[y]), uirev, hovermode="x unified")
+    fig = layout(fig, title, _(_AXES[x]), _(_METRICS[y]), uirev, hovermode="x unified")
     if y == "perplexity":
-        _log_y(fig, np.concatenate([df[y].to_numpy() for df in runs.values()]))
+        log_y(fig, np.concatenate([df[y].to_numpy() for df in runs.values()]))
     return fig
 
 
@@ -162,10 +70,10 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
     Spikes far above the dashed θ line are exploding gradients (Pascanu et al. 2013); the markers show
     the steps where clipping changed the update. Clipped steps are always kept when downsampling."""
     title, uirev = _("Gradient norm ‖g‖ before and after clipping"), "grad_norm"
-    if _is_empty(df, "step", "grad_norm", "grad_norm_clipped", "clipped"):
-        return _placeholder(title, uirev)
+    if is_empty(df, "step", "grad_norm", "grad_norm_clipped", "clipped"):
+        return placeholder(title, uirev)
     clipped = df["clipped"].to_numpy().astype(bool)
-    idx = _downsample(len(df), keep=clipped)
+    idx = downsample(len(df), keep=clipped)
     step, raw, after = (df[c].to_numpy()[idx] for c in ("step", "grad_norm", "grad_norm_clipped"))
     hit = clipped[idx]
     fig = go.Figure([
@@ -181,8 +89,8 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
             x=[step[0], step[-1]], y=[theta, theta], mode="lines", name=f"θ = {theta:g}",
             line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
         ))  # fmt: skip
-    fig = _layout(fig, title, _("step"), "‖g‖", uirev, hovermode="x unified")
-    return _log_y(fig, np.concatenate([raw, after, [theta or np.nan]]))
+    fig = layout(fig, title, _("step"), "‖g‖", uirev, hovermode="x unified")
+    return log_y(fig, np.concatenate([raw, after, [theta or np.nan]]))
 
 
 def param_norm_chart(df: pd.DataFrame) -> go.Figure:
@@ -192,16 +100,16 @@ def param_norm_chart(df: pd.DataFrame) -> go.Figure:
     to explode or vanish; W_hq's gradient never goes through the recurrence. All-zero columns (a model
     without biases) are left out, as a log axis cannot draw them."""
     title, uirev = _("Gradient norm per parameter ‖∂L/∂W‖"), "param_norm"
-    cols = [p for p in _PARAMS if not _is_empty(df, "step", f"norm_{p}") and (df[f"norm_{p}"] > 0).any()]
+    cols = [p for p in _PARAMS if not is_empty(df, "step", f"norm_{p}") and (df[f"norm_{p}"] > 0).any()]
     if not cols:
-        return _placeholder(title, uirev)
-    idx = _downsample(len(df))
+        return placeholder(title, uirev)
+    idx = downsample(len(df))
     step = df["step"].to_numpy()[idx]
     fig = go.Figure(
         [go.Scatter(x=step, y=df[f"norm_{p}"].to_numpy()[idx], mode="lines", name=p) for p in cols]
     )
-    fig = _layout(fig, title, _("step"), "‖∂L/∂W‖", uirev, hovermode="x unified")
-    return _log_y(fig, np.concatenate([df[f"norm_{p}"].to_numpy() for p in cols]))
+    fig = layout(fig, title, _("step"), "‖∂L/∂W‖", uirev, hovermode="x unified")
+    return log_y(fig, np.concatenate([df[f"norm_{p}"].to_numpy() for p in cols]))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -226,9 +134,9 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
     uirev = "dh_heatmap"
     dh = np.asarray(dh, dtype=np.float64)
     if dh.ndim != 2 or dh.size == 0:
-        return _placeholder(title, uirev)
+        return placeholder(title, uirev)
     steps = np.arange(1, len(dh) + 1) if steps is None else np.asarray(steps)
-    idx = _even(len(dh), MAX_ROWS)  # includes the last row
+    idx = even(len(dh), MAX_ROWS)  # includes the last row
     rows = np.where(np.isfinite(dh[idx]), dh[idx], np.nan)  # (rows, T)
     positive = rows[rows > 0]
     floor = positive.min() if positive.size else 1e-30
@@ -238,7 +146,7 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
         colorbar={"title": {"text": "log10 ‖∂L/∂h_t‖", "side": "right"}, "thickness": 12},
         hovertemplate=_("t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}") + "<extra></extra>",
     ))  # fmt: skip
-    fig = _layout(fig, title, _("t (time step in the window)"), _("training step"), uirev)
+    fig = layout(fig, title, _("t (time step in the window)"), _("training step"), uirev)
     # Two lines: Plotly places a title's first line at y and does not lift it for a second line under
     # yanchor "top", which cut the first line off; anchor the bottom line instead, and leave it room.
     fig.update_layout(margin_t=84, title={"y": 1.0, "yref": "paper", "yanchor": "bottom", "pad": {"b": 10}})
@@ -254,9 +162,9 @@ def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
     if not (math.isfinite(gamma) and gamma > 0):
         raise ValueError(f"gamma must be a positive number (got {gamma})")
     title, uirev = _("Largest singular value σ_max(W_hh)"), "spectral"
-    d = None if _is_empty(df, "step", "spectral_norm") else df.dropna(subset=["spectral_norm"])
+    d = None if is_empty(df, "step", "spectral_norm") else df.dropna(subset=["spectral_norm"])
     if d is None or d.empty:
-        return _placeholder(title, uirev)
+        return placeholder(title, uirev)
     fig = go.Figure(go.Scatter(
         x=d["step"].to_numpy(), y=d["spectral_norm"].to_numpy(), mode="lines+markers", name="σ_max(W_hh)",
         marker={"size": 4},
@@ -268,7 +176,7 @@ def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
             "above it they can explode (Pascanu et al. 2013)").format(inverse=1 / gamma),
         annotation_position="top left", annotation_font_size=10,
     )  # fmt: skip
-    return _layout(fig, title, _("step"), "σ_max(W_hh)", uirev, hovermode="x unified")
+    return layout(fig, title, _("step"), "σ_max(W_hh)", uirev, hovermode="x unified")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -308,32 +216,12 @@ def schedule_preview(schedule, num_steps: int) -> go.Figure:
     )
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
-    _log_y(fig, s["weight"], row=1, col=3)
+    log_y(fig, s["weight"], row=1, col=3)
     fig.update_layout(
         height=HEIGHT, margin={"l": 45, "r": 15, "t": 40, "b": 40}, showlegend=False, bargap=0.1,
         uirevision=f"schedule:{schedule!r}:{num_steps}",
     )  # fmt: skip
     return fig
-
-
-def segment_weights(xi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For gates xi (T,), per position t: (segment index, segment length, compensation weight).
-
-    A segment starts at each cut (xi_t == 0; t = 0 always is, the window boundary). The weight at t is
-    the product of xi over the edges from the segment's start to t, the factor that multiplies the
-    gradient flowing from step t back to the segment's start: 1/(π...π) for randomized truncation, 1 for
-    regular and full. E.g. xi = [0, 1, 1, 0, 2, 2] -> ([0,0,0,1,1,1], [3,3,3,3,3,3], [1,1,1,1,2,4])."""
-    xi = np.asarray(xi, dtype=np.float64).ravel()
-    if xi.size == 0:
-        return np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0)
-    cut = xi == 0
-    cut[0] = True
-    seg = np.cumsum(cut) - 1  # (T,)
-    length = np.bincount(seg)[seg]  # (T,)
-    factors = np.where(cut, 1.0, xi)  # the start's own (cut) edge does not count
-    starts = np.flatnonzero(cut)
-    weight = np.concatenate([np.cumprod(f) for f in np.split(factors, starts[1:])])
-    return seg, length, weight
 
 
 def _cell_hover(char: str, t: int, seg: int, length: int, xi: float, weight: float) -> str:
@@ -352,8 +240,8 @@ def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Fig
     title, uirev = _("Where the gradient is cut in this window"), "segmentation"
     T = len(tokens)
     if T == 0 or not rows:
-        return _placeholder(title, uirev)
-    chars = [html.escape(_VISIBLE.get(c, c)) for c in tokens]
+        return placeholder(title, uirev)
+    chars = [escape(_VISIBLE.get(c, c)) for c in tokens]
     z, hover, cut_x, cut_y = [], [], [], []
     for r, xi in enumerate(rows.values()):
         xi = np.asarray(xi, dtype=np.float64).ravel()
@@ -375,8 +263,8 @@ def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Fig
         go.Scatter(x=cut_x, y=cut_y, mode="lines", line={"color": "black", "width": 3}, name=_("cut"),
                    hoverinfo="skip", showlegend=False),
     ])  # fmt: skip
-    labels = [html.escape(str(k)) for k in rows]
-    fig = _layout(fig, title, "t", "", uirev, height=90 + 40 * len(rows), hovermode="closest")
+    labels = [escape(str(k)) for k in rows]
+    fig = layout(fig, title, "t", "", uirev, height=90 + 40 * len(rows), hovermode="closest")
     fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed", showgrid=False)
     return fig.update_xaxes(showgrid=False, zeroline=False)
 
@@ -390,31 +278,29 @@ def theta_chart(trajectories: dict[str, np.ndarray], target: float) -> go.Figure
     """θ during online SGD under each estimator; a line that stops has diverged (|θ| blew up)."""
     fig = go.Figure()
     for name, thetas in trajectories.items():
-        idx = _downsample(len(thetas))
-        fig.add_trace(go.Scatter(x=idx + 1, y=np.asarray(thetas)[idx], mode="lines", name=html.escape(name)))
+        idx = downsample(len(thetas))
+        fig.add_trace(go.Scatter(x=idx + 1, y=np.asarray(thetas)[idx], mode="lines", name=escape(name)))
     fig.add_trace(go.Scatter(
         x=[1, max(len(t) for t in trajectories.values())], y=[target, target], mode="lines",
         name=_("optimum θ = {value}").format(value=f"{target:.3g}"), line={"dash": "dash", "color": "gray"},
         hoverinfo="skip",
     ))  # fmt: skip
-    fig = _layout(fig, _("θ during training"), _("step"), "θ", "theta", hovermode="x unified")
+    fig = layout(fig, _("θ during training"), _("step"), "θ", "theta", hovermode="x unified")
     return fig.update_yaxes(range=[-1.0, 2.0])
 
 
 def truncation_sensitivity_chart(Ks: np.ndarray, curves: dict[str, np.ndarray], true: float) -> go.Figure:
     """Influence balancing's sensitivity ds¹/dθ against K for each way of truncating (named by the
-    caller: sliding window, chunked), with the wrong-signed points marked and the true value dashed."""
+    caller: sliding window, chunked), with the true value dashed: a curve on the other side of zero
+    has the wrong sign."""
     from ..i18n import _
 
     fig = go.Figure()
     for name, values in curves.items():
         values = np.asarray(values, dtype=float)
-        fig.add_trace(go.Scatter(x=Ks, y=values, mode="lines", name=html.escape(name)))
-    wrong = np.zeros(len(Ks), dtype=bool)
-    for values in curves.values():
-        wrong |= np.sign(np.asarray(values, dtype=float)) != np.sign(true)
+        fig.add_trace(go.Scatter(x=Ks, y=values, mode="lines", name=escape(name)))
     fig.add_trace(go.Scatter(
         x=[Ks[0], Ks[-1]], y=[true, true], mode="lines", name=_("true = {v:g}").format(v=true),
         line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
     ))  # fmt: skip
-    return _layout(fig, _("What BPTT truncated at K steps sees"), _("K (steps)"), "ds¹/dθ", "sensitivity2")
+    return layout(fig, _("What BPTT truncated at K steps sees"), _("K (steps)"), "ds¹/dθ", "sensitivity2")

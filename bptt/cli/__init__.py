@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from ..config import FIELDS, ConfigError, RunConfig
-from ..data import TIME_MACHINE_SHA1, CorpusError, decode_upload, load_corpus, make_corpus
+from ..corpora import TIME_MACHINE_SHA1, decode_upload, load_corpus
+from ..data import CorpusError, make_corpus
 from ..i18n import _
 from ..training import Trainer
 from .lab import add_gradlab_parser, gradlab_command
@@ -94,7 +95,9 @@ def add_compare_parser(sub) -> None:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from ..compare.runner import Comparison, Spec, results, summary, verdict, write_results
+    from ..compare.results import results, write_results
+    from ..compare.runner import Comparison, Spec
+    from ..compare.stats import summary, verdict
 
     values = {f: getattr(args, f) for f in FIELDS if f in vars(args) and f != "corpus"}
     corpus_arg = args.corpus
@@ -208,7 +211,7 @@ def train(args: argparse.Namespace) -> int:
             )
 
     def progress(rec: dict) -> None:
-        if trainer._batch_in_epoch == 1 and trainer.epoch % every == 0 and trainer.epoch > 0:
+        if trainer.batch_in_epoch == 1 and trainer.epoch % every == 0 and trainer.epoch > 0:
             report()  # the first step of an epoch: the previous epoch's perplexity is final
 
     trainer.run(progress)

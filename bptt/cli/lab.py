@@ -8,7 +8,8 @@ import argparse
 import json
 import sys
 
-from ..data import CorpusError, load_corpus
+from ..corpora import load_corpus
+from ..data import CorpusError
 from ..i18n import _
 from ..lab import reports as gradlab
 from ..lab.estimators import MAX_DRAWS, choose_k

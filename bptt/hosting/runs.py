@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import RunConfig
-from ..data import corpus_title
+from ..corpora import corpus_title
 from ..i18n import N_, _
 
 MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
@@ -74,9 +74,9 @@ class Run:
         """True when the run will not train again (finished, diverged or stopped)."""
         return self.stopped or bool(self.trainer.done)
 
-    def advance(self, seconds: float) -> None:
+    def run_for(self, seconds: float) -> list[dict[str, Any]]:
         """Train for about `seconds`, at least one step (what the workers call, bptt/hosting/workers.py)."""
-        self.trainer.run_for(seconds, wait=True)  # a page copying the history holds the lock a moment
+        return self.trainer.run_for(seconds, wait=True)  # a page copying the history holds the lock a moment
 
     def interrupt(self) -> None:
         """A step loop in another thread returns after its current step."""

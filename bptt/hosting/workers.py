@@ -14,8 +14,10 @@ The lease: an entry trains only while its page keeps reconciling it; `lease` sec
 reconcile it is dropped (a closed tab stops its page runs, so its run stops training within seconds and
 costs the server nothing). A later reconcile of the same wish picks it up again.
 
-A job is anything with `advance(seconds)` (train about that long, at least one step), `finished`
-(it will never train again) and `interrupt()` (a step loop in another thread returns after its step).
+A job is time-sliced work (bptt/slices.py: a Trainer or a Comparison, or a run or live comparison that
+wraps one): `run_for(seconds)` trains about that long, at least one step, and returns the steps' records;
+`interrupt()` makes a `run_for` in another thread return after its step; `finished` says it will never
+train again.
 """
 
 from __future__ import annotations
@@ -182,12 +184,10 @@ class Workers:
                     self._cond.notify_all()
 
     def _turn(self, entry: _Entry) -> None:
-        """Step the entry until its slice is used, it is no longer wished for, or it finishes."""
-        deadline = time.perf_counter() + self.slice_seconds
-        while self._wished(entry) and not entry.job.finished and time.perf_counter() < deadline:
-            entry.job.advance(0.0)  # one step
-            entry.steps += 1
-            time.sleep(0)  # let a page thread waiting for the GIL in
+        """Train the entry for one slice; an un-wished entry is interrupted (`reconcile`), so its slice
+        ends after the step in flight, and a lapsed lease ends at the slice's end."""
+        if self._wished(entry) and not entry.job.finished:
+            entry.steps += len(entry.job.run_for(self.slice_seconds))
 
     def _wished(self, entry: _Entry) -> bool:
         with self._cond:

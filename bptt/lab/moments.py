@@ -222,11 +222,6 @@ class Moments:
         return Exact(0.0, var, var, parts, proj.sum((1, 2)) / g2, sd, rare_probability(M, total.numpy()))
 
 
-def exact_moments(win: Window, strategy, proj: np.ndarray | None = None) -> Exact:
-    """The exact moments of one strategy on this window (`Moments(win, proj).of(strategy)`)."""
-    return Moments(win, proj).of(strategy)
-
-
 def rare_probability(M: np.ndarray, contribution: np.ndarray) -> float | None:
     """The probability r such that pairs of paths a draw keeps together with probability <= r (1 / E[w_p w_q]
     for constant pi: both survive their shared edges) carry half of the variance; a sample sees such a

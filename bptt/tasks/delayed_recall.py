@@ -16,7 +16,7 @@ Consequences for the truncation strategies of d2l §8.7.1, with windows of num_s
 - regular truncation with k <= d - 1: neither marker ever shares a chunk with the recall's loss (two steps
   d - 1 >= k apart cannot lie in one block of k), so no gradient links them;
 - regular truncation with k = d: the second marker and the loss share a chunk when b sits at a chunk's
-  start, for about 1/k of the recalls (`direct_paths` measures it); the first marker never does, so what
+  start, for about 1/k of the recalls; the first marker never does, so what
   the gradient learns there it learns by reading a through the state carried into the chunk;
 - full BPTT within the window: the pairs that fall in one window (a fraction (num_steps - d) / num_steps
   of them) carry the signal;
@@ -30,6 +30,7 @@ num_markers (perplexity over the markers) since every marker is equally likely.
 from __future__ import annotations
 
 import math
+import re
 import string
 from dataclasses import dataclass
 
@@ -39,6 +40,11 @@ import torch
 from ..data import Corpus, Vocab
 
 MAX_DELAY = 100  # d; bounded for a shared host (episodes, windows and memory grow with it)
+# The corpus name DelayedRecall.corpus writes (exports and the CLI's JSON keep it as it is);
+# bptt.corpora.corpus_title matches it to show it in the reader's language.
+DELAYED_RECALL = re.compile(
+    r"delayed recall \(d=(?P<d>\d+), (?P<markers>\d+) markers, (?P<noise>\d+) noise letters\)"
+)
 
 
 @dataclass(frozen=True)
@@ -98,29 +104,6 @@ class DelayedRecall:
         return float(self.num_markers)
 
 
-def direct_paths(task: DelayedRecall, k: int, num_steps: int, batch_size: int = 32, epochs: int = 20,
-                 seed: int = 0) -> dict[str, float]:  # fmt: skip
-    """How often regular truncation with chunks of k leaves a path from the recall's loss back to each
-    marker, measured over `epochs` epochs of the sequential sampler (d2l §8.3.2) on this task's stream:
-    the fraction of recall losses in the windows whose step and the marker's step lie in one chunk
-    [jk, (j+1)k) of the window (lags d - 1 for b, d for a), and the number of recall losses seen."""
-    from ..data import seq_data_iter_sequential
-
-    _toks, recall = task.tokens(seed)
-    positions = list(range(len(recall)))  # the sampler over positions: each window says where it is
-    rng = np.random.default_rng(seed)
-    seen, kept = 0, {task.d - 1: 0, task.d: 0}
-    for _ in range(epochs):
-        for _X, Y in seq_data_iter_sequential(positions, batch_size, num_steps, rng):
-            b, s = np.nonzero(recall[Y.numpy()])  # rows and window steps whose target is a recall
-            seen += len(s)
-            for lag in kept:
-                t = s - lag
-                kept[lag] += int(((t >= 0) & (t // k == s // k)).sum())
-    return {"second_marker": kept[task.d - 1] / max(seen, 1), "first_marker": kept[task.d] / max(seen, 1),
-            "recalls": seen}  # fmt: skip
-
-
 @torch.no_grad()
 def recall_metrics(model, task: DelayedRecall, seed: int, batch_size: int = 16) -> dict[str, float]:
     """The model's recall on a fresh stream (seed `seed`), read with the state carried all the way:
@@ -146,20 +129,3 @@ def recall_metrics(model, task: DelayedRecall, seed: int, batch_size: int = 16) 
     nll = float(-picked[mask].mean())
     acc = float((logp.argmax(-1) == target)[mask].float().mean())
     return {"recall_perplexity": math.exp(nll) if nll < 709 else math.inf, "recall_accuracy": acc}
-
-
-def conditional_entropy(tokens: list[str], lag: int, where: np.ndarray | None = None) -> float:
-    """H(x_{t+lag} | x_t) in nats, estimated from counts over the positions t (those in `where`)."""
-    x = np.asarray(tokens)
-    t = np.arange(len(x) - lag)
-    if where is not None:
-        t = t[where[: len(t)]]
-    a, b = x[t], x[t + lag]
-    joint: dict[tuple[str, str], int] = {}
-    for pair in zip(a.tolist(), b.tolist()):
-        joint[pair] = joint.get(pair, 0) + 1
-    first: dict[str, int] = {}
-    for (u, _), c in joint.items():
-        first[u] = first.get(u, 0) + c
-    total = len(t)
-    return -sum(c / total * math.log(c / first[u]) for (u, _), c in joint.items())

@@ -9,22 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from bptt.charts.compare import comparison_chart
-from bptt.compare.runner import (
-    RESULTS_DIR,
-    Comparison,
-    Spec,
-    canonical_strategy,
-    curves_csv,
-    load_shipped,
-    metric_title,
-    results,
-    results_json,
-    strategy_title,
-    summary,
-    verdict,
-)
+from bptt.compare.results import RESULTS_DIR, curves_csv, load_shipped, results, results_json
+from bptt.compare.runner import Comparison, Spec, canonical_strategy, metric_title, strategy_title
+from bptt.compare.stats import summary, verdict
 from bptt.config import ConfigError, RunConfig
-from bptt.data import corpus_title
+from bptt.corpora import corpus_title
 from bptt.i18n import N_, _
 
 from .corpus import builtin_corpus
@@ -89,8 +78,8 @@ class LiveComparison:
         self.comparison, self.notice = comparison, notice
         self.stopped = False
 
-    def advance(self, seconds: float) -> None:
-        self.comparison.advance(seconds)
+    def run_for(self, seconds: float) -> list:
+        return self.comparison.run_for(seconds)
 
     def interrupt(self) -> None:
         self.comparison.interrupt()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from bptt.config import RunConfig
-from bptt.data import Corpus, CorpusError, CorpusUnavailable, corpus_title, load_corpus
+from bptt.corpora import CorpusUnavailable, corpus_title, load_corpus
+from bptt.data import Corpus, CorpusError
 from bptt.i18n import _, get_language, use_language
 
 UPLOAD_KEY = "upload_file"

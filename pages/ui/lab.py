@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from bptt.config import from_mapping
-from bptt.data import corpus_title, load_corpus
+from bptt.corpora import corpus_title, load_corpus
 from bptt.i18n import _
 from bptt.lab import reports as gradlab
 from bptt.lab.estimators import label_text
