@@ -112,7 +112,16 @@ class Proxy:
             raise RuntimeError(f"nginx refused the rendered config:\n{check.stderr}\n{conf}")
         self._out = open(folder / "nginx.out", "w")  # noqa: SIM115 - open for nginx's lifetime
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.STDOUT)
-        poll(lambda: self._healthy(), 30, what="nginx answering /_stcore/health")
+        try:
+            poll(lambda: self._healthy(), 30, what="nginx answering /_stcore/health")
+        except AssertionError:
+            self.stop()
+            log = (
+                (folder / "error.log").read_text(errors="replace") if (folder / "error.log").exists() else ""
+            )
+            raise RuntimeError(
+                f"nginx did not answer through to the replicas; its error log:\n{log}"
+            ) from None
 
     def _healthy(self) -> bool:
         try:
@@ -188,7 +197,7 @@ def two_replicas(name: str, replicas: int = 2) -> Iterator[dict]:
 
 # -- the class: sessions through nginx ---------------------------------------------------------------
 
-TIMEOUT_MS = 60_000
+TIMEOUT_MS = 120_000  # a loaded machine (a full suite, other sessions) makes page runs slow
 
 
 def settle(page) -> None:
@@ -244,6 +253,14 @@ def post_enabled(page) -> bool:
     """The Post button is on the page and enabled (without waiting for it, as a locator would)."""
     js = """() => [...document.querySelectorAll("[data-testid='stMain'] .st-key-btn_board_post button")]
                   .some(b => b.offsetParent !== null && !b.disabled)"""
+    return bool(page.evaluate(js))
+
+
+def reconnected(page) -> bool:
+    """The page's websocket is up: Streamlit's status widget says neither "Connecting" nor "Error" (it
+    says so while the browser reconnects; a click there reaches no session)."""
+    js = """() => { const w = document.querySelector("[data-testid='stStatusWidget']");
+                    return !(w && /connecting|error|unable/i.test(w.innerText)); }"""
     return bool(page.evaluate(js))
 
 
@@ -313,8 +330,10 @@ def drive_class(browser, cluster: dict, sessions: int, store_posts) -> dict:
     for i, pw in enumerate(students):
         page = pw.page
         try:
-            poll(lambda p=page: p.locator(f"{MAIN} .st-key-ui_view button").count() > 0, 60, what="the page")
-            page.locator(f"{MAIN} .st-key-ui_view button").filter(has_text="Speed").first.click()
+            poll(lambda p=page: reconnected(p), 120, what="the page connected again")
+            speed = page.locator(f"{MAIN} .st-key-ui_view button").filter(has_text="Speed").first
+            speed.click()
+            poll(lambda s=speed: s.get_attribute("aria-checked") == "true", 120, what="the Speed view chosen")
             settle(page)
             kept.append(step_count(page) == steps[i] and steps[i] is not None)
         except Exception as e:
@@ -336,6 +355,7 @@ def drive_class(browser, cluster: dict, sessions: int, store_posts) -> dict:
     with contextlib.suppress(AssertionError):
         poll(lambda: shown() == sessions, 60, what="every post on the board page")
     board_shows = shown()
+    page.screenshot(path=str(ARTIFACTS / f"two-replicas-board-{sessions}.png"), full_page=True)
     posts = store_posts(code)
     errors = []
     for pw in [*students, lecturer]:
