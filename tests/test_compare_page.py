@@ -16,8 +16,9 @@ from conftest import control_key, press, wait_until
 from streamlit.testing.v1 import AppTest
 from test_app import APP, TIMEOUT, tick
 
-from bptt.compare.runner import load_shipped, strategy_title, summary
+from bptt.compare.runner import load_shipped, summary
 from bptt.hosting.slots import shared_slots
+from bptt.truncation import Strategy
 
 PAGE = "pages/compare.py"
 
@@ -58,7 +59,7 @@ def test_opens_with_the_shipped_results(task):
     data = load_shipped(task)
     expected = summary(data["runs"], data["metric"])
     table = shown_table(at)
-    assert list(table["strategy"]) == [strategy_title(s) for s in expected["strategy"]]
+    assert list(table["strategy"]) == [Strategy.title_of(s) for s in expected["strategy"]]
     for col in ("mean", "sd", "tokens_per_sec", "clipped_fraction"):
         np.testing.assert_allclose(table[col].to_numpy(float), expected[col].to_numpy(float), rtol=1e-12)
     assert list(table["diverged"]) == list(expected["diverged"])
@@ -66,7 +67,7 @@ def test_opens_with_the_shipped_results(task):
     spec = chart(at)
     names = [t.get("name") for t in spec["data"] if t.get("name")]
     seeds = len(data["spec"]["seeds"])
-    assert names == [f"{strategy_title(s)} (n={seeds})" for s in expected["strategy"]]
+    assert names == [f"{Strategy.title_of(s)} (n={seeds})" for s in expected["strategy"]]
     assert f"Mean of {seeds} seeds" in spec["layout"]["title"]["text"]
     assert "min–max" in spec["layout"]["title"]["text"]
     assert sum(len(t["x"]) for t in spec["data"]) <= 2000

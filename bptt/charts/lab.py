@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import _
-from ..lab.estimators import label_text
+from ..truncation import Strategy
 
 
 def lag_share_figure(table: pd.DataFrame, weights: str, exact: bool = True) -> go.Figure:
@@ -24,7 +24,7 @@ def lag_share_figure(table: pd.DataFrame, weights: str, exact: bool = True) -> g
                     x=table["lag"],
                     y=table[col],
                     mode="lines+markers",
-                    name=_("kept by {strategy}").format(strategy=label_text(col[5:]))
+                    name=_("kept by {strategy}").format(strategy=Strategy.title_of(col[5:]))
                     + (
                         ""
                         if std is None
@@ -137,7 +137,7 @@ def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
         s = exact[exact["kind"] == kind].sort_values("value")
         s = s[s["variance"] > 0]  # a log axis has no 0 (π = 1 is full BPTT)
         if len(s):
-            names = [label_text(label) for label in s["strategy"]]
+            names = [Strategy.title_of(label) for label in s["strategy"]]
             hover = "%{text}<br>" + _("variance") + " %{y:.4g}<extra></extra>"
             fig.add_trace(go.Scatter(x=s["bias"], y=s["variance"], mode="lines+markers+text", text=names,
                                      textposition=where, name=name,
@@ -168,7 +168,7 @@ def cos_figure(cos: dict[str, np.ndarray], weights: str) -> go.Figure:
     """Distribution of cos(ĝ, g) over the draws of each strategy."""
     fig = go.Figure()
     for label, values in cos.items():
-        fig.add_trace(go.Histogram(x=values, name=label_text(label), opacity=0.6, nbinsx=40))
+        fig.add_trace(go.Histogram(x=values, name=Strategy.title_of(label), opacity=0.6, nbinsx=40))
     fig.update_layout(
         title=_("cos(ĝ, g) over the draws ({weights})").format(weights=weights),
         xaxis_title=_("cosine between the estimate and the full-window gradient"),

@@ -32,71 +32,12 @@ from ..data import Corpus
 from ..i18n import _, ngettext
 from ..tasks.delayed_recall import DelayedRecall, recall_metrics
 from ..training import Trainer
+from ..truncation import Strategy
 
 MAX_RUNS = 24  # strategies x seeds, bounded for a shared host
 MAX_SECONDS_PER_RUN = 120.0
 RESULTS_DIR = Path(__file__).parents[1] / "results"
 EVAL_SEED = 1_000_003  # the synthetic task's held-out stream (never a training seed)
-
-
-def parse_strategy(text: str) -> dict[str, Any]:
-    """RunConfig fields for one strategy written as 'full', 'regular:K', 'randomized:PI',
-    'linear:PI:PI_END' or 'artbp:ALPHA:T0'; ValueError with a clear message otherwise."""
-    name, *args = text.strip().lower().split(":")
-    try:
-        if name == "full" and not args:
-            return {"truncation": "full"}
-        if name == "regular" and len(args) == 1:
-            return {"truncation": "regular", "k": int(args[0])}
-        if name == "randomized" and len(args) == 1:
-            return {"truncation": "randomized", "schedule": "constant", "pi": float(args[0])}
-        if name == "linear" and len(args) == 2:
-            return {"truncation": "randomized", "schedule": "linear", "pi": float(args[0]),
-                    "pi_end": float(args[1])}  # fmt: skip
-        if name == "artbp" and len(args) == 2:
-            return {"truncation": "randomized", "schedule": "artbp", "alpha": float(args[0]),
-                    "t0": float(args[1])}  # fmt: skip
-    except ValueError:
-        pass
-    raise ValueError(
-        _(
-            "unknown strategy {text!r}: use full, regular:K, randomized:PI, "
-            "linear:PI:PI_END or artbp:ALPHA:T0"
-        ).format(text=text)
-    )
-
-
-def canonical_strategy(text: str) -> str:
-    """A strategy in its canonical spelling (e.g. 'regular:5', 'randomized:0.9'); ValueError if invalid."""
-    f = parse_strategy(text)
-    if f["truncation"] == "full":
-        return "full"
-    if f["truncation"] == "regular":
-        return f"regular:{f['k']}"
-    if f["schedule"] == "constant":
-        return f"randomized:{f['pi']:g}"
-    if f["schedule"] == "linear":
-        return f"linear:{f['pi']:g}:{f['pi_end']:g}"
-    return f"artbp:{f['alpha']:g}:{f['t0']:g}"
-
-
-def strategy_title(key: str) -> str:
-    """A strategy key ('full', 'regular:4', 'randomized:0.9', ...; a stable data key) as the reader reads
-    it, in the current language and with RunConfig.describe_truncation's wording: 'regular (k=4)',
-    常规截断（k=4）. A key that does not parse is shown as it is."""
-    try:
-        f = parse_strategy(key)
-    except ValueError:
-        return key
-    if f["truncation"] == "regular":
-        return _("regular (k={k})").format(k=f["k"])
-    if f["truncation"] == "full":
-        return _("full")
-    if f["schedule"] == "constant":
-        return _("randomized (π={pi})").format(pi=f"{f['pi']:g}")
-    if f["schedule"] == "artbp":
-        return _("randomized (ARTBP α={alpha}, T0={t0})").format(alpha=f"{f['alpha']:g}", t0=f"{f['t0']:g}")
-    return _("randomized (π {start}→{end})").format(start=f"{f['pi']:g}", end=f"{f['pi_end']:g}")
 
 
 def metric_title(metric: str) -> str:
@@ -128,6 +69,10 @@ class Spec:
             raise ConfigError(
                 _("budget must be epochs or seconds (got {budget!r})").format(budget=self.budget)
             )
+        # every strategy in its canonical key, once (ValueError names the grammar for a bad one)
+        object.__setattr__(
+            self, "strategies", tuple(dict.fromkeys(Strategy.parse(s).key for s in self.strategies))
+        )
         if not self.strategies or not self.seeds:
             raise ConfigError(_("pick at least one strategy and one seed"))
         if len(set(self.strategies)) * len(set(self.seeds)) > MAX_RUNS:
@@ -143,7 +88,7 @@ class Spec:
         return "recall_perplexity" if self.task == "synthetic" else "perplexity"
 
     def config(self, strategy: str, seed: int) -> RunConfig:
-        return self.base.replace(seed=seed, **parse_strategy(strategy))
+        return self.base.replace(seed=seed, **Strategy.parse(strategy).config_fields())
 
     def synthetic(self) -> DelayedRecall:
         return DelayedRecall(d=self.d, num_tokens=self.base.max_tokens)
@@ -442,7 +387,7 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
         dv = int((g["status"] == "diverged").sum())
         if dv:
             said = _("{s} diverged in {k} of {n} seeds.")
-            sentences.append(said.format(s=strategy_title(s), k=dv, n=len(g)))
+            sentences.append(said.format(s=Strategy.title_of(s), k=dv, n=len(g)))
     ranked = [s for s in ok if len(ok[s])]
     if not ranked:
         return sentences + [_("Every run diverged: nothing to compare.")]
@@ -450,7 +395,7 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
     best = min(ranked, key=lambda s: sign * ok[s].mean())
     sentences.append(
         _("Best mean final {metric}: {s} ({m:.3f}).").format(
-            metric=metric_title(metric), s=strategy_title(best), m=ok[best].mean()
+            metric=metric_title(metric), s=Strategy.title_of(best), m=ok[best].mean()
         )
     )
     adjusted = pairwise_vs_best({s: ok[s] for s in ranked}, best)
@@ -467,7 +412,7 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
             )
         else:
             text = _("{s}: {diff:+.3f}, within the seed-to-seed spread (Holm-adjusted p = {p:.3g} ≥ 0.05).")
-        sentences.append(text.format(s=strategy_title(s), diff=diff, p=p))
+        sentences.append(text.format(s=Strategy.title_of(s), diff=diff, p=p))
     n = min(len(ok[s]) for s in ranked)
     sentences.append(
         _(
