@@ -36,20 +36,22 @@ from bptt.lab import (
 from bptt.lab import reports as gradlab
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lab_numbers.json"
-REGULAR_K = (10,)
-RANDOMIZED = (("randomized", 0.5), ("randomized", 0.9), ("artbp", 50.0))
+STRATEGIES = gradlab.lab_strategies(10, pis=(0.5, 0.9), t0s=(50.0,))  # regular:10 ... artbp:3:50
+# The results file's first version named the strategies by labels; read back as the keys (Strategy.key).
+OLD_KEYS = {"regular k=10": "regular:10", "randomized pi=0.5": "randomized:0.5",
+            "randomized pi=0.9": "randomized:0.9", "ARTBP T0=50": "artbp:3:50"}  # fmt: skip
 
 
 def numbers(model, X, Y, draws: int) -> dict:
-    rep = gradlab.lag_report(model, X, Y, regular_k=REGULAR_K, randomized=RANDOMIZED)
+    rep = gradlab.lag_report(model, X, Y, STRATEGIES)
     sweep = gradlab.regular_sweep(model, X, Y)
     within = sweep.loc[sweep["bias"] <= 0.05, "k"]
     win = lags.forward_window(model, X, Y, dtype=torch.float32)
     g = estimators.full_gradient(lags.forward_window(model, X, Y)).float()
     gen = torch.Generator().manual_seed(0)
     sampled = {}
-    for kind, value in RANDOMIZED:
-        st = estimators.estimator_stats(win, gradlab.strategy_for(kind, value), draws, generator=gen, g=g)
+    for s in STRATEGIES[1:]:  # the random ones
+        st = estimators.estimator_stats(win, s.gates(X.shape[1]), draws, label=s.key, generator=gen, g=g)
         sampled[st.label] = {"draws": st.n, "mse": st.mse, "mse_se": st.mse_se}
     exact = {
         r["strategy"]: {k: r[k] for k in ("bias", "variance", "mse", "draws_to_see")}
@@ -74,7 +76,7 @@ def check_numbers() -> dict:
     corpus = load_corpus("bundled", max_tokens=10_000)
     X, Y = gradlab.minibatch(corpus, 32, 35, 0)
     model = gradlab.init_model(len(corpus.vocab), 256, 0)
-    rep = gradlab.lag_report(model, X, Y, regular_k=REGULAR_K, randomized=RANDOMIZED)
+    rep = gradlab.lag_report(model, X, Y, STRATEGIES)
     return {
         "share_beyond_10": rep.share_beyond(10),
         "tail_norm_beyond_10": rep.norm_beyond(10),
@@ -83,6 +85,17 @@ def check_numbers() -> dict:
             for r in rep.exact.to_dict("records")
         },
     }
+
+
+def read_results(path: Path) -> dict:
+    """A results file of this script, its strategies named by their keys (a first-version file's labels
+    are renamed by OLD_KEYS)."""
+    r = json.loads(Path(path).read_text())
+    for part in ("init", "trained", "check"):
+        for table in ("exact", "sampled"):
+            if table in r.get(part, {}):
+                r[part][table] = {OLD_KEYS.get(k, k): v for k, v in r[part][table].items()}
+    return r
 
 
 def fmt(x: float) -> str:
@@ -113,10 +126,10 @@ def readme_table(r: dict) -> str:
          lambda x: f"{fmt(x['tail_norm_beyond_10'])} / {fmt(x['tail_norm_beyond_20'])}")  # fmt: skip
     both(
         "regular k = 10: exact relative bias (variance exactly 0)",
-        lambda x: fmt(x["exact"]["regular k=10"]["bias"]),
+        lambda x: fmt(x["exact"]["regular:10"]["bias"]),
     )
-    names = {"randomized pi=0.9": "randomized π = 0.9", "randomized pi=0.5": "randomized π = 0.5",
-             "ARTBP T0=50": "ARTBP T0 = 50"}  # fmt: skip
+    names = {"randomized:0.9": "randomized π = 0.9", "randomized:0.5": "randomized π = 0.5",
+             "artbp:3:50": "ARTBP T0 = 50"}  # fmt: skip
     for label, name in names.items():
         n = r["trained"]["sampled"][label]["draws"]
 
@@ -168,7 +181,7 @@ def main() -> None:
     p.add_argument("--table", action="store_true", help="only print README's table from the results file")
     args = p.parse_args()
     if args.table:
-        print(readme_table(json.loads(Path(args.out).read_text())))
+        print(readme_table(read_results(Path(args.out))))
         return
     torch.set_num_threads(1)
     if args.text:  # read from the local copy; cached in a temporary folder, not the app's cache

@@ -19,13 +19,13 @@ from .truncation import (
     LinearPi,
     Randomized,
     Regular,
+    Strategy,
     estimate_gradient,
-    make_strategy,
     survival,
 )
 
 __all__ = [
     "ARTBPPi", "BOOK_EXPERIMENT", "CharRNN", "ConfigError", "ConstantPi", "Corpus", "CorpusError",
     "CorpusUnavailable", "Full", "LinearPi", "PRESETS", "QUICK_LOOK", "Randomized", "Regular", "RunConfig",
-    "Trainer", "Vocab", "estimate_gradient", "from_mapping", "load_corpus", "make_strategy", "survival",
+    "Trainer", "Vocab", "Strategy", "estimate_gradient", "from_mapping", "load_corpus", "survival",
 ]  # fmt: skip

@@ -1,8 +1,10 @@
 """One run's configuration: a frozen dataclass, validated in one place.
 
-The same table (`FIELDS`) drives the CLI flags, the URL query string and the dashboard's widgets,
-so a run can be shared as a link (as TensorFlow Playground does) and every value a visitor can reach
-is bounded for a shared public host.
+Each setting is declared once, as a field of `RunConfig` whose metadata (`setting(...)`) carries its
+bounds, label, help, allowed values and the CLI subcommands that take it as a flag. `FIELDS`, the CLI
+flags (bptt/cli/), the URL query string and the dashboard's widgets are all read from there, so a run
+can be shared as a link (as TensorFlow Playground does) and every value a visitor can reach is bounded
+for a shared public host.
 """
 
 from __future__ import annotations
@@ -20,31 +22,70 @@ class ConfigError(ValueError):
     """A setting is out of range or inconsistent; the message says which and why."""
 
 
+COMMANDS = ("train", "compare", "gradlab")  # the CLI subcommands (bptt/cli/)
+STRATEGY_FIELDS = ("truncation", "k", "schedule", "pi", "pi_end", "alpha", "t0")  # Strategy.config_fields
+
+
+def setting(
+    default: Any,
+    label: str,
+    help: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: Mapping[str, str] | None = None,
+    lo_open: bool = False,
+    open_step: float = 0.01,
+    cli: tuple[str, ...] = COMMANDS,
+) -> Any:
+    """A RunConfig field with its declaration as metadata: `label` and `help` are English message ids
+    (N_), `choices` maps each allowed value to how a widget shows it, `lo`/`hi` bound a number (inclusive;
+    `lo_open` excludes lo, and a widget then starts at lo + open_step), `cli` names the subcommands that
+    take it as the flag --name-with-dashes."""
+    meta = {
+        "label": label,
+        "help": help,
+        "lo": lo,
+        "hi": hi,
+        "choices": dict(choices or {}),
+        "lo_open": lo_open,
+        "open_step": open_step,
+        "cli": cli,
+    }
+    return dataclasses.field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class Field:
-    """How one configuration field is bounded, parsed and shown."""
+    """How one configuration field is bounded, parsed and shown: a view of its RunConfig metadata."""
 
     name: str
     kind: type  # int, float or str
-    label: str  # short label for a widget or a flag's help, in English (the message id)
-    help: str  # in English (the message id); label_text() and help_text() give them translated
+    label: str  # short label for a widget, in English (the message id); label_text() gives it translated
+    help: str  # in English (the message id); help_text() gives it translated
     lo: float | None = None  # inclusive lower bound (numbers)
     hi: float | None = None  # inclusive upper bound (numbers)
-    choices: tuple[str, ...] = ()  # allowed values (strings)
+    choice_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)  # value -> widget label
     lo_open: bool = False  # True: the lower bound itself is excluded (pi > 0, lr > 0)
     open_step: float = 0.01  # with lo_open: the smallest value offered is lo + open_step
+    cli: tuple[str, ...] = COMMANDS  # the subcommands with this flag
 
-    def label_text(self) -> str:
-        """The label in the current language."""
+    choices = property(lambda self: tuple(self.choice_labels))  # the allowed values
+
+    @property
+    def flag(self) -> str:
+        """The CLI flag: --num-steps for num_steps. (The URL parameter is the name itself.)"""
+        return "--" + self.name.replace("_", "-")
+
+    def label_text(self) -> str:  # in the current language
         return _(self.label)
 
-    def help_text(self) -> str:
-        """The help in the current language."""
+    def help_text(self) -> str:  # in the current language
         return _(self.help)
 
     def choice_text(self, value: str) -> str:
         """How a widget shows one allowed value, in the current language (e.g. 'regular' -> 常规截断)."""
-        return _(CHOICE_LABELS.get(self.name, {}).get(value, value))
+        return _(self.choice_labels.get(value, value))
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -58,192 +99,86 @@ class Field:
 # Bounds for a shared host with one or two cores and under 3 GB (a public host).
 MAX_BATCH_TOKENS = 4096  # batch_size * num_steps: bounds the (T, B, H) buffers of one minibatch
 MAX_RUN_TOKENS = 20_000_000  # epochs * max_tokens: about four minutes of training on one core
-
-FIELDS: dict[str, Field] = {
-    f.name: f
-    for f in [
-        Field(
-            "corpus",
-            str,
-            N_("Corpus"),
-            N_("time_machine (the book's), bundled (offline Shakespeare) or upload"),
-            choices=("time_machine", "bundled", "upload"),
-        ),
-        Field(
-            "tokenizer",
-            str,
-            N_("Tokens"),
-            N_("letters: the book's preprocessing (a-z and space); chars: every character (Chinese text)"),
-            choices=("letters", "chars"),
-        ),
-        Field(
-            "max_tokens",
-            int,
-            N_("Max tokens"),
-            N_("keep only the first max_tokens tokens (the book: 10,000)"),
-            lo=1_000,
-            hi=200_000,
-        ),
-        Field(
-            "max_vocab",
-            int,
-            N_("Max vocabulary"),
-            N_("chars mode: keep the most frequent N tokens, the rest <unk>"),
-            lo=30,
-            hi=2_000,
-        ),
-        Field(
-            "num_steps",
-            int,
-            N_("Sequence length (num_steps)"),
-            N_("time steps per minibatch window"),
-            lo=2,
-            hi=200,
-        ),
-        Field("batch_size", int, N_("Batch size"), N_("sequences per minibatch"), lo=1, hi=128),
-        Field(
-            "num_hiddens",
-            int,
-            N_("Hidden units (num_hiddens)"),
-            N_("size of the hidden state h_t"),
-            lo=4,
-            hi=512,
-        ),
-        Field(
-            "truncation",
-            str,
-            N_("Truncation"),
-            N_("full, regular (cut every k steps) or randomized (pi_t)"),
-            choices=("full", "regular", "randomized"),
-        ),
-        Field(
-            "k",
-            int,
-            N_("k (regular)"),
-            N_("regular truncation: cut the gradient every k steps"),
-            lo=1,
-            hi=200,
-        ),
-        Field(
-            "schedule",
-            str,
-            N_("pi_t schedule"),
-            N_("randomized: constant pi, ARTBP hazard, or linear in t"),
-            choices=("constant", "artbp", "linear"),
-        ),
-        Field(
-            N_("pi"),
-            float,
-            "pi",
-            N_("constant: P(no cut) per step; linear: pi at the window's start"),
-            lo=0.0,
-            hi=1.0,
-            lo_open=True,
-        ),
-        Field(
-            "pi_end",
-            float,
-            N_("pi at the end"),
-            N_("linear: pi at the window's last step"),
-            lo=0.0,
-            hi=1.0,
-            lo_open=True,
-        ),
-        Field(
-            "alpha",
-            float,
-            N_("alpha (ARTBP)"),
-            N_("ARTBP hazard c_T = alpha / ((alpha-1) T0 + T)"),
-            lo=1.0,
-            hi=10.0,
-            lo_open=True,
-        ),
-        Field(
-            "t0", float, N_("T0 (ARTBP)"), N_("ARTBP: the typical segment length scale"), lo=2.0, hi=1_000.0
-        ),
-        Field(
-            "sampler",
-            str,
-            N_("Sampler"),
-            N_("sequential (state carried, detached) or random (fresh state)"),
-            choices=("sequential", "random"),
-        ),
-        Field("optimizer", str, N_("Optimizer"), N_("sgd (the book) or adam"), choices=("sgd", "adam")),
-        Field(
-            "lr",
-            float,
-            N_("Learning rate"),
-            N_("the book: SGD with lr 1"),
-            lo=0.0,
-            hi=100.0,
-            lo_open=True,
-            open_step=1e-5,
-        ),
-        Field(
-            "clip",
-            float,
-            N_("Clip theta"),
-            N_("clip the global gradient norm at theta (0: off; the book: 1)"),
-            lo=0.0,
-            hi=1_000.0,
-        ),
-        Field("epochs", int, N_("Epochs"), N_("passes over the tokens (the book: 500)"), lo=1, hi=2_000),
-        Field("seed", int, N_("Seed"), N_("same seed, same run"), lo=0, hi=2**31 - 1),
-        Field(
-            "device",
-            str,
-            N_("Device"),
-            N_("auto (a GPU when present), cpu or cuda"),
-            choices=("auto", "cpu", "cuda"),
-        ),
-    ]
-}
-
-
-# How a widget shows each allowed value (the value itself stays in URLs, the CLI and JSON), in the book's
-# words (d2l §8.2, §8.3, §8.7.1); translated by Field.choice_text.
-CHOICE_LABELS: dict[str, dict[str, str]] = {
-    "corpus": {
-        "time_machine": N_("The Time Machine (the book's)"),
-        "bundled": N_("Shakespeare (bundled, offline)"),
-        "upload": N_("Your own text (upload)"),
-    },
-    "tokenizer": {"letters": N_("letters (the book)"), "chars": N_("every character")},
-    "truncation": {"full": N_("full"), "regular": N_("regular"), "randomized": N_("randomized")},
-    "schedule": {"constant": N_("constant π"), "artbp": N_("ARTBP"), "linear": N_("linear in t")},
-    "sampler": {"sequential": N_("sequential partitioning"), "random": N_("random sampling")},
-    "optimizer": {"sgd": N_("SGD (the book)"), "adam": N_("Adam")},
-    "device": {"auto": N_("auto"), "cpu": N_("CPU"), "cuda": N_("CUDA (GPU)")},
-}
+TEXT = ("train", "compare")  # training settings: the gradient lab analyses one minibatch, untrained
+NO_STRATEGY = ("train",)  # set per strategy by compare --strategies and gradlab --strategy
+LAB = ("train", "gradlab")  # compare sets the seed per run (--seeds)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a training run. Defaults are the book's experiment (d2l §8.5, §8.7)."""
+    """Everything that defines a training run. Defaults are the book's experiment (d2l §8.5, §8.7);
+    the choices' labels are the book's words (d2l §8.2, §8.3, §8.7.1)."""
 
-    corpus: str = "time_machine"  # which text to train on
-    tokenizer: str = "letters"  # the book's preprocessing: letters only, lowercase, character tokens
-    max_tokens: int = 10_000  # the book keeps the first 10,000 tokens
-    max_vocab: int = 200  # chars mode only: vocabulary cap (rest maps to <unk>)
-    num_steps: int = 35  # T: time steps per minibatch (the book: 35)
-    batch_size: int = 32  # B: rows per minibatch (the book: 32)
-    num_hiddens: int = 256  # H: hidden units (the book's concise model: 256; from scratch: 512)
-    # full | regular | randomized (d2l §8.7.1). "full" within each window of num_steps, the state detached
-    # between minibatches, is the book's experiment: its regular truncation at tau = num_steps (§8.7.1.2).
-    truncation: str = "full"
-    k: int = 10  # regular: cut every k steps; below num_steps, so that regular differs from full
-    schedule: str = "constant"  # randomized: constant | artbp | linear
-    pi: float = 0.9  # constant pi_t; linear: pi at t = 0
-    pi_end: float = 0.5  # linear: pi at t = num_steps - 1
-    alpha: float = 3.0  # ARTBP hazard parameter (Tallec & Ollivier 2017 use 3)
-    t0: float = 10.0  # ARTBP length scale (the paper uses 50 with longer windows)
-    sampler: str = "sequential"  # sequential partitioning (state carried) | random sampling
-    optimizer: str = "sgd"  # sgd | adam
-    lr: float = 1.0  # the book: 1
-    clip: float = 1.0  # global-norm clipping theta; 0 turns it off (the book: 1)
-    epochs: int = 500  # the book: 500
-    seed: int = 0  # seeds initialisation, sampler offsets and the xi_t draws
-    device: str = "auto"  # auto | cpu | cuda
+    # fmt: off
+    corpus: str = setting(
+        "time_machine", N_("Corpus"),
+        N_("time_machine (the book's), bundled (offline Shakespeare) or upload"),
+        choices={"time_machine": N_("The Time Machine (the book's)"),
+                 "bundled": N_("Shakespeare (bundled, offline)"), "upload": N_("Upload a .txt file")})
+    # the book's preprocessing: letters only, lowercase, character tokens
+    tokenizer: str = setting(
+        "letters", N_("Tokens"),
+        N_("letters: the book's preprocessing (a-z and space); chars: every character (Chinese text)"),
+        choices={"letters": N_("letters (the book)"), "chars": N_("every character")}, cli=TEXT)
+    max_tokens: int = setting(
+        10_000, N_("Max tokens"), N_("keep only the first max_tokens tokens (the book: 10,000)"),
+        lo=1_000, hi=200_000)
+    max_vocab: int = setting(
+        200, N_("Max vocabulary"), N_("chars mode: keep the most frequent N tokens, the rest <unk>"),
+        lo=30, hi=2_000, cli=TEXT)
+    num_steps: int = setting(
+        35, N_("Sequence length (num_steps)"), N_("time steps per minibatch window"), lo=2, hi=200)
+    batch_size: int = setting(32, N_("Batch size"), N_("sequences per minibatch"), lo=1, hi=128)
+    # H: the book's concise model has 256 hidden units, its from-scratch one 512
+    num_hiddens: int = setting(
+        256, N_("Hidden units (num_hiddens)"), N_("size of the hidden state h_t"), lo=4, hi=512)
+    # "full" within each window of num_steps, the state detached between minibatches, is the book's
+    # experiment: its regular truncation at tau = num_steps (d2l §8.7.1.2).
+    truncation: str = setting(
+        "full", N_("Truncation"), N_("full, regular (cut every k steps) or randomized (pi_t)"),
+        choices={"full": N_("full"), "regular": N_("regular"), "randomized": N_("randomized")},
+        cli=NO_STRATEGY)
+    # below num_steps, so that regular differs from full
+    k: int = setting(
+        10, N_("k (regular)"), N_("regular truncation: cut the gradient every k steps"), lo=1, hi=200,
+        cli=NO_STRATEGY)
+    schedule: str = setting(
+        "constant", N_("pi_t schedule"), N_("randomized: constant pi, ARTBP hazard, or linear in t"),
+        choices={"constant": N_("constant π"), "artbp": N_("ARTBP (α, T0)"),
+                 "linear": N_("linear π, start → end")}, cli=NO_STRATEGY)
+    pi: float = setting(
+        0.9, "π", N_("constant: P(no cut) per step; linear: pi at the window's start"), lo=0.0, hi=1.0,
+        lo_open=True, cli=NO_STRATEGY)
+    pi_end: float = setting(
+        0.5, N_("π at the window's end"), N_("linear: pi at the window's last step"), lo=0.0, hi=1.0,
+        lo_open=True, cli=NO_STRATEGY)
+    # Tallec & Ollivier 2017 use alpha = 3, and T0 = 50 with windows longer than the book's
+    alpha: float = setting(
+        3.0, N_("α (ARTBP)"), N_("ARTBP hazard c_T = alpha / ((alpha-1) T0 + T)"), lo=1.0, hi=10.0,
+        lo_open=True, cli=NO_STRATEGY)
+    t0: float = setting(
+        10.0, N_("T0 (ARTBP)"), N_("ARTBP: the typical segment length scale"), lo=2.0, hi=1_000.0,
+        cli=NO_STRATEGY)
+    sampler: str = setting(
+        "sequential", N_("Sampler"), N_("sequential (state carried, detached) or random (fresh state)"),
+        choices={"sequential": N_("sequential partitioning"), "random": N_("random sampling")}, cli=TEXT)
+    optimizer: str = setting(
+        "sgd", N_("Optimizer"), N_("sgd (the book) or adam"),
+        choices={"sgd": N_("SGD (the book)"), "adam": N_("Adam")}, cli=TEXT)
+    lr: float = setting(
+        1.0, N_("Learning rate"), N_("the book: SGD with lr 1"), lo=0.0, hi=100.0, lo_open=True,
+        open_step=1e-5, cli=TEXT)
+    clip: float = setting(
+        1.0, N_("Clip theta"), N_("clip the global gradient norm at theta (0: off; the book: 1)"),
+        lo=0.0, hi=1_000.0, cli=TEXT)
+    epochs: int = setting(
+        500, N_("Epochs"), N_("passes over the tokens (the book: 500)"), lo=1, hi=2_000, cli=TEXT)
+    # seeds the initialisation, the sampler's offsets and the xi_t draws (gradlab: its weights and minibatch)
+    seed: int = setting(0, N_("Seed"), N_("same seed, same run"), lo=0, hi=2**31 - 1, cli=LAB)
+    device: str = setting(
+        "auto", N_("Device"), N_("auto (a GPU when present), cpu or cuda"),
+        choices={"auto": N_("auto"), "cpu": N_("CPU"), "cuda": N_("CUDA (GPU)")}, cli=TEXT)
+    # fmt: on
 
     def __post_init__(self) -> None:
         problems = validate(self)
@@ -261,20 +196,16 @@ class RunConfig:
         """Every field as a string, for `st.query_params` or a URL."""
         return {name: _format(value) for name, value in self.to_dict().items()}
 
-    def describe_truncation(self) -> str:
-        """The strategy in the book's notation and the current language, e.g. 'randomized (π=0.9)' or
-        'regular (k=35)' (常规截断（k=35）). A caller that stores it keeps the language of that moment."""
-        if self.truncation == "regular":
-            return _("regular (k={k})").format(k=self.k)
-        if self.truncation == "randomized":
-            if self.schedule == "constant":
-                return _("randomized (π={pi})").format(pi=f"{self.pi:g}")
-            if self.schedule == "artbp":
-                return _("randomized (ARTBP α={alpha}, T0={t0})").format(
-                    alpha=f"{self.alpha:g}", t0=f"{self.t0:g}"
-                )
-            return _("randomized (π {start}→{end})").format(start=f"{self.pi:g}", end=f"{self.pi_end:g}")
-        return _("full")
+
+_KINDS = {"str": str, "int": int, "float": float}
+# Every setting, in RunConfig's order, read from its metadata (a field without it is no setting).
+FIELDS: dict[str, Field] = {
+    f.name: Field(f.name, _KINDS[str(f.type)], f.metadata["label"], f.metadata["help"], f.metadata["lo"],
+                  f.metadata["hi"], f.metadata["choices"], f.metadata["lo_open"], f.metadata["open_step"],
+                  f.metadata["cli"])
+    for f in dataclasses.fields(RunConfig)
+    if f.metadata
+}  # fmt: skip
 
 
 def _format(value: Any) -> str:
@@ -383,18 +314,12 @@ def from_mapping(params: Mapping[str, Any], base: RunConfig | None = None) -> tu
         values[name] = value
     # Cross-field bounds: shrink the batch, then the epochs, rather than refuse the whole link.
     if values["batch_size"] > (top := batch_size_max(values["num_steps"])):
-        notes.append(
-            _("batch_size lowered to {top} so that batch_size × num_steps ≤ {limit}").format(
-                top=top, limit=f"{MAX_BATCH_TOKENS:,}"
-            )
-        )
+        text = _("batch_size lowered to {top} so that batch_size × num_steps ≤ {limit}")
+        notes.append(text.format(top=top, limit=f"{MAX_BATCH_TOKENS:,}"))
         values["batch_size"] = top
     if values["epochs"] > (top := epochs_max(values["max_tokens"])):
-        notes.append(
-            _("epochs lowered to {top} so that epochs × max_tokens ≤ {limit}").format(
-                top=f"{top:,}", limit=f"{MAX_RUN_TOKENS:,}"
-            )
-        )
+        text = _("epochs lowered to {top} so that epochs × max_tokens ≤ {limit}")
+        notes.append(text.format(top=f"{top:,}", limit=f"{MAX_RUN_TOKENS:,}"))
         values["epochs"] = top
     return RunConfig(**values), notes
 

@@ -10,7 +10,7 @@ import torch
 
 from .config import RunConfig
 from .i18n import _
-from .truncation import ConstantPi, Full, Randomized, Regular
+from .truncation import ConstantPi, Full, Randomized, Regular, Strategy
 
 
 def segmentation_rows(cfg: RunConfig, xi: np.ndarray) -> dict[str, np.ndarray]:
@@ -19,11 +19,11 @@ def segmentation_rows(cfg: RunConfig, xi: np.ndarray) -> dict[str, np.ndarray]:
     row names are in the current language (they label the chart's rows)."""
     xi = np.asarray(xi, dtype=np.float64).ravel()
     T = len(xi)
-    rows = {_("this run: {truncation}").format(truncation=cfg.describe_truncation()): xi}
-    if cfg.truncation != "regular":
-        rows[_("regular (k={k})").format(k=cfg.k)] = Regular(cfg.k).gates(1, T)[:, 0].numpy()
-    if cfg.truncation != "full":
-        rows[_("full")] = Full().gates(1, T)[:, 0].numpy()
+    this = Strategy.of_config(cfg)
+    rows = {_("this run: {truncation}").format(truncation=this.title()): xi}
+    for other in (Strategy("regular", k=cfg.k), Strategy("full")):
+        if other.kind != this.kind:
+            rows[other.title()] = other.gates(T).gates(1, T)[:, 0].numpy()
     return rows
 
 

@@ -30,7 +30,7 @@ from .i18n import N_, _
 from .model import CharRNN, resolve_device
 from .slices import TimeSliced
 from .snapshots import Snapshot, Snapshots, cap_for, copy_params
-from .truncation import bptt, make_strategy
+from .truncation import Strategy, bptt
 
 # Scalar columns of the history, in order; `dh_norms` (one row of T values per step) is kept apart.
 COLUMNS = (
@@ -91,7 +91,7 @@ class Trainer(TimeSliced):
         self.device = resolve_device(cfg.device)
         init = torch.Generator().manual_seed(cfg.seed)
         self.model = CharRNN(len(corpus.vocab), cfg.num_hiddens, device=self.device, generator=init)
-        self.strategy = make_strategy(cfg)
+        self.strategy = Strategy.of_config(cfg).gates(cfg.num_steps)  # the gate maker
         self.rng = np.random.default_rng(cfg.seed)  # sampler offsets and shuffles
         self.gate_generator = torch.Generator().manual_seed(cfg.seed + 1)  # the xi_t draws
         params = list(self.model.parameters())

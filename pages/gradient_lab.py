@@ -162,7 +162,7 @@ with draws_tab:
         )
         st.dataframe(lab.exact_table(rep.exact), hide_index=True, key="table_lab_exact")
     key = (source.key, options, int(draws))
-    strategies = [("regular", k)] + [("randomized", p) for p in pis] + [("artbp", t) for t in t0s]
+    strategies = gradlab.lab_strategies(k, pis, t0s)
 
     def build():
         X, Y = gradlab.minibatch(lab.corpus(source), source.batch_size, source.num_steps, source.seed)

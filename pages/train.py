@@ -44,7 +44,7 @@ ss["active"] = job.id if job is not None and job.id in registry() else None
 with st.sidebar:
     settings.preset_select(cfg)
     st.subheader(_("Text"))
-    settings.choice("corpus", settings.CORPUS_LABELS)
+    settings.choice("corpus")
     corpus, corpus_error = text.corpus_box(cfg)
     settings.text_settings(cfg)
     text.corpus_facts(corpus)

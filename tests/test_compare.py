@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bptt.compare.results import SHIPPED, load_shipped, results, write_results
-from bptt.compare.runner import Comparison, Spec, canonical_strategy, parse_strategy
+from bptt.compare.runner import Comparison, Spec
 from bptt.compare.stats import aggregate, holm, pairwise_vs_best, summary, verdict, welch
 from bptt.config import ConfigError, RunConfig
 
@@ -153,16 +153,6 @@ def test_a_seconds_budget_stops_each_run_at_its_time(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "fields"),
-    [("full", {"truncation": "full"}), ("regular:5", {"truncation": "regular", "k": 5}),
-     ("randomized:0.9", {"truncation": "randomized", "schedule": "constant", "pi": 0.9}),
-     ("artbp:3:10", {"truncation": "randomized", "schedule": "artbp", "alpha": 3.0, "t0": 10.0})],
-)  # fmt: skip
-def test_strategies_parse(text, fields):
-    assert parse_strategy(text) == fields
-
-
-@pytest.mark.parametrize(
     "bad", [{"strategies": ("regular",)}, {"strategies": ("randomized:2",)}, {"seeds": tuple(range(9))},
             {"budget": "steps"}, {"seconds": 1e6}],
 )  # fmt: skip
@@ -246,17 +236,6 @@ def test_the_cli_names_a_local_copy_of_the_books_file(tmp_path, monkeypatch):
 def test_the_shipped_time_machine_file_names_its_corpus():
     data = load_shipped("time_machine")
     assert data["corpus"] == "The Time Machine" and data["spec"]["base"]["corpus"] == "time_machine"
-
-
-@pytest.mark.parametrize(
-    "text, spelled",
-    [("FULL", "full"), (" regular:05 ", "regular:5"), ("randomized:0.90", "randomized:0.9"),
-     ("linear:0.9:0.50", "linear:0.9:0.5"), ("artbp:3:50.0", "artbp:3:50")],
-)  # fmt: skip
-def test_canonical_strategy_is_one_spelling_of_the_same_strategy(text, spelled):
-    """The live page dedupes strategies by this spelling: it must parse back to the same settings."""
-    assert canonical_strategy(text) == spelled
-    assert parse_strategy(spelled) == parse_strategy(text)
 
 
 def test_holm_rejects_as_its_step_down_definition():

@@ -17,9 +17,9 @@ from streamlit.testing.v1 import AppTest
 from test_app import APP, TIMEOUT, tick
 
 from bptt.compare.results import load_shipped
-from bptt.compare.runner import strategy_title
 from bptt.compare.stats import summary
 from bptt.hosting.slots import shared_slots
+from bptt.truncation import Strategy
 
 PAGE = "pages/compare.py"
 
@@ -64,7 +64,7 @@ def test_opens_with_the_shipped_results(task):
     shown = {"strategy": "strategy", "n": "seeds", "mean": f"final {name}, mean", "sd": "± sd",
              "diverged": "diverged", "clipped_fraction": "clipped fraction"}  # fmt: skip
     assert list(table.columns) == list(shown.values()), "human headers, and no speed column"
-    assert list(table[shown["strategy"]]) == [strategy_title(s) for s in expected["strategy"]]
+    assert list(table[shown["strategy"]]) == [Strategy.title_of(s) for s in expected["strategy"]]
     for col in ("mean", "sd", "clipped_fraction"):
         got = table[shown[col]].to_numpy(float)
         np.testing.assert_allclose(got, expected[col].to_numpy(float), rtol=1e-12)
@@ -74,7 +74,7 @@ def test_opens_with_the_shipped_results(task):
     spec = chart(at)
     names = [t.get("name") for t in spec["data"] if t.get("name")]
     seeds = len(data["spec"]["seeds"])
-    assert names == [f"{strategy_title(s)} (n={seeds})" for s in expected["strategy"]]
+    assert names == [f"{Strategy.title_of(s)} (n={seeds})" for s in expected["strategy"]]
     assert f"Mean of {seeds} seeds" in spec["layout"]["title"]["text"]
     assert "min–max" in spec["layout"]["title"]["text"]
     assert sum(len(t["x"]) for t in spec["data"]) <= 2000

@@ -1,5 +1,7 @@
 """The run configuration: one validator, and URL/query parsing that clamps and never raises."""
 
+import argparse
+import dataclasses
 import math
 
 import pytest
@@ -16,7 +18,7 @@ from bptt.config import (
     RunConfig,
     from_mapping,
 )
-from bptt.truncation import ARTBPPi, make_strategy
+from bptt.truncation import ARTBPPi, Strategy
 
 
 def test_defaults_are_the_books_experiment():
@@ -39,9 +41,9 @@ def test_the_books_experiment_is_its_regular_truncation_at_num_steps_and_regular
     inside the window and differs from "full"."""
     c = BOOK_EXPERIMENT
     T = c.num_steps
-    full = make_strategy(c).gates(4, T)
-    assert torch.equal(full, make_strategy(c.replace(truncation="regular", k=T)).gates(4, T))
-    regular = make_strategy(c.replace(truncation="regular")).gates(4, T)
+    full = Strategy.of_config(c).gates(T).gates(4, T)
+    assert torch.equal(full, Strategy.of_config(c.replace(truncation="regular", k=T)).gates(T).gates(4, T))
+    regular = Strategy.of_config(c.replace(truncation="regular")).gates(T).gates(4, T)
     assert c.k < T and not torch.equal(regular, full)
     assert int((regular[:, 0] == 0).sum()) == -(-T // c.k)  # a cut at 0, k, 2k, ... of the window
 
@@ -141,7 +143,9 @@ query_values = st.one_of(
 def test_from_mapping_never_raises_and_always_gives_a_valid_config(params):
     cfg, notes = from_mapping(params)  # a RunConfig validates itself when built: no exception is the check
     assert all(isinstance(n, str) and len(n) < 300 for n in notes)
-    make_strategy(cfg)  # every config the URL can produce builds a strategy (pi in (0, 1], valid ARTBP)
+    Strategy.of_config(cfg).gates(
+        cfg.num_steps
+    )  # every config the URL can produce builds a strategy (pi in (0, 1], valid ARTBP)
 
 
 @settings(max_examples=200, deadline=None)
@@ -151,3 +155,85 @@ def test_every_allowed_artbp_setting_gives_pi_in_zero_one(alpha, t0):
 
     pi = ARTBPPi(alpha, t0).pi(1, torch.tensor([1, 10, 1000]))
     assert torch.all(pi > 0) and torch.all(pi <= 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# One declaration per setting: RunConfig's field metadata makes FIELDS, the CLI flags, the URL, the widgets
+
+# The flags each subcommand had before they were generated (written by hand): all must keep working.
+OLD_FLAGS = {
+    "train": {"--corpus", "--tokenizer", "--max-tokens", "--max-vocab", "--num-steps", "--batch-size",
+              "--num-hiddens", "--truncation", "--k", "--schedule", "--pi", "--pi-end", "--alpha", "--t0",
+              "--sampler", "--optimizer", "--lr", "--clip", "--epochs", "--seed", "--device"},
+    "gradlab": {"--corpus", "--max-tokens", "--num-steps", "--num-hiddens", "--batch-size", "--seed"},
+}  # fmt: skip
+OLD_FLAGS["compare"] = OLD_FLAGS["train"] - {"--truncation", "--k", "--schedule", "--pi", "--pi-end",
+                                             "--alpha", "--t0", "--seed"}  # fmt: skip
+NOT_SETTINGS = {  # each subcommand's own flags, beside the settings
+    "train": {"-h", "--help", "--metrics", "--prefix", "--quiet"},
+    "compare": {"-h", "--help", "--task", "--d", "--strategies", "--seeds", "--budget", "--seconds", "--out",
+                "--quiet"},
+    "gradlab": {"-h", "--help", "--draws", "--eps", "--strategy"},
+}  # fmt: skip
+
+
+def subcommand_flags(command: str) -> set[str]:
+    from bptt.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {o for a in sub.choices[command]._actions for o in a.option_strings}
+
+
+def test_every_setting_is_declared_once_with_its_metadata():
+    names = [f.name for f in dataclasses.fields(RunConfig)]
+    assert list(FIELDS) == names, "a RunConfig field without setting(...) metadata"
+    for f in dataclasses.fields(RunConfig):
+        meta, spec = f.metadata, FIELDS[f.name]
+        assert meta["label"] and meta["help"] and set(meta["cli"]) <= {"train", "compare", "gradlab"}, f.name
+        default = f.default
+        if spec.kind is str:
+            assert spec.choices and default in spec.choices and all(spec.choice_labels.values()), f.name
+        else:
+            assert isinstance(default, spec.kind) and spec.bounds[0] <= default <= spec.bounds[1], f.name
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "gradlab"])
+def test_the_cli_flags_are_exactly_the_settings_each_subcommand_takes(command):
+    settings_flags = subcommand_flags(command) - NOT_SETTINGS[command]
+    assert settings_flags == {f.flag for f in FIELDS.values() if command in f.cli}
+    assert settings_flags == OLD_FLAGS[command]  # the same flags as before, none lost or added
+
+
+def test_train_takes_every_setting_and_the_url_holds_every_setting():
+    assert subcommand_flags("train") - NOT_SETTINGS["train"] == {f.flag for f in FIELDS.values()}
+    cfg = RunConfig(truncation="randomized", schedule="linear", pi=0.7, pi_end=0.3, k=7, seed=5, lr=0.5)
+    assert set(cfg.to_query()) == set(FIELDS)
+    assert from_mapping(cfg.to_query()) == (cfg, [])
+
+
+def test_the_flags_parse_into_the_settings_they_name():
+    from bptt.cli import build_parser
+    from bptt.cli.flags import setting_values
+
+    args = build_parser().parse_args(["train", "--pi-end", "0.25", "--max-tokens", "2000", "--t0", "40"])
+    values = setting_values(args, "train")
+    assert set(values) == set(FIELDS) - {"corpus"}
+    assert (values["pi_end"], values["max_tokens"], values["t0"]) == (0.25, 2000, 40.0)
+    args = build_parser().parse_args(["gradlab", "--num-steps", "12"])
+    assert setting_values(args, "gradlab") == {"max_tokens": 10_000, "num_steps": 12, "batch_size": 32,
+                                               "num_hiddens": 256, "seed": 0}  # fmt: skip
+    assert args.corpus == "bundled"  # the lab's own default
+
+
+def test_the_widget_table_is_the_fields_metadata():
+    from pages.ui.settings import widget_table
+
+    table = widget_table()
+    assert list(table) == list(FIELDS)
+    for name, row in table.items():
+        f = dataclasses.fields(RunConfig)[list(FIELDS).index(name)]
+        assert (row["label"], row["help"]) == (f.metadata["label"], f.metadata["help"])
+        if "choices" in row:
+            assert row["choices"] == f.metadata["choices"]
+        else:
+            assert row["bounds"] == FIELDS[name].bounds

@@ -236,13 +236,13 @@ def test_cli_prints_one_json_object(capsys):
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert sum(out["lags"]["share"]) == pytest.approx(1.0, abs=1e-9)
-    assert [e["strategy"] for e in out["estimators"]] == ["regular k=2", "randomized pi=0.8"]
+    assert [e["strategy"] for e in out["estimators"]] == ["regular:2", "randomized:0.8"]
     assert out["estimators"][0]["variance"] == 0.0
     assert len(out["regular_sweep"]) == 6 and out["regular_sweep"][-1]["bias"] < 1e-6
     exact = {e["strategy"]: e for e in out["exact"]}
-    assert exact["randomized pi=0.8"]["bias"] == 0.0 and exact["randomized pi=0.8"]["variance"] > 0
+    assert exact["randomized:0.8"]["bias"] == 0.0 and exact["randomized:0.8"]["variance"] > 0
     sampled = out["estimators"][0]["bias"]  # float32 draws
-    assert exact["regular k=2"]["bias"] == pytest.approx(sampled, rel=1e-5)
+    assert exact["regular:2"]["bias"] == pytest.approx(sampled, rel=1e-5)
 
 
 def test_cli_refuses_too_many_draws(capsys):
@@ -266,7 +266,7 @@ def test_the_bias_variance_plane_puts_regular_at_variance_zero_on_a_strip_of_its
 
     sweep = pd.DataFrame({"k": np.arange(1, 36), "bias": np.linspace(0.7, 0.0, 35), "variance": 0.0})
     exact = pd.DataFrame({"kind": ["randomized", "randomized"], "value": [0.9, 0.5],
-                          "strategy": ["randomized pi=0.9", "randomized pi=0.5"], "bias": [0.0, 0.0],
+                          "strategy": ["randomized:0.9", "randomized:0.5"], "bias": [0.0, 0.0],
                           "variance": [0.05, 4e6]})  # fmt: skip
     fig = lab_charts.plane_figure(exact, sweep, "initialisation")
     regular, randomized = fig.data

@@ -42,8 +42,7 @@ def expected():
     c = load_corpus("bundled", max_tokens=10_000)
     X, Y = gradlab.minibatch(c, 4, 12, 3)
     model = gradlab.init_model(len(c.vocab), 16, 3)
-    strategies = (("randomized", 0.5), ("randomized", 0.9), ("artbp", 10.0), ("artbp", 50.0))
-    rep = gradlab.lag_report(model, X, Y, regular_k=(4,), randomized=strategies)
+    rep = gradlab.lag_report(model, X, Y, gradlab.lab_strategies(4, (0.5, 0.9), (10.0, 50.0)))
     return rep, gradlab.regular_sweep(model, X, Y)
 
 
@@ -63,10 +62,15 @@ def test_page_renders_the_library_numbers(page):
     assert len(table) == 12 and abs(table["share"].sum() - 1) < 1e-9
     exact = page.dataframe[1].value  # the exact table, shown before any draw
     want = rep.exact.set_index("strategy")
-    assert list(exact["strategy"]) == ["regular k=4", "randomized π=0.5", "randomized π=0.9", "ARTBP T0=10",
-                                       "ARTBP T0=50"]  # fmt: skip
-    assert (exact["bias"].iloc[1:] == 0.0).all() and exact["bias"].iloc[0] == want.loc["regular k=4", "bias"]
-    assert exact["variance"].iloc[1] == want.loc["randomized pi=0.5", "variance"] > 0
+    assert list(exact["strategy"]) == [
+        "regular (k=4)",
+        "randomized (π=0.5)",
+        "randomized (π=0.9)",
+        "randomized (ARTBP α=3, T0=10)",
+        "randomized (ARTBP α=3, T0=50)",
+    ]
+    assert (exact["bias"].iloc[1:] == 0.0).all() and exact["bias"].iloc[0] == want.loc["regular:4", "bias"]
+    assert exact["variance"].iloc[1] == want.loc["randomized:0.5", "variance"] > 0
 
 
 def draw(at) -> None:
@@ -84,15 +88,15 @@ def test_drawing_the_estimators_shows_their_statistics(page):
     draw(page)
     assert not page.exception, page.exception
     stats = page.dataframe[-1].value
-    assert list(stats["strategy"])[:1] == ["regular k=4"]
+    assert list(stats["strategy"])[:1] == ["regular (k=4)"]
     assert stats.loc[0, "variance"] == 0.0
     assert "bias" not in stats  # a sampled bias is Monte Carlo noise: the exact table gives it
     assert (stats["draws"].iloc[1:] == 40).all()
     both = page.dataframe[-2].value  # sampled beside exact
     rep, _sweep = expected()
     exact = rep.exact.set_index("strategy")["mse"]
-    assert list(both["exact_mse"]) == [exact[s] for s in ["randomized pi=0.5", "randomized pi=0.9",
-                                                          "ARTBP T0=10", "ARTBP T0=50"]]  # fmt: skip
+    keys = ["randomized:0.5", "randomized:0.9", "artbp:3:10", "artbp:3:50"]
+    assert list(both["exact_mse"]) == [exact[s] for s in keys]
     assert (both["sampled_mse"] > 0).all() and (both["mse_se"] > 0).all()
 
 
@@ -262,7 +266,7 @@ def test_pi_half_on_trained_weights_shows_the_exact_variance_and_the_warning(shi
     both = table(at, "sampled_mse")
     assert bool(both["short"].iloc[0]) and math.isclose(both["exact_mse"].iloc[0], half.mse, rel_tol=1e-9)
     # The workers drew what the library draws with the same seed, in the same order.
-    stats, _cos, _sweep = gradlab.estimator_report(model, X, Y, [("regular", 10), ("randomized", 0.5)], 100,
+    stats, _cos, _sweep = gradlab.estimator_report(model, X, Y, gradlab.lab_strategies(10, (0.5,)), 100,
                                                    seed=0, with_sweep=False)  # fmt: skip
     shown = table(at, "cos_mean")
     for column in ("variance", "mse", "mse_se", "cos_mean", "cos_min"):

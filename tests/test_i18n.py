@@ -18,12 +18,12 @@ from i18n_check import _chart_strings, english_left, english_words, visible_text
 from streamlit.testing.v1 import AppTest
 
 from bptt.charts import train as charts
-from bptt.config import CHOICE_LABELS, FIELDS, PRESETS, RunConfig
+from bptt.config import FIELDS, PRESETS, RunConfig
 from bptt.corpora import decode_upload
 from bptt.data import CorpusError, make_corpus
 from bptt.i18n import LANGUAGES, _, negotiate, ngettext, normalize, translations, use_language
 from bptt.i18n.catalog import LOCALES, compiled, extract, read_mo, read_po
-from bptt.truncation import ConstantPi
+from bptt.truncation import ConstantPi, Strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -263,7 +263,7 @@ def test_every_field_label_and_help_is_translated():
 
 def test_every_choice_has_a_label_in_both_languages():
     for f in FIELDS.values():
-        assert set(CHOICE_LABELS.get(f.name, {})) == set(f.choices), f.name
+        assert all(f.choice_labels.values()) and (f.kind is str) == bool(f.choices), f.name
     with use_language("zh"):
         shown = {(f.name, c): f.choice_text(c) for f in FIELDS.values() for c in f.choices}
         assert english_words(shown.values()) == []
@@ -286,11 +286,11 @@ def test_every_choice_has_a_label_in_both_languages():
         ),
     ],
 )
-def test_describe_truncation_in_both_languages(changes, en, zh):
-    cfg = RunConfig(**changes)
-    assert cfg.describe_truncation() == en
+def test_strategy_title_in_both_languages(changes, en, zh):
+    strategy = Strategy.of_config(RunConfig(**changes))
+    assert strategy.title() == en
     with use_language("zh"):
-        assert cfg.describe_truncation() == zh
+        assert strategy.title() == zh
 
 
 def test_chinese_text_in_letters_mode_suggests_every_character():

@@ -202,7 +202,7 @@ def test_gradient_lab_in_chinese_has_no_english_left():
     assert strategies and all(HAN.search(s) or s.startswith("ARTBP") for s in strategies), strategies
     # the trace names the charts show, read from the decoded figures (an encoder may escape non-ASCII)
     names = [t.get("name") or "" for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
-    assert "随机截断 π=0.5" in names and not any("randomized pi=" in n for n in names), names
+    assert "随机截断（π=0.5）" in names and not any("randomized" in n for n in names), names
 
 
 @pytest.mark.parametrize("task", ["time_machine", "synthetic"])

@@ -20,7 +20,7 @@ from bptt.lab import reports as gradlab
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 120
-STRATEGIES = [("regular", 3), ("randomized", 0.7), ("artbp", 10.0)]
+STRATEGIES = gradlab.lab_strategies(3, (0.7,), (10.0,))  # regular:3, randomized:0.7, artbp:3:10
 
 
 def wait_for(condition, timeout: float = 60.0) -> None:
@@ -117,7 +117,7 @@ def test_a_draw_budget_over_the_hosts_is_refused_when_the_job_is_made(window):
     _model, X, Y = window
     big = gradlab.init_model(28, 512, 0)  # 40 strategies x 2,000 draws x 40 tokens x 512² > MAX_DRAW_WORK
     with pytest.raises(ValueError, match="times what this host allows"):
-        gradlab.EstimatorDraws(big, X, Y, [("randomized", 0.5)] * 40, 2000)
+        gradlab.EstimatorDraws(big, X, Y, gradlab.lab_strategies(1, (0.5,) * 40)[1:], 2000)
 
 
 def test_a_failing_job_reports_its_error_and_finishes(window):
@@ -173,7 +173,7 @@ def test_a_click_in_the_middle_of_the_draws_loses_nothing():
     c = load_corpus("bundled", max_tokens=10_000)
     X, Y = gradlab.minibatch(c, 32, 35, 1)
     stats, _cos, _ = gradlab.estimator_report(gradlab.init_model(len(c.vocab), 128, 1), X, Y,
-                                              [("regular", 5), ("randomized", 0.9)], 2000, seed=1,
+                                              gradlab.lab_strategies(5, (0.9,)), 2000, seed=1,
                                               with_sweep=False)  # fmt: skip
     shown = next(d.value for d in at.dataframe if "cos_mean" in d.value.columns)
     assert list(shown["draws"]) == [1, 2000]

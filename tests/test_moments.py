@@ -200,18 +200,18 @@ def test_lag_report_carries_the_exact_moments_of_each_strategy():
     g = torch.Generator().manual_seed(5)
     X, Y = torch.randint(0, V, (2, 7), generator=g), torch.randint(0, V, (2, 7), generator=g)
     model = make_model()
-    rep = gradlab.lag_report(model, X, Y, regular_k=(3,), randomized=(("randomized", 0.5), ("artbp", 2.0)))
+    rep = gradlab.lag_report(model, X, Y, gradlab.lab_strategies(3, (0.5,), (2.0,)))
     win = lags.forward_window(model, X, Y)
     assert rep.kept_draws == 0
     exact = rep.exact.set_index("strategy")
-    cases = {"randomized pi=0.5": Randomized(ConstantPi(0.5)), "ARTBP T0=2": Randomized(ARTBPPi(3.0, 2.0)),
-             "regular k=3": Regular(3)}  # fmt: skip
+    cases = {"randomized:0.5": Randomized(ConstantPi(0.5)), "artbp:3:2": Randomized(ARTBPPi(3.0, 2.0)),
+             "regular:3": Regular(3)}  # fmt: skip
     for label, s in cases.items():
         ex = moments.Moments(win).of(s)
         assert exact.loc[label, "variance"] == pytest.approx(ex.variance, rel=1e-12)
         assert exact.loc[label, "bias"] == pytest.approx(ex.bias, rel=1e-12, abs=1e-15)
         np.testing.assert_allclose(rep.table[f"kept_{label}"], ex.kept_mean, rtol=1e-12, atol=1e-15)
-        if label != "regular k=3":
+        if label != "regular:3":
             np.testing.assert_allclose(rep.table[f"kept_{label}_std"], ex.kept_sd, rtol=1e-12, atol=1e-15)
     assert rep.norm_beyond(2) == pytest.approx(float(rep.table["tail_norm"][2]))
 
@@ -220,18 +220,15 @@ def test_sampled_vs_exact_says_when_the_sample_falls_short():
     from bptt.lab import reports as gradlab
 
     stats = pd.DataFrame({"kind": ["regular", "randomized", "randomized"], "value": [3, 0.5, 0.9],
-                          "strategy": ["regular k=3", "randomized pi=0.5", "randomized pi=0.9"],
+                          "strategy": ["regular:3", "randomized:0.5", "randomized:0.9"],
                           "draws": [1, 100, 100], "mse": [0.2, 1.0, 0.30],
                           "mse_se": [0.0, 0.1, 0.02]})  # fmt: skip
-    exact = pd.DataFrame({"strategy": ["randomized pi=0.5", "randomized pi=0.9"], "mse": [4e6, 0.31],
+    exact = pd.DataFrame({"strategy": ["randomized:0.5", "randomized:0.9"], "mse": [4e6, 0.31],
                           "draws_to_see": [1e6, 2.0]})  # fmt: skip
     out = gradlab.sampled_vs_exact(stats, exact).set_index("strategy")
-    assert list(out.index) == ["randomized pi=0.5", "randomized pi=0.9"]
-    assert bool(out.loc["randomized pi=0.5", "short"]) and not bool(out.loc["randomized pi=0.9", "short"])
-    assert (
-        out.loc["randomized pi=0.5", "exact_mse"] == 4e6
-        and out.loc["randomized pi=0.5", "sampled_mse"] == 1.0
-    )
+    assert list(out.index) == ["randomized:0.5", "randomized:0.9"]
+    assert bool(out.loc["randomized:0.5", "short"]) and not bool(out.loc["randomized:0.9", "short"])
+    assert out.loc["randomized:0.5", "exact_mse"] == 4e6 and out.loc["randomized:0.5", "sampled_mse"] == 1.0
 
 
 def test_a_window_over_the_exact_work_bound_falls_back_to_sampled_kept_shares(monkeypatch):
@@ -245,9 +242,9 @@ def test_a_window_over_the_exact_work_bound_falls_back_to_sampled_kept_shares(mo
         moments.Moments(tiny_window(6, 1))
     g = torch.Generator().manual_seed(5)
     X, Y = torch.randint(0, V, (2, 7), generator=g), torch.randint(0, V, (2, 7), generator=g)
-    rep = gradlab.lag_report(make_model(), X, Y, regular_k=(3,), randomized=(("randomized", 0.5),), draws=50)
+    rep = gradlab.lag_report(make_model(), X, Y, gradlab.lab_strategies(3, (0.5,)), draws=50)
     assert rep.exact is None and rep.kept_draws == 50
-    assert rep.table["kept_randomized pi=0.5_std"].iloc[1:].gt(0).any()
+    assert rep.table["kept_randomized:0.5_std"].iloc[1:].gt(0).any()
     sweep = pd.DataFrame({"k": [1, 2, 3], "bias": [0.5, 0.2, 0.0]})
     fig = lab_charts.plane_figure(rep.exact, sweep, "initialisation")
     assert len(fig.data) == 1 and "too large for exact moments" in fig.layout.annotations[0].text

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bptt.compare import runner, stats
+from bptt.compare import stats
+from bptt.truncation import Strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -48,7 +49,8 @@ def lab_numbers_module():
 
 
 def test_readme_lab_table_is_the_results_file():
-    table = lab_numbers_module().readme_table(json.loads(LAB.read_text()))
+    module = lab_numbers_module()
+    table = module.readme_table(module.read_results(LAB))
     text = section("Gradient lab")
     for row in table.splitlines():
         assert row in text, f"README's Gradient lab table lacks (or has a stale copy of) the row:\n{row}"
@@ -56,8 +58,9 @@ def test_readme_lab_table_is_the_results_file():
 
 def test_lab_results_file_matches_this_code():
     """The results file's quick check block, recomputed: moves when the code's numbers move."""
-    want = json.loads(LAB.read_text())["check"]
-    got = lab_numbers_module().check_numbers()
+    module = lab_numbers_module()
+    want = module.read_results(LAB)["check"]
+    got = module.check_numbers()
     assert got["share_beyond_10"] == pytest.approx(want["share_beyond_10"], rel=1e-6, abs=1e-18)
     assert got["tail_norm_beyond_10"] == pytest.approx(want["tail_norm_beyond_10"], rel=1e-6)
     assert set(got["exact"]) == set(want["exact"])
@@ -138,7 +141,7 @@ def test_readme_compare_figures_are_the_shipped_results(name):
     quoted = re.findall(r"(\S+) (\d\.\d+) ± (\d\.\d+)", text)
     assert quoted, "README quotes mean ± sd figures"
     for strategy, row in table.iterrows():
-        title = runner.strategy_title(strategy)
+        title = Strategy.title_of(strategy)
         mean, sd = f"{row['mean']:.3f}", f"{row['sd']:.2g}"
         assert f"{title} {mean} ± {sd}" in text, f"README lacks '{title} {mean} ± {sd}' ({name})"
     ok = {
@@ -146,7 +149,7 @@ def test_readme_compare_figures_are_the_shipped_results(name):
     }
     best = min(ok, key=lambda s: ok[s].mean())
     for s, p in stats.pairwise_vs_best(ok, best).items():
-        figure = f"{runner.strategy_title(s)} against {runner.strategy_title(best)}: p = {p:.2g}"
+        figure = f"{Strategy.title_of(s)} against {Strategy.title_of(best)}: p = {p:.2g}"
         assert figure in text, f"README lacks '{figure}' ({name})"
     bullets = text.split("**A synthetic long dependency**")
     own = bullets[0].split("**The Time Machine**")[-1] if name == "time_machine" else bullets[-1]

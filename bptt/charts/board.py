@@ -15,8 +15,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..board.store import Post
-from ..config import CHOICE_LABELS, RunConfig
+from ..config import FIELDS, RunConfig
 from ..i18n import N_, _
+from ..truncation import Strategy
 from .style import COLORWAY, HEIGHT, escape, layout, placeholder
 
 STRATEGIES = ("full", "regular", "randomized")  # d2l §8.7.1, in the book's order
@@ -44,14 +45,14 @@ def applies(field: str, cfg: RunConfig) -> bool:
 
 
 def strategy_name(truncation: str) -> str:
-    return _(CHOICE_LABELS["truncation"][truncation])
+    return FIELDS["truncation"].choice_text(truncation)
 
 
 def _hover(post: Post) -> str:
     e = post.entry
     lines = [
         e.name,
-        e.settings.describe_truncation(),
+        Strategy.of_config(e.settings).title(),
         _("num_steps={n}, {epochs} epochs").format(n=e.settings.num_steps, epochs=e.settings.epochs),
         _("final perplexity {value}").format(value=f"{e.perplexity:.3f}"),
     ]
@@ -132,7 +133,7 @@ def posts_table(posts: list[Post]) -> pd.DataFrame:
         {
             "#": p.seq,
             "name": p.entry.name,
-            "truncation": p.entry.settings.describe_truncation(),
+            "truncation": Strategy.of_config(p.entry.settings).title(),
             "num_steps": p.entry.settings.num_steps,
             "epochs": p.entry.settings.epochs,
             "perplexity": round(p.entry.perplexity, 3),

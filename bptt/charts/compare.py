@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..compare.runner import strategy_title
 from ..compare.stats import aggregate
 from ..i18n import N_, _, ngettext
+from ..truncation import Strategy
 from .style import COLORWAY, MAX_POINTS, layout, placeholder
 
 GRID = 200  # points per series at most
@@ -57,7 +57,7 @@ def comparison_chart(
         fig.add_trace(go.Scatter(x=xs, y=lo, mode="lines", line={"width": 0}, fill="tonexty",
                                  fillcolor=_rgba(color, 0.18), hoverinfo="skip", showlegend=False,
                                  legendgroup=strategy))  # fmt: skip
-        n, title = int(seeds.get(strategy, 0)), strategy_title(strategy)
+        n, title = int(seeds.get(strategy, 0)), Strategy.title_of(strategy)
         fig.add_trace(
             go.Scatter(
                 x=xs,

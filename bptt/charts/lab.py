@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..i18n import _
-from ..lab.estimators import label_text
+from ..truncation import Strategy
 from .style import escape, layout
 
 
@@ -29,7 +29,7 @@ def lag_share_figure(table: pd.DataFrame, weights: str, exact: bool = True) -> g
                     x=table["lag"],
                     y=table[col],
                     mode="lines+markers",
-                    name=_("kept by {strategy}").format(strategy=escape(label_text(col[5:])))
+                    name=_("kept by {strategy}").format(strategy=escape(Strategy.title_of(col[5:])))
                     + (
                         ""
                         if std is None
@@ -118,7 +118,7 @@ def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
         s = exact[exact["kind"] == kind].sort_values("value")
         s = s[s["variance"] > 0]  # a log axis has no 0 (π = 1 is full BPTT)
         if len(s):
-            names = [escape(label_text(label)) for label in s["strategy"]]
+            names = [escape(Strategy.title_of(label)) for label in s["strategy"]]
             hover = "%{text}<br>" + _("variance") + " %{y:.4g}<extra></extra>"
             fig.add_trace(go.Scatter(x=s["bias"], y=s["variance"], mode="lines+markers+text", text=names,
                                      textposition=where, name=name,
@@ -144,7 +144,7 @@ def cos_figure(cos: dict[str, np.ndarray], weights: str) -> go.Figure:
     """Distribution of cos(ĝ, g) over the draws of each strategy."""
     fig = go.Figure()
     for label, values in cos.items():
-        fig.add_trace(go.Histogram(x=values, name=escape(label_text(label)), opacity=0.6, nbinsx=40))
+        fig.add_trace(go.Histogram(x=values, name=escape(Strategy.title_of(label)), opacity=0.6, nbinsx=40))
     title = _("cos(ĝ, g) over the draws ({weights})").format(weights=escape(weights))
     xlabel = _("cosine between the estimate and the full-window gradient")
     return layout(fig, title, xlabel, _("draws"), "lab-cos", barmode="overlay")

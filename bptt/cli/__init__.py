@@ -1,8 +1,8 @@
 """`python -m bptt train`: the dashboard's training run, from a terminal.
 
-The flags come from the same table as the URL and the widgets (bptt.config.FIELDS). Progress goes to
-stderr; the last line on stdout is one JSON object (perplexity, tokens_per_sec, tokens, seconds,
-prediction, ...), so a script can read the result.
+The flags come from RunConfig's field metadata, as the URL and the widgets do (bptt/cli/flags.py).
+Progress goes to stderr; the last line on stdout is one JSON object (perplexity, tokens_per_sec, tokens,
+seconds, prediction, ...), so a script can read the result.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import FIELDS, ConfigError, RunConfig
+from ..config import ConfigError, RunConfig
 from ..corpora import TIME_MACHINE_SHA1, decode_upload, load_corpus
 from ..data import CorpusError, make_corpus
 from ..i18n import _
 from ..training import Trainer
+from ..truncation import GRAMMAR, Strategy
+from .flags import add_setting_flags, setting_values
 from .lab import add_gradlab_parser, gradlab_command
 
 MAX_FILE_BYTES = 50_000_000  # a local corpus file; the dashboard's uploads are capped far lower
@@ -28,23 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bptt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help=_("train a char-RNN with one truncation strategy (d2l §8.5, §8.7)"))
-    defaults = RunConfig()
-    for f in FIELDS.values():
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if f.name == "corpus":
-            train.add_argument(
-                flag, default=default, help=_("time_machine, bundled, or a path to a UTF-8 text file")
-            )
-        elif f.kind is str:
-            train.add_argument(flag, default=default, choices=f.choices, help=f.help_text())
-        else:
-            train.add_argument(
-                flag,
-                type=f.kind,
-                default=default,
-                help=_("{help} (default {default})").format(help=f.help_text(), default=default),
-            )
+    add_setting_flags(train, "train", RunConfig(), _("time_machine, bundled, or a path to a UTF-8 text file"))
     train.add_argument("--metrics", type=Path, help=_("write the per-step metrics to this CSV file"))
     train.add_argument("--prefix", default="time traveller", help=_("prefix for the prediction"))
     train.add_argument("--quiet", action="store_true", help=_("no progress on stderr"))
@@ -56,30 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 def add_compare_parser(sub) -> None:
     """`python -m bptt compare`: several strategies over several seeds, written to a results file."""
     cmp = sub.add_parser("compare", help=_("compare truncation strategies over seeds (mean, band, verdict)"))
-    defaults = RunConfig()
-    skip = {"truncation", "k", "schedule", "pi", "pi_end", "alpha", "t0", "seed"}  # set per strategy/seed
-    for f in FIELDS.values():
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if f.name == "corpus":
-            cmp.add_argument(flag, default=default, help=_("time_machine, bundled, or a path to a UTF-8 text "
-                             "file (ignored with --task synthetic)"))  # fmt: skip
-        elif f.kind is str:
-            cmp.add_argument(flag, default=default, choices=f.choices, help=f.help_text())
-        else:
-            cmp.add_argument(
-                flag,
-                type=f.kind,
-                default=default,
-                help=_("{help} (default {default})").format(help=f.help_text(), default=default),
-            )
+    corpus_help = _("time_machine, bundled, or a path to a UTF-8 text file (ignored with --task synthetic)")
+    add_setting_flags(cmp, "compare", RunConfig(), corpus_help)
     cmp.add_argument("--task", choices=("text", "synthetic"), default="text",
                      help=_("text: the corpus; synthetic: delayed recall"))  # fmt: skip
     cmp.add_argument("--d", type=int, default=10, help=_("synthetic: the dependency length d"))
     cmp.add_argument("--strategies", nargs="+", default=["full", "regular:5", "randomized:0.9"],
-                     help=_("full, regular:K, randomized:PI, linear:PI:PI_END, artbp:ALPHA:T0"))  # fmt: skip
+                     help=GRAMMAR)  # fmt: skip
     cmp.add_argument(
         "--seeds", nargs="+", type=int, default=[0, 1, 2], help=_("one run per seed and strategy")
     )
@@ -99,7 +68,7 @@ def compare(args: argparse.Namespace) -> int:
     from ..compare.runner import Comparison, Spec
     from ..compare.stats import summary, verdict
 
-    values = {f: getattr(args, f) for f in FIELDS if f in vars(args) and f != "corpus"}
+    values = setting_values(args, "compare")
     corpus_arg = args.corpus
     try:
         base = RunConfig(corpus=corpus_field(corpus_arg), **values)
@@ -171,7 +140,7 @@ def corpus_field(corpus_arg: str) -> str:
 
 
 def train(args: argparse.Namespace) -> int:
-    values = {f: getattr(args, f) for f in FIELDS if f != "corpus"}
+    values = setting_values(args, "train")
     corpus_arg = args.corpus
     try:
         cfg = RunConfig(
@@ -193,7 +162,7 @@ def train(args: argparse.Namespace) -> int:
             name=corpus.name,
             tokens=len(corpus),
             vocab=len(corpus.vocab),
-            truncation=cfg.describe_truncation(),
+            truncation=Strategy.of_config(cfg).title(),
             device=trainer.device,
         ),  # fmt: skip
         file=log,

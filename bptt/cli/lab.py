@@ -8,21 +8,21 @@ import argparse
 import json
 import sys
 
+from ..config import RunConfig
 from ..corpora import load_corpus
 from ..data import CorpusError
 from ..i18n import _
 from ..lab import reports as gradlab
 from ..lab.estimators import MAX_DRAWS, choose_k
+from ..truncation import GRAMMAR, Strategy
+from .flags import add_setting_flags, setting_values
+
+DEFAULT_STRATEGIES = ("regular:10", "randomized:0.9", "artbp:3:50")
 
 
 def add_gradlab_parser(sub) -> None:
     p = sub.add_parser("gradlab", help=_("the gradient lab: lags, travel, estimators over draws (d2l §8.7)"))
-    p.add_argument("--corpus", default="bundled", help=_("time_machine or bundled"))
-    p.add_argument("--max-tokens", type=int, default=10_000)
-    p.add_argument("--num-steps", type=int, default=35)
-    p.add_argument("--num-hiddens", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    add_setting_flags(p, "gradlab", RunConfig(corpus="bundled"), _("time_machine or bundled"))
     p.add_argument(
         "--draws",
         type=int,
@@ -32,7 +32,7 @@ def add_gradlab_parser(sub) -> None:
     p.add_argument("--eps", type=float, default=0.05, help=_("tolerance for choosing k"))
     p.add_argument(
         "--strategy", action="append", default=None,
-        help=_("kind:value, e.g. regular:10, randomized:0.9, artbp:50 (repeatable)"),
+        help=_("a strategy ({grammar}); repeatable").format(grammar=GRAMMAR),
     )  # fmt: skip
 
 
@@ -40,20 +40,16 @@ def gradlab_command(args: argparse.Namespace) -> int:
     try:
         if not (1 <= args.draws <= MAX_DRAWS):
             raise ValueError(_("--draws must be between 1 and {max}").format(max=MAX_DRAWS))
-        corpus = load_corpus(args.corpus, max_tokens=args.max_tokens)
-        X, Y = gradlab.minibatch(corpus, args.batch_size, args.num_steps, args.seed)
-        model = gradlab.init_model(len(corpus.vocab), args.num_hiddens, args.seed)
-        specs = [s.split(":") for s in (args.strategy or ["regular:10", "randomized:0.9", "artbp:50"])]
-        strategies = [(kind, float(value)) for kind, value in specs]
+        # the settings' bounds, as for a run (the lab trains nothing: epochs play no part)
+        cfg = RunConfig(corpus=args.corpus, epochs=1, **setting_values(args, "gradlab"))
+        corpus = load_corpus(cfg.corpus, max_tokens=cfg.max_tokens)
+        X, Y = gradlab.minibatch(corpus, cfg.batch_size, cfg.num_steps, cfg.seed)
+        model = gradlab.init_model(len(corpus.vocab), cfg.num_hiddens, cfg.seed)
+        strategies = tuple(Strategy.parse(s) for s in (args.strategy or DEFAULT_STRATEGIES))
     except (ValueError, CorpusError, OSError, RuntimeError) as e:
         print(_("error: {error}").format(error=e), file=sys.stderr)
         return 2
-    rep = gradlab.lag_report(
-        model, X, Y,
-        regular_k=tuple(int(v) for k, v in strategies if k == "regular"),
-        randomized=tuple((k, v) for k, v in strategies if k != "regular"),
-        seed=args.seed,
-    )  # fmt: skip
+    rep = gradlab.lag_report(model, X, Y, strategies, seed=args.seed)
     stats, _draws, sweep = gradlab.estimator_report(model, X, Y, strategies, args.draws, seed=args.seed)
     result = {
         "corpus": corpus.name,

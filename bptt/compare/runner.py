@@ -28,70 +28,11 @@ from ..i18n import _
 from ..slices import TimeSliced
 from ..tasks.delayed_recall import DelayedRecall, recall_metrics
 from ..training import Trainer
+from ..truncation import Strategy
 
 MAX_RUNS = 24  # strategies x seeds, bounded for a shared host
 MAX_SECONDS_PER_RUN = 120.0
 EVAL_SEED = 1_000_003  # the synthetic task's held-out stream (never a training seed)
-
-
-def parse_strategy(text: str) -> dict[str, Any]:
-    """RunConfig fields for one strategy written as 'full', 'regular:K', 'randomized:PI',
-    'linear:PI:PI_END' or 'artbp:ALPHA:T0'; ValueError with a clear message otherwise."""
-    name, *args = text.strip().lower().split(":")
-    try:
-        if name == "full" and not args:
-            return {"truncation": "full"}
-        if name == "regular" and len(args) == 1:
-            return {"truncation": "regular", "k": int(args[0])}
-        if name == "randomized" and len(args) == 1:
-            return {"truncation": "randomized", "schedule": "constant", "pi": float(args[0])}
-        if name == "linear" and len(args) == 2:
-            return {"truncation": "randomized", "schedule": "linear", "pi": float(args[0]),
-                    "pi_end": float(args[1])}  # fmt: skip
-        if name == "artbp" and len(args) == 2:
-            return {"truncation": "randomized", "schedule": "artbp", "alpha": float(args[0]),
-                    "t0": float(args[1])}  # fmt: skip
-    except ValueError:
-        pass
-    raise ValueError(
-        _(
-            "unknown strategy {text!r}: use full, regular:K, randomized:PI, "
-            "linear:PI:PI_END or artbp:ALPHA:T0"
-        ).format(text=text)
-    )
-
-
-def canonical_strategy(text: str) -> str:
-    """A strategy in its canonical spelling (e.g. 'regular:5', 'randomized:0.9'); ValueError if invalid."""
-    f = parse_strategy(text)
-    if f["truncation"] == "full":
-        return "full"
-    if f["truncation"] == "regular":
-        return f"regular:{f['k']}"
-    if f["schedule"] == "constant":
-        return f"randomized:{f['pi']:g}"
-    if f["schedule"] == "linear":
-        return f"linear:{f['pi']:g}:{f['pi_end']:g}"
-    return f"artbp:{f['alpha']:g}:{f['t0']:g}"
-
-
-def strategy_title(key: str) -> str:
-    """A strategy key ('full', 'regular:4', 'randomized:0.9', ...; a stable data key) as the reader reads
-    it, in the current language and with RunConfig.describe_truncation's wording: 'regular (k=4)',
-    常规截断（k=4）. A key that does not parse is shown as it is."""
-    try:
-        f = parse_strategy(key)
-    except ValueError:
-        return key
-    if f["truncation"] == "regular":
-        return _("regular (k={k})").format(k=f["k"])
-    if f["truncation"] == "full":
-        return _("full")
-    if f["schedule"] == "constant":
-        return _("randomized (π={pi})").format(pi=f"{f['pi']:g}")
-    if f["schedule"] == "artbp":
-        return _("randomized (ARTBP α={alpha}, T0={t0})").format(alpha=f"{f['alpha']:g}", t0=f"{f['t0']:g}")
-    return _("randomized (π {start}→{end})").format(start=f"{f['pi']:g}", end=f"{f['pi_end']:g}")
 
 
 def metric_title(metric: str) -> str:
@@ -123,6 +64,10 @@ class Spec:
             raise ConfigError(
                 _("budget must be epochs or seconds (got {budget!r})").format(budget=self.budget)
             )
+        # every strategy in its canonical key, once (ValueError names the grammar for a bad one)
+        object.__setattr__(
+            self, "strategies", tuple(dict.fromkeys(Strategy.parse(s).key for s in self.strategies))
+        )
         if not self.strategies or not self.seeds:
             raise ConfigError(_("pick at least one strategy and one seed"))
         if len(set(self.strategies)) * len(set(self.seeds)) > MAX_RUNS:
@@ -138,7 +83,7 @@ class Spec:
         return "recall_perplexity" if self.task == "synthetic" else "perplexity"
 
     def config(self, strategy: str, seed: int) -> RunConfig:
-        return self.base.replace(seed=seed, **parse_strategy(strategy))
+        return self.base.replace(seed=seed, **Strategy.parse(strategy).config_fields())
 
     def synthetic(self) -> DelayedRecall:
         return DelayedRecall(d=self.d, num_tokens=self.base.max_tokens)

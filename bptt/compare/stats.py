@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ..i18n import _, ngettext
-from .runner import metric_title, strategy_title
+from ..truncation import Strategy
+from .runner import metric_title
 
 
 def aggregate(curves: pd.DataFrame, x: str, y: str, points: int = 100) -> pd.DataFrame:
@@ -150,7 +151,7 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
         dv = int((g["status"] == "diverged").sum())
         if dv:
             said = _("{s} diverged in {k} of {n} seeds.")
-            sentences.append(said.format(s=strategy_title(s), k=dv, n=len(g)))
+            sentences.append(said.format(s=Strategy.title_of(s), k=dv, n=len(g)))
     ranked = [s for s in ok if len(ok[s])]
     if not ranked:
         return sentences + [_("Every run diverged: nothing to compare.")]
@@ -158,7 +159,7 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
     best = min(ranked, key=lambda s: sign * ok[s].mean())
     sentences.append(
         _("Best mean final {metric}: {s} ({m:.3f}).").format(
-            metric=metric_title(metric), s=strategy_title(best), m=ok[best].mean()
+            metric=metric_title(metric), s=Strategy.title_of(best), m=ok[best].mean()
         )
     )
     adjusted = pairwise_vs_best({s: ok[s] for s in ranked}, best)
@@ -175,7 +176,7 @@ def verdict(runs: pd.DataFrame, metric: str, lower_is_better: bool = True) -> li
             )
         else:
             text = _("{s}: {diff:+.3f}, within the seed-to-seed spread (Holm-adjusted p = {p:.3g} ≥ 0.05).")
-        sentences.append(text.format(s=strategy_title(s), diff=diff, p=p))
+        sentences.append(text.format(s=Strategy.title_of(s), diff=diff, p=p))
     n = min(len(ok[s]) for s in ranked)
     sentences.append(
         _(

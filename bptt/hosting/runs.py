@@ -17,6 +17,7 @@ import pandas as pd
 from ..config import RunConfig
 from ..corpora import corpus_title
 from ..i18n import N_, _
+from ..truncation import Strategy
 
 MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
 # A run's status (Run.status) as a page names it: translate with _(run.status)
@@ -67,7 +68,7 @@ class Run:
         """The run's number and truncation in the book's notation, in the current language, e.g.
         "#2 randomized (π=0.9)" or "#2 随机截断（π=0.9）": built when shown, so a page switched to
         another language mid-run names its runs in that language."""
-        return f"#{self.id} {self.cfg.describe_truncation()}"
+        return f"#{self.id} {Strategy.of_config(self.cfg).title()}"
 
     @property
     def finished(self) -> bool:

@@ -15,7 +15,6 @@ idea of Aicher et al. 2019's adaptive truncation.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
@@ -23,7 +22,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..i18n import N_, _
 from ..truncation import Regular
 from .lags import CHUNK_BYTES, Window, flatten, full_adjoints, param_grads
 
@@ -79,7 +77,7 @@ def full_gradient(win: Window) -> torch.Tensor:
 class EstimatorStats:
     """Statistics of one strategy's estimator over n draws, relative to ||g||."""
 
-    label: str
+    label: str  # the strategy's key (Strategy.key); a reader sees Strategy.title_of(label)
     n: int
     bias: float  # ||mean g^ - g|| / ||g||
     bias_se: float  # Monte Carlo standard error of that norm: sqrt(tr Cov / n) / ||g|| (0 if deterministic)
@@ -114,7 +112,9 @@ def estimator_stats(
     g: torch.Tensor | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EstimatorStats:
-    """Draw the strategy n times (gates in chunks through the batched recursion) and compare with g."""
+    """Draw the gates n times (in chunks through the batched recursion) and compare with g. `strategy` is
+    a gate maker (Strategy.gates(T) or an object of bptt/truncation/gates.py); `label` names the row, as
+    the lab reports name it by the Strategy's key."""
     steps = stats_steps(win, strategy, n, label=label, generator=generator, chunk=chunk, g=g)
     while True:
         try:
@@ -163,7 +163,7 @@ def stats_steps(
     var = max(sq - n * float(mean.square().sum()), 0.0) / max(n - 1, 1)
     err_a = np.concatenate(err)
     return EstimatorStats(
-        label or describe(strategy),
+        label,
         n,
         float(torch.linalg.vector_norm(mean - g)) / gn,
         (var / n) ** 0.5 / gn,
@@ -173,42 +173,6 @@ def stats_steps(
         np.concatenate(cos),
         err_a,
     )
-
-
-def describe(strategy) -> str:
-    """A short label: 'full', 'regular k=10', 'randomized pi=0.9', 'ARTBP T0=50'."""
-    if strategy.name == "regular":
-        return f"regular k={strategy.k}"
-    if strategy.name == "randomized":
-        s = strategy.schedule
-        base = {"ConstantPi": f"randomized pi={getattr(s, 'p', 0):g}"}.get(type(s).__name__)
-        if base is None:
-            base = f"ARTBP T0={s.t0:g}" if hasattr(s, "t0") else f"linear pi {s.start:g}->{s.end:g}"
-        return base if strategy.reweight else base + " (no 1/pi)"
-    return strategy.name
-
-
-_LABELS = (  # describe()'s labels, as patterns, and how each reads in the current language
-    (re.compile(r"regular k=(?P<k>\S+)"), N_("regular k={k}")),
-    (re.compile(r"randomized pi=(?P<pi>\S+)"), N_("randomized π={pi}")),
-    (re.compile(r"ARTBP T0=(?P<t0>\S+)"), N_("ARTBP T0={t0}")),
-    (re.compile(r"linear pi (?P<start>\S+)->(?P<end>\S+)"), N_("randomized π {start}→{end}")),
-    (re.compile(r"full"), N_("full")),
-)
-
-
-def label_text(label: str) -> str:
-    """describe()'s stable label (a data key) as the reader reads it, in the current language:
-    'regular k=4' -> 常规截断 k=4; an unknown label is shown as it is."""
-    base, plain = label, True
-    if label.endswith(" (no 1/pi)"):
-        base, plain = label[: -len(" (no 1/pi)")], False
-    for pattern, msgid in _LABELS:
-        m = pattern.fullmatch(base)
-        if m:
-            text = _(msgid).format(**m.groupdict())
-            return text if plain else _("{strategy} without 1/π").format(strategy=text)
-    return label
 
 
 @torch.no_grad()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from importlib import resources
@@ -20,8 +18,9 @@ import torch
 
 from ..data import seq_data_iter_random
 from ..model import CharRNN
+from ..slices import TimeSliced
 from ..training import perplexity
-from ..truncation import ARTBPPi, ConstantPi, Randomized, Regular
+from ..truncation import Strategy
 from . import estimators, lags, moments
 
 MAX_NUM_STEPS, MAX_NUM_HIDDENS, MAX_BATCH = 100, 512, 128
@@ -115,22 +114,23 @@ def corpus_perplexity(model: CharRNN, corpus, batch_size: int, num_steps: int) -
     return perplexity(total / count) if count else math.nan
 
 
-def strategy_for(kind: str, value: float):
-    """'regular' with k, 'randomized' with a constant pi, 'artbp' with T0 (alpha = 3)."""
-    if kind == "regular":
-        return Regular(int(value))
-    if kind == "randomized":
-        return Randomized(ConstantPi(float(value)))
-    if kind == "artbp":
-        return Randomized(ARTBPPi(3.0, float(value)))
-    raise ValueError(f"unknown strategy {kind!r}; use 'regular', 'randomized' or 'artbp'")
+ARTBP_ALPHA = 3.0  # the lab's ARTBP sweeps T0 at the alpha of Tallec & Ollivier 2017
+
+
+def lab_strategies(k: int, pis=(), t0s=()) -> tuple[Strategy, ...]:
+    """The lab's strategies: regular k, randomized with each constant pi, ARTBP (alpha = 3) with each T0."""
+    return (
+        Strategy("regular", k=int(k)),
+        *(Strategy("randomized", pi=float(p)) for p in pis),
+        *(Strategy("artbp", alpha=ARTBP_ALPHA, t0=float(t)) for t in t0s),
+    )
 
 
 @dataclass
 class LagReport:
     """Per lag: share and norm ratio of the full gradient, and what each strategy keeps."""
 
-    table: pd.DataFrame  # lag, share, norm_ratio, tail_norm, kept_<label>, kept_<label>_std
+    table: pd.DataFrame  # lag, share, norm_ratio, tail_norm, kept_<key>, kept_<key>_std (Strategy.key)
     travel: pd.DataFrame
     eigenvalues: np.ndarray
     sigma_max: float
@@ -151,22 +151,21 @@ class LagReport:
         return float(rows.iloc[0]) if len(rows) else 0.0
 
 
-def exact_row(kind: str, value: float, label: str, ex: moments.Exact) -> dict:
+def exact_row(strategy: Strategy, ex: moments.Exact) -> dict:
     """One row of the exact table: relative bias, variance, MSE and, for a random estimator, the probability
     below which the path pairs carrying half its variance are kept, with the draws that takes (1 / it)."""
     seen = None if ex.rare is None else 1.0 / ex.rare
-    return {"kind": kind, "value": value, "strategy": label, "bias": ex.bias, "variance": ex.variance,
-            "mse": ex.mse, "rare": ex.rare, "draws_to_see": seen}  # fmt: skip
+    return {"kind": strategy.kind, "value": strategy.value, "strategy": strategy.key, "bias": ex.bias,
+            "variance": ex.variance, "mse": ex.mse, "rare": ex.rare, "draws_to_see": seen}  # fmt: skip
 
 
 def lag_report(
-    model, X, Y, *, regular_k: tuple[int, ...] = (), randomized: tuple[tuple[str, float], ...] = (),
-    draws: int = KEPT_DRAWS, seed: int = 0,
-) -> LagReport:  # fmt: skip
+    model, X, Y, strategies: tuple[Strategy, ...] = (), *, draws: int = KEPT_DRAWS, seed: int = 0
+) -> LagReport:
     """The lag decomposition (float64), the tail norms, the travel curve and W_hh's eigenvalues; for each
-    regular k and each randomized strategy its exact moments (bptt/moments.py) and its kept share per lag,
-    exact mean and sd. A window over the exact moments' work bound gets the randomized kept shares' mean
-    and sd from `draws` draws of the gates instead, and no exact table."""
+    strategy its exact moments (bptt/lab/moments.py) and its kept share per lag (regular: exactly; a
+    randomized one: exact mean and sd). A window over the exact moments' work bound gets the randomized
+    kept shares' mean and sd from `draws` draws of the gates instead, and no exact table."""
     win = lags.forward_window(model, X, Y)
     dec = lags.lag_decomposition(win)
     table = dec.table()
@@ -175,22 +174,20 @@ def lag_report(
     exact_ok = moments.exact_work(T, B, H) <= moments.MAX_EXACT_WORK
     mom = moments.Moments(win, dec.proj) if exact_ok else None
     rows = []
-    for k in regular_k:
-        s = Regular(int(k))
-        table[f"kept_{estimators.describe(s)}"] = lags.kept_by_regular(dec, int(k))
-        if mom is not None:
-            rows.append(exact_row("regular", int(k), estimators.describe(s), mom.of(s)))
     gen = torch.Generator().manual_seed(seed)
-    for kind, value in randomized:
-        s = strategy_for(kind, value)
-        label = estimators.describe(s)
-        if mom is not None:
-            ex = mom.of(s)
-            table[f"kept_{label}"], table[f"kept_{label}_std"] = ex.kept_mean, ex.kept_sd
-            rows.append(exact_row(kind, value, label, ex))
+    for s in strategies:
+        gates, col = s.gates(T), f"kept_{s.key}"
+        if s.kind == "regular":
+            table[col] = lags.kept_by_regular(dec, s.k)
+            if mom is not None:
+                rows.append(exact_row(s, mom.of(gates)))
+        elif mom is not None:
+            ex = mom.of(gates)
+            table[col], table[col + "_std"] = ex.kept_mean, ex.kept_sd
+            rows.append(exact_row(s, ex))
         else:
-            kept = lags.kept_by_draws(dec, estimators.draw_gates(s, draws, B, T, gen))
-            table[f"kept_{label}"], table[f"kept_{label}_std"] = kept.mean(0), kept.std(0, ddof=1)
+            kept = lags.kept_by_draws(dec, estimators.draw_gates(gates, draws, B, T, gen))
+            table[col], table[col + "_std"] = kept.mean(0), kept.std(0, ddof=1)
     tr = lags.travel(win)
     sigma, gamma = float(tr["sigma_max"].iloc[0]), float(tr["gamma"].iloc[0])
     exact = pd.DataFrame(rows) if mom is not None else None
@@ -212,12 +209,13 @@ def sampled_vs_exact(stats: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
 
 
 def estimator_report(
-    model, X, Y, strategies: list[tuple[str, float]], draws: int, *, seed: int = 0,
+    model, X, Y, strategies: tuple[Strategy, ...], draws: int, *, seed: int = 0,
     dtype=torch.float32, progress: Callable[[float], None] | None = None, with_sweep: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame | None]:  # fmt: skip
-    """For each (kind, value) strategy, `draws` draws against the exact full gradient g (computed in
-    float64); the draws themselves in `dtype` (float32 by default: 4x faster, relative error ~1e-7, far
-    below any Monte Carlo error here). Returns (stats table, {label: cos per draw}, regular sweep k=1..T)."""
+    """For each strategy, `draws` draws (one for a deterministic one) against the exact full gradient g
+    (computed in float64); the draws themselves in `dtype` (float32 by default: 4x faster, relative error
+    ~1e-7, far below any Monte Carlo error here). Returns (stats table, {key: cos per draw}, regular sweep
+    k=1..T)."""
     steps = report_steps(model, X, Y, strategies, draws, seed=seed, dtype=dtype, with_sweep=with_sweep)
     while True:
         try:
@@ -229,14 +227,14 @@ def estimator_report(
 
 
 def report_steps(
-    model, X, Y, strategies: list[tuple[str, float]], draws: int, *, seed: int = 0,
+    model, X, Y, strategies: tuple[Strategy, ...], draws: int, *, seed: int = 0,
     dtype=torch.float32, with_sweep: bool = True,
 ) -> Generator[float, None, tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame | None]]:  # fmt: skip
     """estimator_report as resumable work: a generator that yields the fraction done after the forward pass
     and after each chunk of draws, and returns what estimator_report returns (the same numbers: one
     generator of gates, drawn in the same order). The draw budget is checked at once, by this call."""
     B, T = X.shape
-    check_draw_budget(sum(k != "regular" for k, _ in strategies), draws, T, B, model.num_hiddens)
+    check_draw_budget(sum(s.random for s in strategies), draws, T, B, model.num_hiddens)
     return _report_steps(model, X, Y, strategies, draws, seed, dtype, with_sweep)
 
 
@@ -249,10 +247,10 @@ def _report_steps(model, X, Y, strategies, draws, seed, dtype, with_sweep):
     yield 0.0
     rows, cos = [], {}
     gen = torch.Generator().manual_seed(seed)
-    for i, (kind, value) in enumerate(strategies):
-        s = strategy_for(kind, value)
-        n = 1 if kind == "regular" else draws
-        steps = estimators.stats_steps(win, s, n, generator=gen, g=g)
+    T = X.shape[1]
+    for i, s in enumerate(strategies):
+        n = draws if s.random else 1
+        steps = estimators.stats_steps(win, s.gates(T), n, label=s.key, generator=gen, g=g)
         while True:
             try:
                 done, total = next(steps)
@@ -260,50 +258,50 @@ def _report_steps(model, X, Y, strategies, draws, seed, dtype, with_sweep):
                 st = stop.value
                 break
             yield (i + done / total) / len(strategies)
-        rows.append({"kind": kind, "value": value, **st.row()})
-        cos[st.label] = st.cos
+        rows.append({"kind": s.kind, "value": s.value, **st.row()})
+        cos[s.key] = st.cos
     return pd.DataFrame(rows), cos, sweep
 
 
-class EstimatorDraws:
-    """The estimators over draws (report_steps) as a job for the training workers (bptt/workers.py), so
-    that a page never draws inside its own script run: each `advance` runs the forward pass or one chunk
-    of draws; `fraction` says how far it is, `result` holds (stats, cos) once done and `error` what it
+class EstimatorDraws(TimeSliced):
+    """The estimators over draws (report_steps) as a job for the training workers (bptt/hosting/workers.py),
+    so that a page never draws inside its own script run: each step runs the forward pass or one chunk of
+    draws; `fraction` says how far it is, `result` holds (stats, cos) once done and `error` what it
     raised. `stopped` (written by the page) or an error finishes it early. The draw budget is checked
     when it is made (ValueError)."""
 
-    def __init__(self, model, X, Y, strategies: list[tuple[str, float]], draws: int, *, seed: int = 0):
+    def __init__(self, model, X, Y, strategies: tuple[Strategy, ...], draws: int, *, seed: int = 0):
+        super().__init__()
         self._steps = report_steps(model, X, Y, strategies, draws, seed=seed, with_sweep=False)
-        self._lock = threading.Lock()  # the generator is never resumed by two threads at once
         self.fraction = 0.0
         self.result: tuple[pd.DataFrame, dict[str, np.ndarray]] | None = None
         self.error: BaseException | None = None
         self.stopped = False
-        self.advances = 0  # calls of advance(), whether or not they drew (for tests)
+        self.advances = 0  # steps run: the forward pass, each chunk, the end (for tests)
 
     @property
     def finished(self) -> bool:
         return self.stopped or self.result is not None or self.error is not None
 
+    @property
+    def done(self) -> bool:
+        return self.finished
+
+    def _step(self) -> float:
+        self.advances += 1
+        try:
+            self.fraction = next(self._steps)
+        except StopIteration as stop:
+            stats, cos, _sweep = stop.value
+            self.result, self.fraction = (stats, cos), 1.0
+        except Exception as e:
+            self.error = e
+            raise
+        return self.fraction
+
     def advance(self, seconds: float = 0.0) -> None:
         """Draw for about `seconds` (at least one chunk) unless finished."""
-        self.advances += 1
-        with self._lock:
-            deadline = time.perf_counter() + seconds
-            while not self.finished:
-                try:
-                    self.fraction = next(self._steps)
-                except StopIteration as stop:
-                    stats, cos, _sweep = stop.value
-                    self.result, self.fraction = (stats, cos), 1.0
-                except Exception as e:
-                    self.error = e
-                    raise
-                if time.perf_counter() >= deadline:
-                    break
-
-    def interrupt(self) -> None:
-        """Nothing to cut short: one advance is one chunk of draws (CHUNK_BYTES of work at most)."""
+        self.run_for(seconds, wait=True)
 
 
 def regular_sweep(model, X, Y) -> pd.DataFrame:

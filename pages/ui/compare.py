@@ -10,11 +10,12 @@ import streamlit as st
 
 from bptt.charts.compare import comparison_chart
 from bptt.compare.results import RESULTS_DIR, curves_csv, load_shipped, results, results_json
-from bptt.compare.runner import Comparison, Spec, canonical_strategy, metric_title, strategy_title
+from bptt.compare.runner import Comparison, Spec, metric_title
 from bptt.compare.stats import summary, verdict
 from bptt.config import ConfigError, RunConfig
 from bptt.corpora import corpus_title
 from bptt.i18n import N_, _
+from bptt.truncation import Strategy
 
 from .corpus import builtin_corpus
 from .live import Lane
@@ -96,7 +97,7 @@ def live() -> LiveComparison | None:
 def live_spec(task: str) -> Spec:
     """The Spec of the live settings (raises ConfigError or ValueError with a message for a bad one)."""
     ss = st.session_state
-    strategies = tuple(dict.fromkeys(canonical_strategy(s) for s in ss.get(f"ui_cmp_strategies_{task}", [])))
+    strategies = tuple(dict.fromkeys(Strategy.parse(s).key for s in ss.get(f"ui_cmp_strategies_{task}", [])))
     seeds = tuple(range(int(ss.get("ui_cmp_seeds", 2))))
     if len(strategies) * len(seeds) > MAX_LIVE_RUNS:
         raise ConfigError(_("At most {n} runs (strategies × seeds) on this server.").format(n=MAX_LIVE_RUNS))
@@ -147,7 +148,7 @@ def settings(task: str) -> None:
         OPTIONS[task],
         key=f"ui_cmp_strategies_{task}",
         accept_new_options=True,
-        format_func=strategy_title,
+        format_func=Strategy.title_of,
         help=_(
             "Type another as `full`, `regular:K`, `randomized:PI`, `linear:PI:PI_END` or `artbp:ALPHA:T0`"
         ),
@@ -223,7 +224,7 @@ def table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=list(shown.values()))
     out = summary(runs, metric)
-    out = out.assign(strategy=[strategy_title(s) for s in out["strategy"]])
+    out = out.assign(strategy=[Strategy.title_of(s) for s in out["strategy"]])
     return out[list(shown)].rename(columns=shown)
 
 
@@ -243,7 +244,7 @@ def status_text(lc: LiveComparison) -> str:
         return _("Live comparison stopped after {k} of {n} runs.").format(k=len(c.finished), n=n)
     strategy, seed = c.order[c.index]
     return _("Live comparison: run {i} of {n} ({strategy}, seed {seed}); curves include the run in "
-             "progress.").format(i=c.index + 1, n=n, strategy=strategy_title(strategy),
+             "progress.").format(i=c.index + 1, n=n, strategy=Strategy.title_of(strategy),
                                  seed=seed)  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from bptt.config import from_mapping
 from bptt.corpora import corpus_title, load_corpus
 from bptt.i18n import _
 from bptt.lab import reports as gradlab
-from bptt.lab.estimators import label_text
+from bptt.truncation import Strategy
 
 from .lang import query_with_language
 from .session import guarded, registry, run_namer, session_id
@@ -191,8 +191,7 @@ def describe(source: Source) -> str:
 def _lag_view(_source: Source, key: tuple, k: int, pis: tuple, t0s: tuple):
     X, Y = gradlab.minibatch(corpus(_source), _source.batch_size, _source.num_steps, _source.seed)
     m = model(_source)
-    randomized = tuple(("randomized", p) for p in pis) + tuple(("artbp", t) for t in t0s)
-    rep = gradlab.lag_report(m, X, Y, regular_k=(k,), randomized=randomized, seed=_source.seed)
+    rep = gradlab.lag_report(m, X, Y, gradlab.lab_strategies(k, pis, t0s), seed=_source.seed)
     return rep, gradlab.regular_sweep(m, X, Y)
 
 
@@ -254,7 +253,7 @@ def round_count(x: float) -> str:
 
 def exact_table(exact):
     """The exact table as shown: the strategy in the reader's language, the columns a reader needs."""
-    shown = exact.assign(strategy=[label_text(s) for s in exact["strategy"]])
+    shown = exact.assign(strategy=[Strategy.title_of(s) for s in exact["strategy"]])
     return shown[["strategy", "bias", "variance", "mse", "draws_to_see"]]
 
 
@@ -262,7 +261,7 @@ def sampled_notes(stats, exact) -> None:
     """The drawn strategies' sampled E‖ĝ − g‖²/‖g‖² beside the exact value, and a warning for each whose
     sample falls short of it by more than its own standard error allows."""
     both = gradlab.sampled_vs_exact(stats, exact)
-    st.dataframe(both.assign(strategy=[label_text(s) for s in both["strategy"]]), hide_index=True,
+    st.dataframe(both.assign(strategy=[Strategy.title_of(s) for s in both["strategy"]]), hide_index=True,
                  key="table_lab_sampled")  # fmt: skip
     for row in both[both["short"]].itertuples():
         text = _(
@@ -271,7 +270,7 @@ def sampled_notes(stats, exact) -> None:
             "comes from path pairs a draw keeps with probability about 1 in {draws}, so it would take of "
             "the order of {draws} draws to see them."
         )
-        args = {"strategy": label_text(row.strategy), "n": int(row.draws), "sampled": row.sampled_mse,
+        args = {"strategy": Strategy.title_of(row.strategy), "n": int(row.draws), "sampled": row.sampled_mse,
                 "se": row.mse_se, "exact": row.exact_mse, "draws": round_count(row.draws_to_see)}  # fmt: skip
         st.warning(text.format(**args), icon=":material/warning:")
 
@@ -279,7 +278,7 @@ def sampled_notes(stats, exact) -> None:
 def stats_table(stats):
     """The estimators' table as shown: the strategy column in the reader's language (the data keeps
     the stable labels)."""
-    shown = stats.assign(strategy=[label_text(s) for s in stats["strategy"]])
+    shown = stats.assign(strategy=[Strategy.title_of(s) for s in stats["strategy"]])
     # The sampled bias of an unbiased estimator is Monte Carlo noise by construction: the exact table
     # above gives every bias; this one keeps what the draws illustrate.
     return shown[["strategy", "draws", "variance", "mse", "mse_se", "cos_mean", "cos_min"]]

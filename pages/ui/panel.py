@@ -12,6 +12,7 @@ from bptt.charts import train as charts
 from bptt.hosting.runs import WORSENED_MARGIN, Run, summary, worsening
 from bptt.i18n import N_, _
 from bptt.segmentation import segmentation_rows
+from bptt.truncation import Strategy
 
 from .session import registry
 
@@ -148,7 +149,7 @@ def draw() -> None:
             ).format(name=run.name)
         )
         steps = df["step"].to_numpy() if len(df) else None
-        strategy = run.cfg.describe_truncation()
+        strategy = Strategy.of_config(run.cfg).title()
         left.plotly_chart(charts.dh_heatmap(dh, steps, strategy), key="chart_dh")
         right.plotly_chart(charts.spectral_chart(df), key="chart_spectral")
     elif view == "speed":

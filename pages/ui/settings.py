@@ -1,5 +1,6 @@
-"""The settings widgets: every bound comes from bptt.config.FIELDS, every value lives in session_state
-as `cfg_<field>`, the URL holds them all, so a link reproduces an experiment."""
+"""The settings widgets: every label, help, bound and choice comes from RunConfig's field metadata (as
+bptt.config.FIELDS reads it), every value lives in session_state as `cfg_<field>`, the URL holds them
+all, so a link reproduces an experiment."""
 
 from __future__ import annotations
 
@@ -7,24 +8,12 @@ import streamlit as st
 
 from bptt.config import FIELDS, PRESETS, RunConfig, batch_size_max, epochs_max, from_mapping
 from bptt.device import describe_device, falls_back
-from bptt.i18n import N_, _
+from bptt.i18n import _
 
 from .lang import query_with_language
 from .session import guarded
 
 KEEP_ON_PRESET = ("corpus", "tokenizer", "max_vocab", "device")  # a preset is the experiment, not the data
-CORPUS_LABELS = {
-    "time_machine": N_("The Time Machine (the book's)"),
-    "bundled": N_("Shakespeare (bundled, offline)"),
-    "upload": N_("Upload a .txt file"),
-}
-TOKENIZER_LABELS = {"letters": N_("letters (the book)"), "chars": N_("every character")}
-LABELS = {"pi": "π", "pi_end": N_("π at the window's end"), "alpha": "α (ARTBP)", "t0": "T0 (ARTBP)"}
-SCHEDULE_LABELS = {
-    "constant": N_("constant π"),
-    "artbp": "ARTBP (α, T0)",
-    "linear": N_("linear π, start → end"),
-}
 
 
 def key(name: str) -> str:
@@ -102,35 +91,36 @@ def apply_preset() -> None:
             ss[key(name)] = value
 
 
+def widget_table() -> dict[str, dict]:
+    """Per setting, what its widget shows, in the current language: label, help, and the bounds of a
+    number or the shown name of each choice. Every widget below is drawn from this table."""
+    table = {}
+    for f in FIELDS.values():
+        row = {"label": f.label_text(), "help": f.help_text()}
+        if f.kind is str:
+            row["choices"] = {c: f.choice_text(c) for c in f.choices}
+        else:
+            row["bounds"] = f.bounds
+        table[f.name] = row
+    return table
+
+
 def number(name: str, *, slider: bool = False, hi=None, **kw):
-    f = FIELDS[name]
-    lo, top = f.bounds
+    w = widget_table()[name]
+    lo, top = w["bounds"]
     widget = st.slider if slider else st.number_input
-    return widget(
-        _(LABELS.get(name, f.label)),
-        min_value=lo,
-        max_value=top if hi is None else hi,
-        help=_(f.help),
-        key=key(name),
-        **kw,
-    )
+    top = top if hi is None else hi
+    return widget(w["label"], min_value=lo, max_value=top, help=w["help"], key=key(name), **kw)
 
 
-def choice(name: str, labels: dict[str, str] | None = None, *, radio: bool = False, **kw):
-    f = FIELDS[name]
+def choice(name: str, *, radio: bool = False, **kw):
+    w = widget_table()[name]
     widget = st.radio if radio else st.selectbox
-    labels = labels or {}
     # every choice in the current language, worked out now: a format_func reads no state (AppTest calls
     # it outside the script run, where the language is not set)
-    shown = {c: _(labels[c]) if c in labels else f.choice_text(c) for c in f.choices}
-    return widget(
-        _(LABELS.get(name, f.label)),
-        f.choices,
-        format_func=lambda c: shown.get(c, str(c)),
-        help=_(f.help),
-        key=key(name),
-        **kw,
-    )
+    shown = w["choices"]
+    return widget(w["label"], list(shown), format_func=lambda c: shown.get(c, str(c)), help=w["help"],
+                  key=key(name), **kw)  # fmt: skip
 
 
 def preset_select(cfg: RunConfig) -> None:
@@ -149,7 +139,7 @@ def preset_select(cfg: RunConfig) -> None:
 
 
 def text_settings(cfg: RunConfig) -> None:
-    choice("tokenizer", TOKENIZER_LABELS, radio=True, horizontal=True)
+    choice("tokenizer", radio=True, horizontal=True)
     number("max_vocab", step=10, disabled=cfg.tokenizer != "chars")
     number("max_tokens", step=1_000)
 
@@ -178,7 +168,7 @@ def truncation_settings(cfg: RunConfig) -> None:
     if cfg.truncation == "regular":
         number("k", slider=True)
     elif cfg.truncation == "randomized":
-        choice("schedule", SCHEDULE_LABELS)
+        choice("schedule")
         if cfg.schedule == "constant":
             number("pi", slider=True, step=0.01)
         elif cfg.schedule == "artbp":
@@ -193,9 +183,9 @@ def truncation_explained(cfg: RunConfig) -> None:
     """What the chosen truncation does to this window: the π_t schedule (a chart) or a sentence."""
     if cfg.truncation == "randomized":
         from bptt.charts import train as charts
-        from bptt.truncation import make_strategy
+        from bptt.truncation import Strategy
 
-        schedule = make_strategy(cfg).schedule
+        schedule = Strategy.of_config(cfg).gates(cfg.num_steps).schedule
         st.plotly_chart(charts.schedule_preview(schedule, cfg.num_steps), key="chart_schedule")
         weight_explained(schedule, cfg.num_steps)
     elif cfg.truncation == "regular":
