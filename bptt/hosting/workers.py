@@ -184,10 +184,13 @@ class Workers:
                     self._cond.notify_all()
 
     def _turn(self, entry: _Entry) -> None:
-        """Train the entry for one slice; an un-wished entry is interrupted (`reconcile`), so its slice
-        ends after the step in flight, and a lapsed lease ends at the slice's end."""
-        if self._wished(entry) and not entry.job.finished:
-            entry.steps += len(entry.job.run_for(self.slice_seconds))
+        """Step the entry until its slice is used, it is no longer wished for, or it finishes: one step
+        per `run_for(0)`, the wish checked before each, so that a pause or a lapsed lease takes effect
+        after the step in flight even when it comes before the slice began."""
+        deadline = time.perf_counter() + self.slice_seconds
+        while self._wished(entry) and not entry.job.finished and time.perf_counter() < deadline:
+            entry.steps += len(entry.job.run_for(0.0))  # one step
+            time.sleep(0)  # let a page thread waiting for the GIL in
 
     def _wished(self, entry: _Entry) -> bool:
         with self._cond:
