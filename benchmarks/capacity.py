@@ -44,10 +44,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from bptt.runs import RunRegistry  # noqa: E402
 
 from bptt.config import PRESETS, RunConfig  # noqa: E402
 from bptt.corpora import load_corpus  # noqa: E402
+from bptt.hosting.runs import RunRegistry  # noqa: E402
 from bptt.training import Trainer  # noqa: E402
 
 # The hosts README's table describes: (cores, GB of memory).

@@ -23,7 +23,6 @@ class ConfigError(ValueError):
 
 
 COMMANDS = ("train", "compare", "gradlab")  # the CLI subcommands (bptt/cli/)
-STRATEGY_FIELDS = ("truncation", "k", "schedule", "pi", "pi_end", "alpha", "t0")  # Strategy.config_fields
 
 
 def setting(

@@ -9,6 +9,7 @@ import streamlit as st
 
 from bptt.config import config_diff
 from bptt.i18n import _
+from bptt.truncation import Strategy
 from pages import ensure_router
 from pages.ui import board, live, panel, settings
 from pages.ui import corpus as text
@@ -21,7 +22,7 @@ from pages.ui.runs import (
     reset_button,
     take_note_of_new_run,
 )
-from pages.ui.session import registry, show_messages
+from pages.ui.session import on_phone, registry, show_messages
 
 ensure_router()
 ss = st.session_state
@@ -57,18 +58,26 @@ with st.container():
     show_messages()
     settings.url_notes(show=not registry())
     text.corpus_notices(corpus, corpus_error)
+# Start comes right under the title and the chart options under the charts, so that on a phone (where
+# the sidebar is folded away) Start and the first chart share the first screen.
+with st.container(horizontal=True, vertical_alignment="center"):
+    live.controls(LANE, can_start=corpus is not None)
+    reset_button()
+    analyse_button()
 
-with st.container(border=True):
+# On a phone the truncation box is folded (its title names the strategy), so the charts come into view.
+truncation_box = (
+    st.expander(_("Truncation: {strategy}").format(strategy=Strategy.of_config(cfg).title()))
+    if (phone := on_phone())
+    else st.container(border=True)
+)
+with truncation_box:
     left, right = st.columns([2, 3], gap="medium")
     with left:
         settings.truncation_settings(cfg)
     with right:
         settings.truncation_explained(cfg)
 
-with st.container(horizontal=True, vertical_alignment="center"):
-    live.controls(LANE, can_start=corpus is not None)
-    reset_button()
-    analyse_button()
 with st.container():
     active = registry().get(ss.get("active"))
     if active is not None and LANE.phase() != "idle" and (changes := config_diff(active.cfg, cfg)):
@@ -80,6 +89,11 @@ with st.container():
             ).format(changes=", ".join(changes))
         )
 
+if not phone:
+    panel.view_select()
+live.panel(LANE, create_run, panel.draw)
+if phone:  # under the charts, so that the first one is in the first screen
+    panel.view_select()
 with st.container(horizontal=True):
     overlay_select()
     st.radio(
@@ -100,9 +114,6 @@ with st.container(horizontal=True):
         width=170,
         help=_("0 is greedy, as the book; higher samples more freely"),
     )
-panel.view_select()
-
-live.panel(LANE, create_run, panel.draw)
 
 export_box()
 board.post_box(registry().get(ss.get("ui_manage_run")))

@@ -123,8 +123,9 @@ class PageWatch:
     uncaught exceptions and console errors. Requests to anywhere but 127.0.0.1 are aborted before they
     leave the browser (the page icon is a Material symbol that Streamlit fetches from Google's fonts)."""
 
-    def __init__(self, browser, width: int = 1400, height: int = 1000):
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+    def __init__(self, browser, width: int = 1400, height: int = 1000, **options):
+        """`options`: more of Playwright's context options (a phone's user_agent, is_mobile, ...)."""
+        self.context = browser.new_context(viewport={"width": width, "height": height}, **options)
         self.context.route(REMOTE, lambda route: route.abort())
         self.page = self.context.new_page()
         self.raw: list[str] = []

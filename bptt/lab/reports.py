@@ -64,7 +64,6 @@ def init_model(vocab_size: int, num_hiddens: int, seed: int) -> CharRNN:
 # benchmarks/lab_snapshot.py: float16 weights in a plain tensor dict (loaded with weights_only=True)
 # and their metadata beside them, so that the lab opens on the long-lag gradient that training builds.
 TRAINED = "lab_trained"
-TRAINED_PARAMS = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 
 
 def trained_paths(folder=None):

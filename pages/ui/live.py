@@ -26,8 +26,7 @@ from typing import Any
 
 import streamlit as st
 
-from bptt.device import configure_threads
-from bptt.hosting.slots import TrainingSlots, expected_finish, shared_slots
+from bptt.hosting.slots import expected_finish
 from bptt.hosting.workers import shared_workers
 from bptt.i18n import _, ngettext
 
@@ -39,14 +38,6 @@ log = logging.getLogger("bptt_lab.live")
 
 REFRESH_SECONDS = 1.0  # the panel redraws about once a second while the lane trains: as fast as one reads
 WANTS = ("running", "paused", "stopped")
-
-
-def training_slots() -> TrainingSlots:
-    """At most BPTT_MAX_TRAINING sessions (default 2) train at once; the others queue and take turns.
-    Each slot gets cores / slots of torch's process-wide threads."""
-    slots = shared_slots()
-    configure_threads(slots.capacity)
-    return slots
 
 
 def duration_text(seconds: float) -> str:

@@ -14,7 +14,7 @@ from bptt.i18n import N_, _
 from bptt.segmentation import segmentation_rows
 from bptt.truncation import Strategy
 
-from .session import registry
+from .session import on_phone, registry
 
 NUM_PREDS = 50  # characters the model writes after the prefix (the book: 50)
 MAX_PREFIX = 100
@@ -26,6 +26,14 @@ VIEWS = {
     "runs": N_("Runs"),
 }
 VIEW_KEY = "ui_view"
+METRIC_WIDTH = 165  # px: five metrics in a row on a desktop, two to a row on a phone (390 px)
+# Plotly's mode bar cut to saving a picture and resetting the axes (drag still zooms, a double click
+# resets): the full bar is wider than a phone's chart title leaves free and covered it.
+PLOT_CONFIG = {"displaylogo": False, "modeBarButtons": [["toImage", "resetScale2d"]]}
+
+
+def chart(slot, fig, key: str) -> None:
+    slot.plotly_chart(fig, key=key, config=PLOT_CONFIG)
 
 
 def view_select() -> None:
@@ -72,6 +80,12 @@ def worse_text(finished: str, worse) -> str:
     )
 
 
+def metric_row() -> list:
+    """Five metric places in a row that wraps: two to a row on a phone, not five stacked."""
+    with st.container(horizontal=True, gap="small"):
+        return [st.empty() for _ in range(5)]
+
+
 def draw() -> None:
     """The panel for the session's active run (or its latest one, or none yet)."""
     ss = st.session_state
@@ -79,22 +93,27 @@ def draw() -> None:
     run = registry().get(ss.get("active")) or (runs[-1] if runs else None)
     # -- the skeleton: always these elements, in this order --
     status = st.empty()
-    m = st.columns(5)
-    metric = [c.empty() for c in m]
-    message = st.empty()
-    strip_col, sample_col = st.columns([3, 2])
+    if on_phone():  # the view's charts first, so that Start and the first chart share the first screen
+        message, view_caption = st.empty(), st.empty()
+        left, right, wide = st.empty(), st.empty(), st.empty()
+        metric = metric_row()
+        strip_col, sample_col = st.container(), st.container()
+    else:
+        metric = metric_row()
+        message = st.empty()
+        strip_col, sample_col = st.columns([3, 2])
+        view_caption = st.empty()
+        left_col, right_col = st.columns(2)
+        left, right, wide = left_col.empty(), right_col.empty(), st.empty()
     strip, caption, sample = strip_col.empty(), sample_col.empty(), sample_col.empty()
-    view_caption = st.empty()
-    left_col, right_col = st.columns(2)
-    left, right, wide = left_col.empty(), right_col.empty(), st.empty()
 
     view = ss.get(VIEW_KEY) or "curves"
     if run is None:
         status.info(_("Press **Start** to train. The charts fill in as the model learns."))
         for c, label in zip(metric, (_("Step"), _("Epoch"), _("Perplexity"), _("Tokens / s"), _("Device"))):
-            c.metric(label, "–")
-        left.plotly_chart(charts.metric_chart({}, "loss"), key="chart_loss")
-        right.plotly_chart(charts.metric_chart({}, "perplexity"), key="chart_ppl")
+            c.metric(label, "–", width=METRIC_WIDTH)
+        chart(left, charts.metric_chart({}, "loss"), "chart_loss")
+        chart(right, charts.metric_chart({}, "perplexity"), "chart_ppl")
         return
 
     t = run.trainer
@@ -105,12 +124,12 @@ def draw() -> None:
     if queued:
         label, speed = _("waiting for a training slot"), math.nan  # no speed it does not have now
     status.progress(t.progress, text=f"{run.name}: {label}")
-    metric[0].metric(_("Step"), f"{t.step_count:,}")
-    metric[1].metric(_("Epoch"), f"{t.epoch} / {run.cfg.epochs}")
-    metric[2].metric(_("Perplexity"), _fmt(t.perplexity(), ".2f"))
+    metric[0].metric(_("Step"), f"{t.step_count:,}", width=METRIC_WIDTH)
+    metric[1].metric(_("Epoch"), f"{t.epoch} / {run.cfg.epochs}", width=METRIC_WIDTH)
+    metric[2].metric(_("Perplexity"), _fmt(t.perplexity(), ".2f"), width=METRIC_WIDTH)
     speed_help = _("not training while it waits for a slot") if queued else _("median of the last 20 steps")
-    metric[3].metric(_("Tokens / s"), _fmt(speed, ",.0f"), help=speed_help)
-    metric[4].metric(_("Device"), str(t.device))
+    metric[3].metric(_("Tokens / s"), _fmt(speed, ",.0f"), help=speed_help, width=METRIC_WIDTH)
+    metric[4].metric(_("Device"), str(t.device), width=METRIC_WIDTH)
     if run.status == "diverged":
         message.error(t.message)
     elif run.status == "finished" and (worse := worsening(epochs["perplexity"])) is not None:
@@ -122,7 +141,7 @@ def draw() -> None:
     if t.last_window is not None:
         tokens = t.corpus.vocab.to_tokens(t.last_window["X"][0])
         rows = segmentation_rows(run.cfg, t.last_window["xi"][:, 0].numpy())
-    strip.plotly_chart(charts.segmentation_strip(tokens, rows), key="chart_strip")
+    chart(strip, charts.segmentation_strip(tokens, rows), "chart_strip")
     prefix = str(ss.get("ui_prefix", ""))[:MAX_PREFIX]
     temperature = float(ss.get("ui_temperature", 0.0))
     how = _("greedy") if temperature == 0 else _("sampled")
@@ -133,13 +152,13 @@ def draw() -> None:
     curves = {r.name: (df if r is run else r.trainer.snapshot()[0]) for r in shown}
     x = ss.get("ui_xaxis", "tokens")
     if view == "curves":
-        left.plotly_chart(charts.metric_chart(curves, "loss", x), key="chart_loss")
-        right.plotly_chart(charts.metric_chart(curves, "perplexity", x), key="chart_ppl")
+        chart(left, charts.metric_chart(curves, "loss", x), "chart_loss")
+        chart(right, charts.metric_chart(curves, "perplexity", x), "chart_ppl")
     elif view == "gradients":
         view_caption.caption(_("For {name}").format(name=run.name))
         theta = run.cfg.clip if run.cfg.clip > 0 else None
-        left.plotly_chart(charts.grad_norm_chart(df, theta), key="chart_grad")
-        right.plotly_chart(charts.param_norm_chart(df), key="chart_params")
+        chart(left, charts.grad_norm_chart(df, theta), "chart_grad")
+        chart(right, charts.param_norm_chart(df), "chart_params")
     elif view == "dh":
         view_caption.caption(
             _(
@@ -150,9 +169,9 @@ def draw() -> None:
         )
         steps = df["step"].to_numpy() if len(df) else None
         strategy = Strategy.of_config(run.cfg).title()
-        left.plotly_chart(charts.dh_heatmap(dh, steps, strategy), key="chart_dh")
-        right.plotly_chart(charts.spectral_chart(df), key="chart_spectral")
+        chart(left, charts.dh_heatmap(dh, steps, strategy), "chart_dh")
+        chart(right, charts.spectral_chart(df), "chart_spectral")
     elif view == "speed":
-        wide.plotly_chart(charts.metric_chart(curves, "tokens_per_sec", x), key="chart_speed")
+        chart(wide, charts.metric_chart(curves, "tokens_per_sec", x), "chart_speed")
     else:
         wide.dataframe(summary(runs), hide_index=True)

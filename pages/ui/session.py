@@ -34,6 +34,14 @@ def session_lock() -> threading.RLock:
     return state().setdefault("session_lock", threading.RLock())
 
 
+def on_phone() -> bool:
+    """The visitor's browser is a phone's: its User-Agent says "Mobile", as iOS Safari's and Android
+    Chrome's do (a tablet's says it is a desktop, and has the room of one). Pages put Start and the first
+    chart in the first screen there."""
+    headers = st.context.headers
+    return "Mobile" in (headers.get("User-Agent", "") if headers else "")
+
+
 def registry() -> RunRegistry:
     """The session's runs, shared by every page of the session."""
     return state().setdefault("registry", RunRegistry())
