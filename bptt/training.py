@@ -279,7 +279,10 @@ class Trainer(TimeSliced):
                 callback(rec)
 
     def _take_snapshot(self) -> Snapshot:
-        epoch = self.epoch + self._batch_in_epoch / max(self.batches_per_epoch, 1)
+        # Between two epochs (after the last one, say) no epoch is in progress: `_batch_in_epoch` still
+        # counts the finished one's batches.
+        within = self._batch_in_epoch if self._batches is not None else 0
+        epoch = self.epoch + within / max(self.batches_per_epoch, 1)
         return Snapshot(self.step_count, epoch, self.perplexity(), copy_params(self.model.named_parameters()))
 
     # -- reading, safe while another thread trains ----------------------------------------------------

@@ -12,7 +12,7 @@ from bptt.lab import reports as gradlab
 from bptt.lab.estimators import MAX_DRAWS, choose_k
 from bptt.lab.reports import MAX_BATCH, MAX_NUM_HIDDENS, MAX_NUM_STEPS
 from pages import ensure_router
-from pages.ui import lab, lab_draws
+from pages.ui import lab, lab_draws, lab_tables
 
 ensure_router()
 ss = st.session_state
@@ -125,7 +125,7 @@ with by_lag:
             "lags at chunk boundaries; randomized strategies keep every lag on average ({note})."
         ).format(note=kept_note)
     )
-    st.dataframe(rep.table, hide_index=True)
+    lab_tables.show(rep.table, key="table_lab_lags")
 with travel:
     st.caption(
         _("Jacobians ∂h_t/∂h_(t−k) of the forward pass at {weights}, on the minibatch above.").format(
@@ -160,7 +160,7 @@ with draws_tab:
                 "paths that a draw keeps with probability 1/draws_to_see or less."
             )
         )
-        st.dataframe(lab.exact_table(rep.exact), hide_index=True, key="table_lab_exact")
+        lab_tables.show(lab.exact_table(rep.exact), key="table_lab_exact")
     key = (source.key, options, int(draws))
     strategies = gradlab.lab_strategies(k, pis, t0s)
 
@@ -195,5 +195,5 @@ with draws_tab:
         stats, cos = lab_draws.draws_record().job.result
         if rep.exact is not None:
             lab.sampled_notes(stats, rep.exact)
-        st.dataframe(lab.stats_table(stats), hide_index=True, key="table_lab_stats")
+        lab_tables.show(lab.stats_table(stats), key="table_lab_stats")
         st.plotly_chart(lab_charts.cos_figure(cos, source.short), key="chart_lab_cos")

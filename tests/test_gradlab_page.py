@@ -265,9 +265,10 @@ def test_pi_half_on_trained_weights_shows_the_exact_variance_and_the_warning(shi
     assert f"the exact value is {half.mse:.3g}" in warning and "has not met the rare long paths" in warning
     both = table(at, "sampled_mse")
     assert bool(both["short"].iloc[0]) and math.isclose(both["exact_mse"].iloc[0], half.mse, rel_tol=1e-9)
-    # The workers drew what the library draws with the same seed, in the same order.
+    # The workers drew what the library draws with the same seed, in the same order (float32 draws: a
+    # worker thread may split torch's reductions over another number of threads, ~1e-7 apart).
     stats, _cos, _sweep = gradlab.estimator_report(model, X, Y, gradlab.lab_strategies(10, (0.5,)), 100,
                                                    seed=0, with_sweep=False)  # fmt: skip
     shown = table(at, "cos_mean")
     for column in ("variance", "mse", "mse_se", "cos_mean", "cos_min"):
-        np.testing.assert_array_equal(shown[column], stats[column], err_msg=column)
+        np.testing.assert_allclose(shown[column], stats[column], rtol=1e-6, err_msg=column)

@@ -53,12 +53,16 @@ def reference(window, draws: int = 300):
     return stats, cos
 
 
-def same(result, ref) -> None:
+def same(result, ref, exact: bool = True) -> None:
+    """The same statistics: bit for bit in one thread; from a worker thread, whose torch reductions may
+    be split over another number of threads, to float32's rounding (~1e-7, far below the draws' own
+    Monte Carlo error). The gates, and so the draws, are the same either way."""
     stats, cos = result
-    pd.testing.assert_frame_equal(stats, ref[0], check_exact=True)
+    rtol = 0 if exact else 1e-6
+    pd.testing.assert_frame_equal(stats, ref[0], check_exact=exact, rtol=rtol or 1e-5)
     assert cos.keys() == ref[1].keys()
     for label in cos:
-        np.testing.assert_array_equal(cos[label], ref[1][label])
+        np.testing.assert_allclose(cos[label], ref[1][label], rtol=rtol, atol=0)
 
 
 def test_a_job_advanced_by_hand_draws_what_one_call_draws(window):
@@ -93,8 +97,7 @@ def test_the_workers_draw_it_in_slices_and_the_numbers_are_the_same(window, pool
     pool.reconcile("s", "lab_draws", j, True)  # resumed
     wait_for(lambda: j.finished)
     assert j.error is None
-    ref = reference(window)  # torch's thread count as the workers set it: the same reductions
-    same(j.result, ref)
+    same(j.result, reference(window), exact=False)
     wait_for(lambda: pool.entries() == 0)
 
 
@@ -135,11 +138,11 @@ def test_a_failing_job_reports_its_error_and_finishes(window):
 
 # -- on the page ------------------------------------------------------------------------------------
 
-MID = {"lab_num_steps": 35, "lab_num_hiddens": 128, "lab_batch": 32, "lab_seed": 1, "lab_k": 5}
+MID = {"lab_num_steps": 35, "lab_num_hiddens": 256, "lab_batch": 32, "lab_seed": 1, "lab_k": 5}
 
 
 def test_a_click_in_the_middle_of_the_draws_loses_nothing():
-    """Draw 2,000 times (six chunks at H = 128); mid-way press Stop, press Apply, then Draw again: the
+    """Draw 600 times (7 chunks at H = 256); mid-way press Stop, press Apply, then Draw again: the
     draws go on from where they stopped and give what one call with the same seed gives."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run(timeout=TIMEOUT)
@@ -147,17 +150,22 @@ def test_a_click_in_the_middle_of_the_draws_loses_nothing():
     at.radio(key="lab_weights").set_value("init")
     for key, value in MID.items():
         at.number_input(key=key).set_value(value)
-    at.number_input(key="lab_draws").set_value(2000)
+    at.number_input(key="lab_draws").set_value(600)
     at.multiselect(key="lab_pis").set_value([0.9])
     at.multiselect(key="lab_t0s").set_value([])
     at.button(key="btn_lab_apply").click().run(timeout=TIMEOUT)
     at.button(key="btn_lab_draw").click().run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     record = at.session_state["lab_draw_job"]
-    wait_for(lambda: record.job.fraction > 0.2, timeout=TIMEOUT)
-    at.run(timeout=TIMEOUT)  # a page run while the workers draw: it renews their lease, nothing else
+    deadline = time.monotonic() + TIMEOUT
+    while record.job.fraction <= 0.5:  # past the regular draw, into π = 0.9's 7 chunks
+        assert time.monotonic() < deadline, "the draws did not start"
+        at.run(timeout=TIMEOUT)  # page runs while the workers draw: they renew the lease, nothing else
     at.button(key="btn_lab_draw_stop").click().run(timeout=TIMEOUT)
-    stopped_at, drawing = record.job.fraction, record.job
+    drawing = record.job
+    time.sleep(0.1)
+    with drawing._lock:  # a chunk in flight when Stop landed ends first (a pause acts between chunks)
+        stopped_at = drawing.fraction
     assert 0 < stopped_at < 1 and not record.job.finished
     assert any("The draws stopped at" in i.value for i in at.info)
     at.button(key="btn_lab_apply").click().run(timeout=TIMEOUT)  # another click: nothing changes
@@ -172,10 +180,10 @@ def test_a_click_in_the_middle_of_the_draws_loses_nothing():
     assert record.job is drawing and drawing.result is not None  # the same job went on
     c = load_corpus("bundled", max_tokens=10_000)
     X, Y = gradlab.minibatch(c, 32, 35, 1)
-    stats, _cos, _ = gradlab.estimator_report(gradlab.init_model(len(c.vocab), 128, 1), X, Y,
-                                              gradlab.lab_strategies(5, (0.9,)), 2000, seed=1,
+    stats, _cos, _ = gradlab.estimator_report(gradlab.init_model(len(c.vocab), 256, 1), X, Y,
+                                              gradlab.lab_strategies(5, (0.9,)), 600, seed=1,
                                               with_sweep=False)  # fmt: skip
     shown = next(d.value for d in at.dataframe if "cos_mean" in d.value.columns)
-    assert list(shown["draws"]) == [1, 2000]
+    assert list(shown["draws"]) == [1, 600]
     for column in ("variance", "mse", "mse_se", "cos_mean", "cos_min"):
-        np.testing.assert_array_equal(shown[column], stats[column], err_msg=column)
+        np.testing.assert_allclose(shown[column], stats[column], rtol=1e-6, err_msg=column)

@@ -57,7 +57,9 @@ def lag_norm_figure(table: pd.DataFrame, weights: str) -> go.Figure:
         )  # fmt: skip
     )
     title = _("Size of each lag's term of the full gradient ({weights})").format(weights=escape(weights))
-    return layout(fig, title, _("lag k"), _("‖g_k‖ / ‖g‖"), "lab-norms", yaxis_type="log")
+    fig = layout(fig, title, _("lag k"), _("‖g_k‖ / ‖g‖"), "lab-norms", yaxis_type="log")
+    fig.update_yaxes(**POWERS)
+    return fig
 
 
 def travel_figure(travel: pd.DataFrame, weights: str) -> go.Figure:
@@ -72,8 +74,10 @@ def travel_figure(travel: pd.DataFrame, weights: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=travel["lag"], y=np.power(10.0, travel[col]), name=name,
                                  mode="lines", line={"dash": dash}))  # fmt: skip
     title = _("How far a gradient travels: ‖∂h_t/∂h_(t−k)‖₂<br>from the window's last step ({weights})")
-    return layout(fig, title.format(weights=escape(weights)), _("k (steps back)"), _("spectral norm"),
-                  "lab-travel", yaxis_type="log", legend=LEGEND_BELOW, height=500)  # fmt: skip
+    fig = layout(fig, title.format(weights=escape(weights)), _("k (steps back)"), _("spectral norm"),
+                 "lab-travel", yaxis_type="log", legend=LEGEND_BELOW, height=500)  # fmt: skip
+    fig.update_yaxes(**POWERS)
+    return fig
 
 
 def eigenvalue_figure(eigenvalues: np.ndarray, sigma_max: float, weights: str) -> go.Figure:
@@ -93,6 +97,27 @@ def eigenvalue_figure(eigenvalues: np.ndarray, sigma_max: float, weights: str) -
 
 
 LABELLED_K = (1, 2, 5, 10, 20, 35, 50, 100)  # regular k's named on the plane (every k is in its hover)
+LABEL_GAP = 0.06  # of the bias axis's span: "k=10" is about this wide on the lab's plane
+POWERS = {"exponentformat": "power", "showexponent": "all"}  # log axes read 10⁻⁵, not 10µ
+
+
+def spaced_k_labels(ks, xs, span: float, gap: float = LABEL_GAP) -> list[str]:
+    """Text for each regular k on the plane's strip: "k=…" for the window's own k = T and then
+    LABELLED_K in order, each only when it sits at least `gap`·span from every label already placed, so
+    that no two labels overlap (k's at almost the same bias, e.g. every k past the gradient's reach,
+    keep only the first)."""
+    ks, xs = [int(k) for k in ks], [float(x) for x in xs]
+    T = max(ks) if ks else 0
+    at = dict(zip(ks, xs, strict=True))
+    placed: list[float] = []
+    chosen = set()
+    for k in [T, *sorted(LABELLED_K)]:
+        if k in at and k not in chosen and all(abs(at[k] - x) >= gap * span for x in placed):
+            chosen.add(k)
+            placed.append(at[k])
+    return [f"k={k}" if k in chosen else "" for k in ks]
+
+
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0}
 
 
@@ -103,7 +128,9 @@ def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
     axis. `exact`: the lab report's exact table (None when the window is too big for exact moments)."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.04)
     T = int(sweep["k"].max())
-    text = [f"k={k}" if k in LABELLED_K or k == T else "" for k in sweep["k"]]
+    top = float(sweep["bias"].max()) if len(sweep) else 1.0
+    pad = 0.03 * (top if top > 0 else 1.0)  # a margin left of 0, where the unbiased estimators sit
+    text = spaced_k_labels(sweep["k"], sweep["bias"], top + 2 * pad)
     fig.add_trace(go.Scatter(x=sweep["bias"], y=np.zeros(len(sweep)), mode="markers+text", text=text,
                              textposition="top center", customdata=sweep["k"],
                              hovertemplate="k=%{customdata}<br>" + _("bias") + " %{x:.4g}<extra></extra>",
@@ -128,11 +155,9 @@ def plane_figure(exact: pd.DataFrame | None, sweep: pd.DataFrame, weights: str) 
         fig.add_annotation(text=_("This window is too large for exact moments"), showarrow=False,
                            xref="x domain", yref="y domain", x=0.5, y=0.5, row=1, col=1)  # fmt: skip
     fig.update_yaxes(type="log", dtick=1, title_text=_("relative variance E‖ĝ − E ĝ‖² / ‖g‖² (exact)"),
-                     row=1, col=1)  # fmt: skip
+                     row=1, col=1, **POWERS)  # fmt: skip
     fig.update_yaxes(showticklabels=False, range=[-1, 1.5], title_text=_("var = 0"), row=2, col=1)
     xlabel = _("relative bias ‖E ĝ − g‖ / ‖g‖ (exact; randomized and ARTBP: 0 by construction)")
-    top = float(sweep["bias"].max()) if len(sweep) else 1.0
-    pad = 0.03 * (top if top > 0 else 1.0)  # a margin left of 0, where the unbiased estimators sit
     fig.update_xaxes(range=[-pad, top + pad], title_text=xlabel, row=2, col=1)
     fig.update_xaxes(range=[-pad, top + pad], row=1, col=1)
     title = _("Bias–variance plane of the estimators vs the full-window gradient ({weights})")

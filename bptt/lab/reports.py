@@ -85,7 +85,8 @@ def trained_model(folder=None) -> CharRNN:
         saved = torch.load(f, weights_only=True, map_location="cpu")
     model = CharRNN(V, H)
     shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
-    if not isinstance(saved, dict) or {n: tuple(t.shape) for n, t in saved.items()} != shapes:
+    if (not isinstance(saved, dict) or not all(isinstance(t, torch.Tensor) for t in saved.values())
+            or {n: tuple(t.shape) for n, t in saved.items()} != shapes):  # fmt: skip
         raise ValueError("the trained snapshot does not hold the char-RNN its metadata describes")
     model.load_state_dict({n: t.to(torch.float32) for n, t in saved.items()})
     return model

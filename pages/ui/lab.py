@@ -4,6 +4,7 @@ estimators' draws as a job of the training workers, and the links between the la
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import streamlit as st
@@ -14,6 +15,7 @@ from bptt.i18n import _
 from bptt.lab import reports as gradlab
 from bptt.truncation import Strategy
 
+from . import lab_tables
 from .lang import query_with_language
 from .session import guarded, registry, run_namer, session_id
 from .settings import current_config_quiet, key
@@ -101,9 +103,11 @@ def apply_request() -> None:
 
 
 def snapshot_label(meta: dict, perplexity: bool = False) -> str:
-    """ "step 400 (epoch 3.2)" for the step list; with the perplexity for the sentence that names them."""
+    """ "step 400 (after 3 epochs)" for the step list (whole epochs done); with the perplexity for the
+    sentence that names them."""
     ppl = meta["perplexity"]
-    text = _("step {step} (epoch {epoch:.1f})").format(step=meta["step"], epoch=meta["epoch"])
+    epochs = math.floor(meta["epoch"] + 1e-9)  # a fraction of an epoch in progress is not shown
+    text = _("step {step:,} (after {epochs:,} epochs)").format(step=meta["step"], epochs=epochs)
     return text + (_(", perplexity {ppl:.2f}").format(ppl=ppl) if perplexity and ppl == ppl else "")
 
 
@@ -261,8 +265,9 @@ def sampled_notes(stats, exact) -> None:
     """The drawn strategies' sampled E‖ĝ − g‖²/‖g‖² beside the exact value, and a warning for each whose
     sample falls short of it by more than its own standard error allows."""
     both = gradlab.sampled_vs_exact(stats, exact)
-    st.dataframe(both.assign(strategy=[Strategy.title_of(s) for s in both["strategy"]]), hide_index=True,
-                 key="table_lab_sampled")  # fmt: skip
+    lab_tables.show(
+        both.assign(strategy=[Strategy.title_of(s) for s in both["strategy"]]), key="table_lab_sampled"
+    )
     for row in both[both["short"]].itertuples():
         text = _(
             "{strategy}: the {n} draws give E‖ĝ − g‖²/‖g‖² = {sampled:.3g} ± {se:.2g}, the exact value is "
