@@ -10,7 +10,7 @@ import streamlit as st
 from bptt.config import config_diff
 from bptt.i18n import _
 from pages import ensure_router
-from pages.ui import board, live, panel, settings
+from pages.ui import board, live, panel, replays, settings
 from pages.ui import corpus as text
 from pages.ui.runs import (
     LANE,
@@ -101,9 +101,10 @@ with st.container(horizontal=True):
         width=170,
         help=_("0 is greedy, as the book; higher samples more freely"),
     )
+replays.replay_box()
 panel.view_select()
 
-live.panel(LANE, create_run, panel.draw)
+live.panel(LANE, create_run, panel.draw, replays.playing)
 
 export_box()
 board.post_box(registry().get(ss.get("ui_manage_run")))

@@ -1,0 +1,447 @@
+"""Recorded runs, and their replay on the training page at no training cost (no Streamlit).
+
+A recording (`python -m bptt train ... --record PATH`) keeps every record the live panel draws: the
+trainer's per-step history (d2l §8.5's loss and perplexity, the gradient norms before and after
+clipping, the spectral norm of W_hh, speed, wall time), the (steps, T) matrix of ||∂L/∂h_t|| (§8.7),
+the per-epoch perplexity, the first row of each step's window with its gates ξ_t (§8.7.1), the greedy
+text the model wrote after each epoch, and the settings. It is one compressed .npz file read with
+`np.load(..., allow_pickle=False)`: plain arrays, never pickled objects; the metadata is a JSON string
+inside it.
+
+Column types. Counters are int32 (`step`, `tokens`: a run has at most 20 M tokens); `epoch`, `wall_time`
+and `tokens_per_sec` are float32 (a fractional epoch up to 2,000 and speeds above 65,504 need more
+than float16's 11 bits and range); every other float column, and ||∂L/∂h_t||, is float16 when each of
+its finite non-zero values lies in float16's normal range (relative rounding at most 2⁻¹¹), else
+float32.
+
+A `Replay` gives a recording the read interface of a `bptt.training.Trainer` (what pages/ui/panel.py
+reads: snapshot(), step_count, epoch, perplexity(), predict(), last_window, progress, device, status,
+message): plain indexing into the arrays, at the step the recorded wall time has reached after
+speed × the seconds since the replay began.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import RunConfig
+from ..i18n import N_, _
+from ..model import CharRNN
+from ..snapshots import copy_params
+from ..training import COLUMNS, Trainer, perplexity
+from .runs import Run
+
+FORMAT = 1  # the recording format's version, in its metadata
+INT32 = ("step", "tokens")
+FLOAT32 = ("epoch", "wall_time", "tokens_per_sec")
+BOOL = ("clipped",)
+EPOCH_COLUMNS = ("epoch", "perplexity", "tokens", "wall_time")
+F16_MIN, F16_MAX = float(np.finfo(np.float16).tiny), float(np.finfo(np.float16).max)
+SPEEDS = (1.0, 10.0, 100.0, math.inf)  # the page's choices; inf: the whole run at once
+MAX_FILE_BYTES = 20_000_000  # a recording is read whole: bound what a file can make us allocate
+
+
+class ReplayError(ValueError):
+    """A file that is not a readable recording; the message says why."""
+
+
+def compact(values: Any) -> np.ndarray:
+    """float16 when every finite non-zero value is in its normal range, else float32."""
+    a = np.asarray(values, dtype=np.float64)
+    finite = np.abs(a[np.isfinite(a) & (a != 0)])
+    fits = finite.size == 0 or (finite.min() >= F16_MIN and finite.max() <= F16_MAX)
+    return a.astype(np.float16 if fits else np.float32)
+
+
+def column_array(name: str, values: Any) -> np.ndarray:
+    if name in INT32:
+        return np.asarray(values, dtype=np.int32)
+    if name in FLOAT32:
+        return np.asarray(values, dtype=np.float32)
+    if name in BOOL:
+        return np.asarray(values, dtype=bool)
+    return compact(values)
+
+
+class Recorder:
+    """Collects, after each step, what the history does not keep: the first row of the window and its
+    gates, and the greedy text after each epoch (d2l's predict_ch8 with the prefix)."""
+
+    def __init__(self, trainer: Trainer, prefix: str, num_preds: int = 50) -> None:
+        self.trainer, self.prefix, self.num_preds = trainer, prefix, num_preds
+        self.window_x: list[np.ndarray] = []
+        self.window_xi: list[np.ndarray] = []
+        self.sample_steps: list[int] = [0]
+        self.samples: list[str] = [trainer.predict(prefix, num_preds)]  # the initialisation's text
+        self._epochs = 0
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        t = self.trainer
+        self.window_x.append(t.last_window["X"][0].numpy().copy())
+        self.window_xi.append(t.last_window["xi"][:, 0].numpy().copy())
+        if len(t.history.epochs["epoch"]) > self._epochs:  # an epoch ended before this step
+            self._epochs = len(t.history.epochs["epoch"])
+            self.sample_steps.append(t.step_count - 1)
+            self.samples.append(t.predict(self.prefix, self.num_preds))
+
+    def finish(self) -> None:
+        """The text at the end of the run (after the last epoch, which no later step reveals)."""
+        t = self.trainer
+        if self.sample_steps[-1] != t.step_count:
+            self.sample_steps.append(t.step_count)
+            self.samples.append(t.predict(self.prefix, self.num_preds))
+
+
+def write_recording(path: Path, trainer: Trainer, recorder: Recorder, *, corpus_label: str) -> int:
+    """Write the run as a compressed .npz; returns its size in bytes."""
+    h = trainer.history
+    arrays: dict[str, np.ndarray] = {f"h_{c}": column_array(c, h.columns[c]) for c in COLUMNS}
+    arrays["dh"] = compact(h.dh_matrix())
+    arrays.update({f"e_{c}": column_array(c, h.epochs[c]) for c in EPOCH_COLUMNS})
+    arrays["e_perplexity"] = np.asarray(h.epochs["perplexity"], dtype=np.float32)
+    vocab = trainer.corpus.vocab.idx_to_token
+    T = trainer.cfg.num_steps
+    x = np.stack(recorder.window_x) if recorder.window_x else np.zeros((0, T))
+    arrays["window_x"] = x.astype(np.uint8 if len(vocab) <= 256 else np.uint16)
+    xi = np.stack(recorder.window_xi) if recorder.window_xi else np.zeros((0, T))
+    arrays["window_xi"] = compact(xi)
+    arrays["sample_steps"] = np.asarray(recorder.sample_steps, dtype=np.int32)
+    arrays["samples"] = np.asarray(recorder.samples, dtype=np.str_)
+    meta = {
+        "format": FORMAT,
+        "settings": trainer.cfg.to_dict(),
+        "strategy": strategy_key(trainer.cfg),
+        "corpus_name": trainer.corpus.name,
+        "corpus_label": corpus_label,
+        "vocab": vocab,
+        "prefix": recorder.prefix,
+        "status": trainer.status,
+        "message": [[msgid, args] for msgid, args in trainer._message],
+        "perplexity": trainer.perplexity(),
+        "steps": trainer.step_count,
+        "device": str(trainer.device),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    for name, p in copy_params(trainer.model.named_parameters()).items():
+        arrays[f"w_{name}"] = p.numpy()  # float32: the Gradient lab analyses exactly the trained weights
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        np.savez_compressed(f, **arrays)
+    return path.stat().st_size
+
+
+def strategy_key(cfg: RunConfig) -> str:
+    """The strategy as `python -m bptt compare` names it: full, regular:K, randomized:PI, artbp:A:T0,
+    linear:PI:PI_END."""
+    if cfg.truncation == "regular":
+        return f"regular:{cfg.k}"
+    if cfg.truncation == "randomized":
+        if cfg.schedule == "artbp":
+            return f"artbp:{cfg.alpha:g}:{cfg.t0:g}"
+        if cfg.schedule == "linear":
+            return f"linear:{cfg.pi:g}:{cfg.pi_end:g}"
+        return f"randomized:{cfg.pi:g}"
+    return "full"
+
+
+@dataclass
+class Recording:
+    """A recording as read back: the history and epoch frames, the ∂L/∂h_t matrix, the windows, the
+    texts and the metadata."""
+
+    meta: dict[str, Any]
+    frame: pd.DataFrame
+    dh: np.ndarray
+    epochs: pd.DataFrame
+    window_x: np.ndarray
+    window_xi: np.ndarray
+    sample_steps: np.ndarray
+    samples: list[str]
+    weights: dict[str, np.ndarray]  # the final weights, by parameter name
+    cfg: RunConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cfg = RunConfig(**self.meta["settings"])
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def read_recording(path: Path) -> Recording:
+    """Read a recording; ReplayError when the file is not one (never unpickles anything)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ReplayError(_("{name} is larger than a recording can be.").format(name=path.name))
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            frame = pd.DataFrame({c: z[f"h_{c}"].astype(_read_type(c)) for c in COLUMNS})
+            epochs = pd.DataFrame({c: z[f"e_{c}"].astype(_read_type(c)) for c in EPOCH_COLUMNS})
+            rec = Recording(
+                meta=meta,
+                frame=frame,
+                dh=z["dh"].astype(np.float32),
+                epochs=epochs,
+                window_x=z["window_x"].astype(np.int64),
+                window_xi=z["window_xi"].astype(np.float32),
+                sample_steps=z["sample_steps"].astype(np.int64),
+                samples=[str(s) for s in z["samples"]],
+                weights={k[2:]: z[k].astype(np.float32) for k in z.files if k.startswith("w_")},
+            )
+    except ReplayError:
+        raise
+    except Exception as e:  # OSError, BadZipFile, KeyError, ValueError, ConfigError ...
+        raise ReplayError(
+            _("{name} is not a readable recording ({error}).").format(name=path.name, error=type(e).__name__)
+        ) from e
+    n = len(rec.frame)
+    if not (len(rec.dh) == len(rec.window_x) == len(rec.window_xi) == n) or meta.get("format") != FORMAT:
+        raise ReplayError(
+            _("{name} is not a readable recording (its parts disagree).").format(name=path.name)
+        )
+    return rec
+
+
+def _read_type(column: str) -> type:
+    return {"step": np.int64, "tokens": np.int64, "clipped": bool}.get(column, np.float64)
+
+
+class _Vocab:
+    """The recording's vocabulary, for reading the window's tokens (d2l §8.2's Vocab.to_tokens)."""
+
+    def __init__(self, idx_to_token: list[str]) -> None:
+        self.idx_to_token = list(idx_to_token)
+
+    def __len__(self) -> int:
+        return len(self.idx_to_token)
+
+    def to_tokens(self, indices) -> list[str]:
+        return [self.idx_to_token[int(i)] for i in indices]
+
+
+@dataclass(frozen=True)
+class _Corpus:
+    name: str
+    vocab: _Vocab
+
+
+class Replay:
+    """A recording played as if it trained now: at `speed` × the seconds since it began (on `clock`),
+    the steps whose recorded wall time has passed are shown; math.inf shows the whole run at once.
+    Every reading is plain indexing into the recording; nothing is trained."""
+
+    def __init__(self, rec: Recording, speed: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.rec, self.cfg, self.clock = rec, rec.cfg, clock
+        self.corpus = _Corpus(rec.meta["corpus_name"], _Vocab(rec.meta["vocab"]))
+        self.batches_per_epoch = 0
+        self._wall = rec.frame["wall_time"].to_numpy()
+        self._epoch_tokens = rec.epochs["tokens"].to_numpy()
+        self._start, self._base, self._speed = clock(), 0.0, 1.0
+        self.speed = speed
+
+    # -- playing -------------------------------------------------------------------------------------
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        """A new speed from where the replay is now (the recorded seconds already played stay)."""
+        value = float(value)
+        if not value > 0:
+            raise ValueError(f"speed must be positive (got {value})")
+        self._base, self._start, self._speed = self.played_seconds(), self.clock(), value
+
+    def played_seconds(self) -> float:
+        """The recorded training seconds played so far."""
+        if math.isinf(self._speed):
+            return math.inf
+        return self._base + self._speed * max(0.0, self.clock() - self._start)
+
+    def restart(self) -> None:
+        self._base, self._start = 0.0, self.clock()
+
+    def _n(self) -> int:
+        """How many recorded steps are shown: those whose wall time has been played."""
+        return int(np.searchsorted(self._wall, self.played_seconds(), side="right"))
+
+    # -- the Trainer's read interface ----------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return _("{device}, recorded").format(device=self.rec.meta.get("device", "cpu"))
+
+    @property
+    def step_count(self) -> int:
+        return self._n()
+
+    @property
+    def done(self) -> bool:
+        return self._n() >= len(self.rec)
+
+    @property
+    def status(self) -> str:
+        return self.rec.meta["status"] if self.done else "running"
+
+    @property
+    def message(self) -> str:
+        if not self.done:
+            return ""
+        return " ".join(_(msgid).format(**args) for msgid, args in self.rec.meta["message"])
+
+    def _row(self) -> int | None:
+        n = self._n()
+        return n - 1 if n > 0 else None
+
+    @property
+    def tokens(self) -> int:
+        row = self._row()
+        return 0 if row is None else int(self.rec.frame["tokens"].iat[row])
+
+    @property
+    def wall_time(self) -> float:
+        row = self._row()
+        return 0.0 if row is None else float(self._wall[row])
+
+    @property
+    def epoch(self) -> int:
+        """Completed epochs, counted as the trainer counts them: an epoch ends when the next step begins
+        (or the run ends)."""
+        if self.done:
+            return len(self._epoch_tokens)
+        return int(np.searchsorted(self._epoch_tokens, self.tokens, side="left"))
+
+    @property
+    def progress(self) -> float:
+        if self.done:
+            return 1.0
+        row = self._row()
+        return 0.0 if row is None else min(1.0, float(self.rec.frame["epoch"].iat[row]) / self.cfg.epochs)
+
+    def perplexity(self) -> float:
+        """As Trainer.perplexity: the last completed epoch's, else that of the epoch so far."""
+        done = self.epoch
+        if done:
+            return float(self.rec.epochs["perplexity"].iat[done - 1])
+        n = self._n()
+        return perplexity(float(self.rec.frame["loss"].iloc[:n].mean())) if n else math.nan
+
+    @property
+    def last_window(self) -> dict[str, torch.Tensor] | None:
+        """The first row of the latest step's window, as X (1, T) and ξ (T, 1)."""
+        row = self._row()
+        if row is None:
+            return None
+        return {
+            "X": torch.from_numpy(self.rec.window_x[row][None, :].copy()),
+            "xi": torch.from_numpy(self.rec.window_xi[row][:, None].copy()),
+        }
+
+    def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+        n = self._n()
+        epochs = self.rec.epochs.iloc[: self.epoch].reset_index(drop=True)
+        return self.rec.frame.iloc[:n].reset_index(drop=True), self.rec.dh[:n], epochs
+
+    def sample(self) -> tuple[int, str]:
+        """(step, text): the latest greedy text recorded at or before the step shown."""
+        i = max(0, int(np.searchsorted(self.rec.sample_steps, self._n(), side="right")) - 1)
+        return int(self.rec.sample_steps[i]), self.rec.samples[i]
+
+    def predict(self, prefix: str = "time traveller", num_preds: int = 50, temperature: float = 0.0) -> str:
+        """The recorded greedy text for the recorded prefix; a replay has no model to write from
+        another prefix or at another temperature, and says so."""
+        step, text = self.sample()
+        recorded = self.rec.meta["prefix"]
+        if prefix == recorded and temperature == 0:
+            return text
+        return _(
+            "A replay keeps only what the model wrote when it was recorded: after “{prefix}”, greedy, at "
+            "step {step}: {text}"
+        ).format(prefix=recorded, step=step, text=text)
+
+    # -- weights: a recording keeps only the final ones -----------------------------------------------
+    def _final(self) -> tuple[int, dict[str, float]]:
+        steps = len(self.rec)
+        epoch = float(self.rec.frame["epoch"].iat[-1]) if steps else 0.0
+        return steps, {"step": steps, "epoch": epoch, "perplexity": float(self.rec.meta["perplexity"])}
+
+    def snapshots(self) -> list[tuple[int, dict[str, float]]]:
+        """The steps whose weights are kept: the recording's last step only."""
+        return [self._final()] if self.rec.weights else []
+
+    def snapshot_model(self, step: int) -> CharRNN:
+        if not self.rec.weights or int(step) != len(self.rec):
+            raise KeyError(f"a replay keeps the weights of its last step only ({len(self.rec)}), not {step}")
+        model = CharRNN(len(self.corpus.vocab), self.cfg.num_hiddens)
+        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.rec.weights.items()})
+        return model
+
+    def pin_snapshot(self) -> int:
+        """The step of the kept weights (the last one): what the Gradient lab opens."""
+        if not self.rec.weights:
+            raise KeyError("this recording keeps no weights")
+        return len(self.rec)
+
+    # -- what a Trainer does and a replay cannot -----------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Nothing trains."""
+
+    def run_for(self, seconds: float, max_steps: int | None = None, wait: bool = False) -> list[dict]:
+        return []  # nothing trains: the clock plays the recording
+
+
+class ReplayRun(Run):
+    """A replay in the session's runs: named as one, and never trained by the workers."""
+
+    @property
+    def name(self) -> str:
+        return _("#{id} replay · {strategy}").format(id=self.id, strategy=self.cfg.describe_truncation())
+
+    def advance(self, seconds: float) -> None:
+        """Nothing to train."""
+
+
+# -- the shipped recordings ---------------------------------------------------------------------------
+REPLAY_DIR = Path(__file__).resolve().parent.parent / "results" / "replays"
+# The shipped recordings by file name, with the preset they come from (a message id). Made by
+# benchmarks/record_replays.py.
+SHIPPED: dict[str, tuple[str, dict[str, Any]]] = {
+    "book-full": (N_("The book's experiment"), {"truncation": "full"}),
+    "book-regular-k5": (N_("The book's experiment"), {"truncation": "regular", "k": 5}),
+    "book-regular-k10": (N_("The book's experiment"), {"truncation": "regular", "k": 10}),
+    "book-randomized-pi0.9": (N_("The book's experiment"), {"truncation": "randomized", "pi": 0.9}),
+    "book-artbp": (N_("The book's experiment"), {"truncation": "randomized", "schedule": "artbp"}),
+    "quick-full": (N_("Quick look"), {"truncation": "full"}),
+}
+
+
+def shipped() -> list[str]:
+    """The shipped recordings present, in SHIPPED's order."""
+    return [key for key in SHIPPED if (REPLAY_DIR / f"{key}.npz").is_file()]
+
+
+_cache: dict[str, Recording] = {}
+
+
+def load_shipped(key: str) -> Recording:
+    """A shipped recording, read once per process (its arrays are shared read-only by every replay)."""
+    if key not in SHIPPED:
+        raise ReplayError(_("There is no recording named {key}.").format(key=key))
+    if key not in _cache:
+        _cache[key] = read_recording(REPLAY_DIR / f"{key}.npz")
+    return _cache[key]
