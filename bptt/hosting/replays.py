@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from ..config import RunConfig
+from ..data import load_corpus
 from ..i18n import N_, _
 from ..model import CharRNN
 from ..snapshots import copy_params
@@ -234,10 +235,29 @@ class _Vocab:
         return [self.idx_to_token[int(i)] for i in indices]
 
 
-@dataclass(frozen=True)
 class _Corpus:
-    name: str
-    vocab: _Vocab
+    """The recording's corpus: its name and vocabulary from the file; its tokens (what the Gradient lab
+    draws a minibatch from) read again from the built-in corpus it names, whose vocabulary must match."""
+
+    def __init__(self, name: str, vocab: _Vocab, cfg: RunConfig) -> None:
+        self.name, self.vocab, self._cfg, self._tokens = name, vocab, cfg, None
+
+    @property
+    def corpus(self) -> list[int]:
+        if self._tokens is None:
+            cfg = self._cfg
+            if cfg.corpus not in ("time_machine", "bundled"):
+                raise ReplayError(_("This recording's text is not built in, so it cannot be read again."))
+            text = load_corpus(
+                cfg.corpus, tokenizer=cfg.tokenizer, max_tokens=cfg.max_tokens, max_vocab=cfg.max_vocab
+            )
+            if text.vocab.idx_to_token != self.vocab.idx_to_token:
+                raise ReplayError(_("The built-in text has changed since this recording was made."))
+            self._tokens = text.corpus
+        return self._tokens
+
+    def __len__(self) -> int:
+        return len(self.corpus)
 
 
 class Replay:
@@ -247,7 +267,7 @@ class Replay:
 
     def __init__(self, rec: Recording, speed: float = 1.0, clock: Callable[[], float] = time.monotonic):
         self.rec, self.cfg, self.clock = rec, rec.cfg, clock
-        self.corpus = _Corpus(rec.meta["corpus_name"], _Vocab(rec.meta["vocab"]))
+        self.corpus = _Corpus(rec.meta["corpus_name"], _Vocab(rec.meta["vocab"]), rec.cfg)
         self.batches_per_epoch = 0
         self._wall = rec.frame["wall_time"].to_numpy()
         self._epoch_tokens = rec.epochs["tokens"].to_numpy()
