@@ -107,5 +107,5 @@ panel.view_select()
 live.panel(LANE, create_run, panel.draw, replays.playing)
 
 export_box()
-board.post_box(registry().get(ss.get("ui_manage_run")))
+board.post_box(replays.trained(registry().get(ss.get("ui_manage_run"))))  # a replay is nobody's run
 settings.write_url(cfg)

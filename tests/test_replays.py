@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,3 +266,16 @@ def test_a_replay_run_is_named_as_one_and_keeps_its_last_weights(recorded):
         run.trainer.snapshot_model(step - 1)
     assert run.trainer.run_for(1.0) == [] and run.trainer.step_count == len(rec)
     assert run.trainer.corpus.corpus == trainer.corpus.corpus  # the Gradient lab's minibatches
+
+
+def test_readme_states_the_shipped_recordings_as_their_results_files_say():
+    root = Path(__file__).resolve().parents[1]
+    text = " ".join((root / "README.md").read_text().split())
+    made = json.loads((root / "bptt" / "results" / "replays" / "replays.json").read_text())
+    on_disk = {p.stem: p.stat().st_size for p in (root / "bptt" / "results" / "replays").glob("*.npz")}
+    assert on_disk == {k: r["bytes"] for k, r in made["recordings"].items()} and set(on_disk) == set(
+        shipped()
+    )
+    assert f"six files of {sum(on_disk.values()) / 1e6:.1f} MB in all" in text
+    click = json.loads((root / "benchmarks" / "results" / "replay_open.json").read_text())["click_to_curves"]
+    assert f"replay's curves drawn takes {click['10x']['median_seconds']:.2f} s" in text

@@ -81,6 +81,7 @@ def test_a_replay_draws_its_whole_curves_at_once_and_overlays_a_trained_run():
     assert [r.name for r in runs] == ["#1 replay · full"] and runs[0].trainer.step_count == 4000
     assert loss_traces(at) == {"#1 replay · full": 4000 * 32 * 35}  # 500 epochs x 8 minibatches of 32 x 35
     assert any("python -m bptt train --record" in c.value for c in at.caption)
+    assert not any(e.label == "Post this run to a class board" for e in at.expander)  # nobody's to post
     press(at, "running")
     wait_until(
         at, lambda: at.session_state["registry"].get(2) and at.session_state["registry"].get(2).finished
@@ -125,3 +126,12 @@ def test_the_replay_box_and_its_run_speak_chinese():
     texts = [c.value for c in at.caption if "torch" in c.value]
     assert texts and all(HAN.search(t) for t in texts)
     assert at.button(key="btn_replay").label == "添加回放"
+
+
+def test_analyse_opens_a_replays_final_weights_in_the_gradient_lab():
+    at = open_train(TINY)
+    add_replay(at, "book-regular-k10", math.inf)
+    at.button(key="btn_analyse").click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert at.session_state["lab_applied"] == (1, 4000)  # the replay's last step: its weights
+    assert not any(e.value for e in at.error), [e.value for e in at.error]

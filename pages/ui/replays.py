@@ -32,6 +32,11 @@ def replays() -> list[ReplayRun]:
     return [r for r in registry().list() if isinstance(r, ReplayRun)]
 
 
+def trained(run):
+    """The run, unless it is a replay (None): what a student may post to a class board as their own."""
+    return None if isinstance(run, ReplayRun) else run
+
+
 def playing() -> bool:
     """Whether a replay of the session is still playing (the live panel then redraws each second)."""
     return any(not r.trainer.done for r in replays())
