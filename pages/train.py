@@ -11,7 +11,7 @@ from bptt.config import config_diff
 from bptt.i18n import _
 from bptt.truncation import Strategy
 from pages import ensure_router
-from pages.ui import board, live, panel, settings
+from pages.ui import board, live, panel, replays, settings
 from pages.ui import corpus as text
 from pages.ui.runs import (
     LANE,
@@ -91,7 +91,7 @@ with st.container():
 
 if not phone:
     panel.view_select()
-live.panel(LANE, create_run, panel.draw)
+live.panel(LANE, create_run, panel.draw, replays.playing)
 if phone:  # under the charts, so that the first one is in the first screen
     panel.view_select()
 with st.container(horizontal=True):
@@ -114,7 +114,8 @@ with st.container(horizontal=True):
         width=170,
         help=_("0 is greedy, as the book; higher samples more freely"),
     )
+replays.replay_box()
 
 export_box()
-board.post_box(registry().get(ss.get("ui_manage_run")))
+board.post_box(replays.trained(registry().get(ss.get("ui_manage_run"))))  # a replay is nobody's run
 settings.write_url(cfg)

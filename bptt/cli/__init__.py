@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(train, "train", RunConfig(), _("time_machine, bundled, or a path to a UTF-8 text file"))
     train.add_argument("--metrics", type=Path, help=_("write the per-step metrics to this CSV file"))
     train.add_argument("--prefix", default="time traveller", help=_("prefix for the prediction"))
+    record_help = _(
+        "write a recording of the run to this .npz file (a replay for the training page: every chart's "
+        "records, the texts, the settings)"
+    )
+    train.add_argument("--record", type=Path, help=record_help)
     train.add_argument("--quiet", action="store_true", help=_("no progress on stderr"))
     add_compare_parser(sub)
     add_gradlab_parser(sub)
@@ -179,7 +184,15 @@ def train(args: argparse.Namespace) -> int:
                 file=log,
             )
 
+    recorder = None
+    if args.record:
+        from ..hosting.recordings import Recorder
+
+        recorder = Recorder(trainer, args.prefix)
+
     def progress(rec: dict) -> None:
+        if recorder is not None:
+            recorder(rec)
         if trainer.batch_in_epoch == 1 and trainer.epoch % every == 0 and trainer.epoch > 0:
             report()  # the first step of an epoch: the previous epoch's perplexity is final
 
@@ -188,6 +201,15 @@ def train(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     if args.metrics:
         trainer.history.frame().to_csv(args.metrics, index=False)
+    if recorder is not None:
+        from ..hosting.recordings import write_recording
+
+        recorder.finish()
+        builtin = corpus_arg in ("time_machine", "bundled")
+        label = corpus_arg if builtin else Path(corpus_arg).name
+        size = write_recording(args.record, trainer, recorder, corpus_label=label)
+        if not args.quiet:
+            print(_("recording: {path}, {size:,} bytes").format(path=args.record, size=size), file=log)
     result = {
         "status": trainer.status,
         "message": trainer.message,

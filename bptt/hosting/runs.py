@@ -101,12 +101,13 @@ class RunRegistry:
         self._runs: dict[int, Run] = {}  # insertion order = creation order
         self._next_id = 1
 
-    def add(self, cfg: RunConfig, trainer: Any) -> tuple[Run, list[Run]]:
-        """Register a new run; returns it and the runs dropped to stay within the cap.
+    def add(self, cfg: RunConfig, trainer: Any, kind: type[Run] = Run) -> tuple[Run, list[Run]]:
+        """Register a new run (of `kind`: a Run, or a subclass such as a replay); returns it and the runs
+        dropped to stay within the cap.
 
         The oldest finished run is dropped first; only when every run is still live does the oldest one
         go, so the cap holds whatever happens."""
-        run = Run(id=self._next_id, cfg=cfg, trainer=trainer)
+        run = kind(id=self._next_id, cfg=cfg, trainer=trainer)
         self._next_id += 1
         dropped: list[Run] = []
         while len(self._runs) >= self.cap:

@@ -169,12 +169,19 @@ def controls(lane: Lane, *, can_start: bool) -> None:
         )
 
 
-def panel(lane: Lane, create: Callable[[], Any], draw: Callable[[], None]) -> None:
+def panel(
+    lane: Lane,
+    create: Callable[[], Any],
+    draw: Callable[[], None],
+    playing: Callable[[], bool] = lambda: False,
+) -> None:
     """The live panel: a fragment that, on each of its runs, reconciles the lane, shows the queue notice
-    and an error line, and calls `draw()` (which must lay out the same skeleton every time)."""
+    and an error line, and calls `draw()` (which must lay out the same skeleton every time). `playing()`:
+    something else moves on the clock (a replay), so the panel redraws while it is true."""
     ss = st.session_state
+    replaying = playing()
 
-    @st.fragment(run_every=REFRESH_SECONDS if lane.phase() == "running" else None)
+    @st.fragment(run_every=REFRESH_SECONDS if lane.phase() == "running" or replaying else None)
     def live() -> None:
         with timed("panel", page=lane.name, view=ss.get("ui_view")):
             _live()
@@ -182,8 +189,8 @@ def panel(lane: Lane, create: Callable[[], Any], draw: Callable[[], None]) -> No
     def _live() -> None:
         apply_language()
         before = lane.phase()
-        if reconcile(lane, create) != before:
-            st.rerun(scope="app")  # the run finished or failed: the controls change
+        if reconcile(lane, create) != before or replaying != playing():
+            st.rerun(scope="app")  # the run finished or failed (the controls change), or a replay ended
         with st.container():  # the panel's fixed place
             error_slot, queue_slot = st.empty(), st.empty()  # always there, filled or not
             try:
