@@ -448,8 +448,8 @@ def test_the_live_panel_has_one_shape_in_every_state():
     for view in ("gradients", "dh", "speed", "runs", "curves"):
         at.segmented_control(key="ui_view").set_value(view).run(timeout=TIMEOUT)
         shapes[f"view {view}"] = panel_shape(at)
-    at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)  # "Changes apply ..." above it
-    assert any("Changes apply" in el.value for el in at.info)
+    at.slider(key="cfg_num_hiddens").set_value(64).run(timeout=TIMEOUT)  # "Changed since ..." above it
+    assert any("They apply to a new run" in el.value for el in at.info)
     shapes["a change shown above"] = panel_shape(at)
     press(at, "paused")
     shapes["paused"] = panel_shape(at)
