@@ -12,7 +12,7 @@
     (the spectral norm every 10 steps, the weight snapshots, the ends of epochs); tokens/s = batch_size x
     num_steps / CPU seconds per step.
 (b) Memory per kept run: the process's resident memory (RSS, after gc and malloc_trim) before the first
-    run and after each finished run is kept, as a session's registry keeps it (bptt/runs.py); the mean
+    run and after each finished run is kept, as a session's registry keeps it (bptt/hosting/runs.py); the mean
     increase per run. Beside it, the bytes the run's objects account for (weights, gradients, optimizer
     state, weight snapshots, history), a lower bound that does not count the allocator's slack.
 (c) Watching: `streamlit run app.py` with one Train page open in Chromium while the book's experiment

@@ -301,6 +301,15 @@ def chart_points(page, key: str) -> int:
     return page.evaluate(f"k => ({PLOT_JS})(k)?._fullData?.[0]?._length || 0", key)
 
 
+def chart_drawn(page, key: str) -> int:
+    """Points in the fullest trace of the plotly chart with this key: a chart whose first trace may be
+    empty (the clipping chart draws its clipped-step markers first, beneath the lines) is drawn once
+    any trace has points."""
+    return page.evaluate(
+        f"k => Math.max(0, ...(({PLOT_JS})(k)?._fullData || []).map(t => t._length || 0))", key
+    )
+
+
 def chart_x_end(page, key: str) -> float:
     """The right end of the x axis of the plotly chart with this key (0 when it is not drawn): it
     moves while a curve grows, also after the chart thinned the curve to a fixed number of points."""

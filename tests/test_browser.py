@@ -24,6 +24,7 @@ from conftest import (
     PageWatch,
     app_tracebacks,
     button,
+    chart_drawn,
     chart_points,
     chart_traces,
     chart_x_end,
@@ -82,7 +83,7 @@ def heatmap_rows(page, key: str) -> int:
 
 def open_tab(page, name: str, chart_key: str) -> None:
     open_view(page, name)
-    poll(lambda: chart_points(page, chart_key) > 0, 30, what=f"the {chart_key} chart")
+    poll(lambda: chart_drawn(page, chart_key) > 0, 30, what=f"the {chart_key} chart")
 
 
 def train_briefly(page, min_steps: int = 150) -> int:

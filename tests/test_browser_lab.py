@@ -1,6 +1,6 @@
 """The Gradient lab in a real browser (headless Chromium) against `streamlit run app.py`: it opens on the
 shipped trained weights; with randomized π = 0.5 alone, its bias–variance plane shows the exact variance
-(bptt/moments.py) and, once drawn through the training workers with a progress bar, the warning that the
+(bptt/lab/moments.py) and, once drawn through the training workers with a progress bar, the warning that the
 sample has missed the rare long paths. Screenshot: docs/screenshots/lab-pi05.png (look at it)."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_pi_half_on_the_shipped_trained_weights(app_server, browser):
     poll(lambda: warning.count() > 0, 180, what="the warning under the sampled variance")
     settled(page)
     text = warning.first.inner_text()
-    assert "randomized π=0.5: the 100 draws give" in text, text
+    assert "randomized (π=0.5): the 100 draws give" in text, text
     assert f"the exact value is {half.mse:.3g}" in text, text
     poll(lambda: chart_points(page, "chart_lab_cos") > 0, 30, what="the cos histogram")
     page.set_viewport_size({"width": 1400, "height": 2000})

@@ -170,7 +170,7 @@ OLD_FLAGS = {
 OLD_FLAGS["compare"] = OLD_FLAGS["train"] - {"--truncation", "--k", "--schedule", "--pi", "--pi-end",
                                              "--alpha", "--t0", "--seed"}  # fmt: skip
 NOT_SETTINGS = {  # each subcommand's own flags, beside the settings
-    "train": {"-h", "--help", "--metrics", "--prefix", "--quiet"},
+    "train": {"-h", "--help", "--metrics", "--prefix", "--quiet", "--record"},
     "compare": {"-h", "--help", "--task", "--d", "--strategies", "--seeds", "--budget", "--seconds", "--out",
                 "--quiet"},
     "gradlab": {"-h", "--help", "--draws", "--eps", "--strategy"},

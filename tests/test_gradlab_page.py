@@ -251,17 +251,17 @@ def test_pi_half_on_trained_weights_shows_the_exact_variance_and_the_warning(shi
     mom = moments.Moments(lags.forward_window(model, X, Y))  # without the page's lag decomposition
     half, k10 = mom.of(Randomized(ConstantPi(0.5))), mom.of(Regular(10))
     exact = table(at, "draws_to_see", "bias").set_index("strategy")
-    assert list(exact.index) == ["regular k=10", "randomized π=0.5"]
-    assert exact.loc["randomized π=0.5", "bias"] == 0.0
-    assert math.isclose(exact.loc["randomized π=0.5", "variance"], half.variance, rel_tol=1e-9)
-    assert math.isclose(exact.loc["regular k=10", "bias"], k10.bias, rel_tol=1e-9)
-    assert exact.loc["regular k=10", "variance"] == 0.0
+    assert list(exact.index) == ["regular (k=10)", "randomized (π=0.5)"]
+    assert exact.loc["randomized (π=0.5)", "bias"] == 0.0
+    assert math.isclose(exact.loc["randomized (π=0.5)", "variance"], half.variance, rel_tol=1e-9)
+    assert math.isclose(exact.loc["regular (k=10)", "bias"], k10.bias, rel_tol=1e-9)
+    assert exact.loc["regular (k=10)", "variance"] == 0.0
     assert half.variance > 1e6  # heavy tails: paths of lag k weighted 2^k with probability 2^-k
     assert not at.warning  # no sample yet, no warning
     draw(at)
     assert not at.exception, at.exception
     (warning,) = [w.value for w in at.warning]
-    assert warning.startswith("randomized π=0.5: the 100 draws give")
+    assert warning.startswith("randomized (π=0.5): the 100 draws give")
     assert f"the exact value is {half.mse:.3g}" in warning and "has not met the rare long paths" in warning
     both = table(at, "sampled_mse")
     assert bool(both["short"].iloc[0]) and math.isclose(both["exact_mse"].iloc[0], half.mse, rel_tol=1e-9)

@@ -1,5 +1,5 @@
 """The Gradient lab's estimator draws as a job of the training workers (bptt.lab.reports.EstimatorDraws in
-bptt/workers.py's pool, pages/ui/lab_draws.py on the page): the same numbers as drawing in one go with the
+the pool of bptt/hosting/workers.py, pages/ui/lab_draws.py on the page): the numbers of one call with the
 same seed, however the work is sliced, paused or resumed; a stopped job leaves the workers at once; and on
 the page a click in the middle of the draws loses nothing."""
 
@@ -164,7 +164,7 @@ def test_a_click_in_the_middle_of_the_draws_loses_nothing():
     at.button(key="btn_lab_draw_stop").click().run(timeout=TIMEOUT)
     drawing = record.job
     time.sleep(0.1)
-    with drawing._lock:  # a chunk in flight when Stop landed ends first (a pause acts between chunks)
+    with drawing.lock:  # a chunk in flight when Stop landed ends first (a pause acts between chunks)
         stopped_at = drawing.fraction
     assert 0 < stopped_at < 1 and not record.job.finished
     assert any("The draws stopped at" in i.value for i in at.info)

@@ -17,7 +17,15 @@ from bptt.path.recursion import (
     unrolled_terms,
 )
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def float64():
+    """The reference in double precision, for these tests only (a default set at import would hold for
+    every test of the session)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
 
 
 def autograd_path(rnn: ScalarRNN) -> np.ndarray:

@@ -87,10 +87,9 @@ def test_a_replay_draws_its_whole_curves_at_once_and_overlays_a_trained_run():
         at, lambda: at.session_state["registry"].get(2) and at.session_state["registry"].get(2).finished
     )
     traces = loss_traces(at)
-    assert traces == {
-        "#1 replay · full": 4000 * 32 * 35,
-        "#2 full": at.session_state["registry"].get(2).trainer.tokens,
-    }
+    replay, trained = at.session_state["registry"].get(1), at.session_state["registry"].get(2)
+    assert replay.name.startswith("#1 replay · ") and trained.name.startswith("#2 ")
+    assert traces == {replay.name: 4000 * 32 * 35, trained.name: trained.trainer.tokens}
 
 
 def drawn_step(at: AppTest, run) -> int:
@@ -102,6 +101,8 @@ def drawn_step(at: AppTest, run) -> int:
 def test_a_replay_plays_on_with_the_clock_and_takes_no_training_slot():
     at = open_train(TINY)
     add_replay(at, "book-full", 10.0)
+    time.sleep(0.5)  # the replay begins at its step 0 when added: let its clock run before reading it
+    at.run(timeout=TIMEOUT)
     run = at.session_state["registry"].get(1)
     replay = run.trainer
     first = replay.step_count  # the clock runs on: the page drew at most this many steps
@@ -114,7 +115,7 @@ def test_a_replay_plays_on_with_the_clock_and_takes_no_training_slot():
     assert replay.played_seconds() - played == pytest.approx(10 * 1.5, abs=5.0)  # 10× about 1.5 s
     assert shared_slots().status().training == 0
     at.segmented_control(key="ui_replay_speed").set_value(math.inf).run(timeout=TIMEOUT)
-    assert replay.done and loss_traces(at) == {"#1 replay · full": 4000 * 32 * 35}
+    assert replay.done and loss_traces(at) == {run.name: 4000 * 32 * 35}
 
 
 def test_the_replay_box_and_its_run_speak_chinese():

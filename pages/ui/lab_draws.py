@@ -1,4 +1,4 @@
-"""The Gradient lab's estimators over draws as a job of the process's training workers (bptt/workers.py):
+"""The Gradient lab's estimators over draws as a job of the training workers (bptt/hosting/workers.py):
 the page never draws in its own script run. "Draw the estimators" writes a wish (the settings' key);
 every page run, and a fragment once a second while the draws run, reconciles that wish with the workers,
 which advance the job a chunk of draws at a time in the session's training slot and drop it when no page

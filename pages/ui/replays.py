@@ -78,11 +78,14 @@ def replay_box() -> None:
     ss.setdefault(SPEED_KEY, 10.0)
     with st.expander(_("Replay a recorded run (no training)"), expanded=False):
         with st.container(horizontal=True, vertical_alignment="bottom"):
-            st.selectbox(_("Recording"), keys, format_func=recording_text, key=CHOICE_KEY, width=360)
+            # every label worked out now: a format_func reads no state (AppTest calls it outside the
+            # script run, where the language is not set)
+            titles, speeds = {k: recording_text(k) for k in keys}, {s: speed_text(s) for s in SPEEDS}
+            st.selectbox(_("Recording"), keys, format_func=titles.get, key=CHOICE_KEY, width=360)
             st.segmented_control(
                 _("Speed"),
                 list(SPEEDS),
-                format_func=speed_text,
+                format_func=speeds.get,
                 key=SPEED_KEY,
                 required=True,
                 on_change=on_speed,
