@@ -26,55 +26,19 @@ from .data import (
     seq_data_iter_sequential,
     tokenize,
 )
+from .history import History, perplexity
 from .i18n import N_, _
 from .model import CharRNN, resolve_device
 from .slices import TimeSliced
 from .snapshots import Snapshot, Snapshots, cap_for, copy_params
 from .truncation import Strategy, bptt
 
-# Scalar columns of the history, in order; `dh_norms` (one row of T values per step) is kept apart.
-COLUMNS = (
-    "step", "epoch", "tokens", "loss", "perplexity", "grad_norm", "grad_norm_clipped", "clipped",
-    "norm_W_xh", "norm_W_hh", "norm_b_h", "norm_W_hq", "norm_b_q", "cut_fraction", "spectral_norm",
-    "wall_time", "tokens_per_sec",
-)  # fmt: skip
-
-
-def perplexity(mean_loss: float) -> float:
-    """exp(mean cross-entropy) (d2l §8.4.4); inf rather than an OverflowError for a diverging loss."""
-    return math.exp(mean_loss) if mean_loss < 709.0 else math.inf
-
-
 # A loss above 100 nats per token (perplexity e^100) means training has blown up: chance level is ln V,
 # at most ln 2000 = 7.6 here. Stopping there keeps the run's weights and charts meaningful.
 DIVERGED_LOSS = 100.0
-
-
-class History:
-    """Per-step metrics as growing columns (not a list of dicts): compact and cheap to copy."""
-
-    def __init__(self) -> None:
-        self.columns: dict[str, list[float]] = {c: [] for c in COLUMNS}
-        self.dh_norms: list[np.ndarray] = []  # per step: (T,) ||dL/dh_t||
-        self.epochs: dict[str, list[float]] = {"epoch": [], "perplexity": [], "tokens": [], "wall_time": []}
-
-    def __len__(self) -> int:
-        return len(self.columns["step"])
-
-    def append(self, record: dict[str, Any]) -> None:
-        for c in COLUMNS:
-            self.columns[c].append(record[c])
-        self.dh_norms.append(record["dh_norms"])
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({c: list(v) for c, v in self.columns.items()})
-
-    def dh_matrix(self) -> np.ndarray:
-        """(steps, T) matrix of ||dL/dh_t||; empty (0, 0) before the first step."""
-        return np.stack(self.dh_norms) if self.dh_norms else np.zeros((0, 0), dtype=np.float32)
-
-    def epoch_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({c: list(v) for c, v in self.epochs.items()})
+# How often a training thread writes the text a page asked for (writes()): the live panel redraws once a
+# second; the book's 50 characters cost a few ms, under 1 % of a second's training.
+SAMPLE_SECONDS = 1.0
 
 
 class Trainer(TimeSliced):
@@ -112,6 +76,10 @@ class Trainer(TimeSliced):
         self._state: torch.Tensor | None = None
         self._epoch_loss, self._epoch_tokens = 0.0, 0
         self.last_window: dict[str, Any] | None = None  # X (B, T) and xi (T, B) of the latest step
+        # writes(): what a page asked the model to write, and the latest answer ((request, text), when)
+        self._sample_request: tuple[str, int, float] | None = None
+        self._sample: tuple[tuple[str, int, float], int, str] | None = None  # (request, step, text)
+        self._sample_at = -math.inf
         first = self._take_snapshot()  # step 0: the initialisation
         self.weights = Snapshots(cap_for(first.nbytes))
         self.weights.add(first)
@@ -160,11 +128,10 @@ class Trainer(TimeSliced):
         self.epoch += 1
         self._batches = None
         if self._epoch_tokens:
-            e = self.history.epochs
-            e["epoch"].append(self.epoch)
-            e["perplexity"].append(perplexity(self._epoch_loss / self._epoch_tokens))
-            e["tokens"].append(self.tokens)
-            e["wall_time"].append(self.wall_time)
+            ppl = perplexity(self._epoch_loss / self._epoch_tokens)
+            self.history.end_epoch(
+                {"epoch": self.epoch, "perplexity": ppl, "tokens": self.tokens, "wall_time": self.wall_time}
+            )
 
     def _step(self) -> dict[str, Any] | None:
         """Train on one minibatch (the lock held) and return its record; None when done or diverged."""
@@ -184,6 +151,9 @@ class Trainer(TimeSliced):
         self.history.append(record)
         if self.weights.due(self.step_count):
             self.weights.add(self._take_snapshot())
+        request = self._sample_request  # a page is waiting for a fresher text (writes())
+        if request is not None and time.perf_counter() - self._sample_at >= SAMPLE_SECONDS:
+            self._predict(request)
         return record
 
     def _update(self, X: torch.Tensor, Y: torch.Tensor) -> dict[str, Any] | None:
@@ -309,9 +279,8 @@ class Trainer(TimeSliced):
 
     def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
         """Copies of (per-step history, (steps, T) ||dL/dh_t|| matrix, per-epoch history), taken under
-        the lock so that a growing history is never read half-written."""
-        with self.lock:
-            return self.history.frame(), self.history.dh_matrix(), self.history.epoch_frame()
+        the history's lock (never half-written), without waiting for the step in flight."""
+        return self.history.copy()
 
     def perplexity(self) -> float:
         """The last completed epoch's perplexity, exp(mean cross-entropy) as the book reports it; before
@@ -324,8 +293,34 @@ class Trainer(TimeSliced):
     def predict(self, prefix: str = "time traveller", num_preds: int = 50, temperature: float = 0.0) -> str:
         """Greedy (temperature 0) or sampled continuation of `prefix` (d2l's predict_ch8)."""
         with self.lock:
-            gen = torch.Generator().manual_seed(self.cfg.seed + self.step_count)
-            return self.model.predict(
-                prefix, num_preds, self.corpus.vocab,
-                tokenize=lambda s: tokenize(s, self.cfg.tokenizer), temperature=temperature, generator=gen,
-            )  # fmt: skip
+            return self._predict((prefix, num_preds, temperature))
+
+    def writes(self, prefix: str = "time traveller", num_preds: int = 50, temperature: float = 0.0) -> str:
+        """What the model writes after `prefix`, for a page that must not wait for the step in flight: the
+        kept text when it is of this step or under SAMPLE_SECONDS old; else computed now if no step holds
+        the lock; else the stepping thread writes it after its step, and '' is returned until it has."""
+        request = (prefix, num_preds, temperature)
+        kept = self._sample
+        fresh = kept is not None and (
+            kept[1] == self.step_count or time.perf_counter() - self._sample_at < SAMPLE_SECONDS
+        )
+        if fresh and kept[0] == request:
+            return kept[2]
+        if self.lock.acquire(blocking=False):
+            try:
+                return self._predict(request)
+            finally:
+                self.lock.release()
+        self._sample_request = request
+        return kept[2] if kept is not None and kept[0] == request else ""
+
+    def _predict(self, request: tuple[str, int, float]) -> str:
+        """predict() with the lock held; the result is kept for writes()."""
+        prefix, num_preds, temperature = request
+        gen = torch.Generator().manual_seed(self.cfg.seed + self.step_count)
+        text = self.model.predict(
+            prefix, num_preds, self.corpus.vocab,
+            tokenize=lambda s: tokenize(s, self.cfg.tokenizer), temperature=temperature, generator=gen,
+        )  # fmt: skip
+        self._sample, self._sample_at = (request, self.step_count, text), time.perf_counter()
+        return text

@@ -12,7 +12,7 @@ import torch
 from bptt import RunConfig, Trainer
 from bptt.corpora import load_corpus
 from bptt.data import make_corpus
-from bptt.training import COLUMNS
+from bptt.history import COLUMNS
 
 SMALL = RunConfig(
     corpus="bundled", max_tokens=3000, num_hiddens=32, batch_size=8, num_steps=10, epochs=2, device="cpu"
@@ -363,3 +363,61 @@ def test_history_owns_its_arrays_so_the_per_step_buffers_can_be_freed(corpus):
     trainer.run_for(0.2, max_steps=5)
     assert all(a.base is None and a.flags.owndata for a in trainer.history.dh_norms)
     assert all(not isinstance(v, torch.Tensor) for col in trainer.history.columns.values() for v in col)
+
+
+def _holding(lock):
+    """A thread that holds `lock` (a step in flight) until the returned event is set."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with lock:
+            held.set()
+            release.wait(10)
+
+    threading.Thread(target=hold, daemon=True).start()
+    assert held.wait(5)
+    return release
+
+
+def test_a_page_copies_the_history_without_waiting_for_the_step_in_flight(corpus):
+    trainer = Trainer(SMALL, corpus)
+    records(trainer, 3)
+    release = _holding(trainer.lock)  # the worker is inside a step
+    try:
+        got = []
+        reader = threading.Thread(target=lambda: got.append(trainer.snapshot()), daemon=True)
+        reader.start()
+        reader.join(2.0)
+        assert got, "snapshot() waited for the step lock"
+        df, dh, epochs = got[0]
+        assert len(df) == 3 and dh.shape == (3, SMALL.num_steps) and list(df["step"]) == [1, 2, 3]
+    finally:
+        release.set()
+
+
+def test_writes_answers_at_once_and_the_stepping_thread_writes_the_asked_text(corpus):
+    trainer = Trainer(SMALL, corpus)
+    records(trainer, 2)
+    asked = ("the time", 20, 0.0)
+    calls = []
+    model_predict = trainer.model.predict
+    trainer.model.predict = lambda *a, **k: calls.append(1) or model_predict(*a, **k)
+    assert trainer.writes(*asked) == trainer.predict(*asked)  # no step in flight: computed now
+    assert trainer.writes(*asked) and len(calls) == 2  # the same step's text is kept, not computed again
+    trainer.step()  # the weights moved: the kept text is a step old
+    release = _holding(trainer.lock)
+    try:
+        stale = trainer.writes("other prefix", 20, 0.0)  # a request nobody has answered yet
+        assert stale == ""
+    finally:
+        release.set()
+    time.sleep(0.05)
+    trainer._sample_at = -math.inf  # as if the last text were older than SAMPLE_SECONDS
+    trainer.step()  # the training thread answers the request after its step
+    release = _holding(trainer.lock)
+    try:
+        text = trainer.writes("other prefix", 20, 0.0)
+    finally:
+        release.set()
+    time.sleep(0.05)
+    assert text and text == trainer.predict("other prefix", 20, 0.0)  # the text of this very step

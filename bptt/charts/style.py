@@ -3,10 +3,11 @@
 - SVG `go.Scatter`, never `Scattergl`: redrawn every half second, WebGL blocks the browser's main thread.
 - At most about `MAX_POINTS` points a series (first and last kept, `downsample`), because every redraw
   re-sends it all.
-- `uirevision` on every figure (`layout` requires one), so that a zoom survives the next redraw.
+- `uirevision` on every figure (`figure` and `layout` require one), so that a zoom survives the next redraw.
 - Text from the user (a corpus, an uploaded file's name, a strategy typed in a URL) goes through
   `escape`: Plotly reads a subset of HTML in titles, names and hover text.
-- One look: `COLORWAY`, `HEIGHT`, a title in the top left with the legend in a row under it (`layout`),
+- One look: `COLORWAY`, `HEIGHT`, a title in the top left with the legend in a row under it (`figure`,
+  `layout`),
   log axes with at least three labelled ticks (`log_y`), and a placeholder while there is no data yet.
 """
 
@@ -49,19 +50,40 @@ def downsample(n: int, max_points: int = MAX_POINTS, keep: np.ndarray | None = N
     return np.union1d(even(n, max_points - len(kept)), kept).astype(int)
 
 
-def layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, uirevision: str, **kw) -> go.Figure:
-    """The layout all charts share: the title in the top left, a legend in a row under it, compact margins,
-    COLORWAY, and a fixed `uirevision` (a zoom survives the next redraw). `kw` adds to the layout or
-    replaces a part of it (height, margin, legend, ...). Axis titles go on every axis of a figure with
-    subplots; an empty one is left alone."""
+def _layout(title: str | dict, xlabel: str, ylabel: str, uirevision: str, kw: dict) -> dict:
+    """The layout all charts share, as a dict: the title in the top left (a dict replaces its placing),
+    a legend in a row under it, compact margins, COLORWAY, a fixed `uirevision` (a zoom survives the next
+    redraw), the axis titles. `kw` adds to the layout or replaces a part of it (height, margin, ...)."""
+    top_left = {"text": title, "x": 0.01, "y": 0.98, "yanchor": "top", "font": {"size": 14}}
     settings = {
-        "title": {"text": title, "x": 0.01, "y": 0.98, "yanchor": "top", "font": {"size": 14}},
+        "title": title if isinstance(title, dict) else top_left,
         "height": HEIGHT,
         "margin": {"l": 55, "r": 15, "t": 64, "b": 40},  # room for the title and, under it, the legend
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
         "colorway": COLORWAY,
     }
-    fig.update_layout(**(settings | kw), uirevision=uirevision)
+    settings |= kw
+    for axis, label in (("xaxis", xlabel), ("yaxis", ylabel)):
+        if label:
+            settings[axis] = {"title": {"text": label}} | settings.get(axis, {})
+    return settings | {"uirevision": uirevision}
+
+
+def figure(
+    traces: list[dict], title: str | dict, xlabel: str, ylabel: str, uirevision: str, **kw
+) -> go.Figure:
+    """A one-panel figure built in one go from trace dicts ({"type": "scatter", ...}) and the shared
+    layout (`_layout`; `kw` as for `layout`, with `xaxis`/`yaxis` dicts merged under the axis titles).
+    Plotly validates a figure once at construction; each later update_layout or update_axes validates
+    again, about ten times the cost, and the live panel redraws its charts every second."""
+    return go.Figure({"data": traces, "layout": _layout(title, xlabel, ylabel, uirevision, kw)})
+
+
+def layout(fig: go.Figure, title: str, xlabel: str, ylabel: str, uirevision: str, **kw) -> go.Figure:
+    """`_layout` applied to a figure built already (one with subplots, say). Axis titles go on every
+    axis of a figure with subplots; an empty one is left alone."""
+    settings = _layout(title, "", "", uirevision, kw)
+    fig.update_layout(**settings)
     if xlabel:
         fig.update_xaxes(title_text=xlabel)
     if ylabel:
@@ -87,30 +109,27 @@ def log_ticks(vmin: float, vmax: float, least: int = 3, most: int = 8) -> list[f
     return None
 
 
-def log_y(fig: go.Figure, values, **where) -> go.Figure:
-    """A log y axis with at least three labelled ticks wherever the data allow (a chart with one tick
+def log_axis(values) -> dict:
+    """A log axis with at least three labelled ticks wherever the data allow (a chart with one tick
     cannot be read), written as powers of ten (10⁻⁵), never as SI prefixes (10μ)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
     ticks = log_ticks(float(v.min()), float(v.max())) if v.size else None
-    return fig.update_yaxes(type="log", tickvals=ticks, exponentformat="power", **where)
+    return {"type": "log", "tickvals": ticks, "exponentformat": "power"}
+
+
+def log_y(fig: go.Figure, values, **where) -> go.Figure:
+    """`log_axis` on a figure built already (`where` selects its y axes)."""
+    return fig.update_yaxes(**log_axis(values), **where)
 
 
 def placeholder(title: str, uirevision: str, message: str | None = None) -> go.Figure:
     """An empty figure with a centred message (by default EMPTY, translated), so a page can draw the
     chart before the first step."""
-    fig = go.Figure()
-    fig.add_annotation(
-        text=_(EMPTY) if message is None else message,
-        x=0.5,
-        y=0.5,
-        xref="paper",
-        yref="paper",
-        showarrow=False,
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return layout(fig, title, "", "", uirevision)
+    text = _(EMPTY) if message is None else message
+    note = {"text": text, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper", "showarrow": False}
+    hidden = {"visible": False}
+    return figure([], title, "", "", uirevision, annotations=[note], xaxis=hidden, yaxis=hidden)
 
 
 def is_empty(df: pd.DataFrame | None, *columns: str) -> bool:

@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 from ..i18n import N_, _
 from ..segmentation import segment_weights
 from ..truncation import survival
-from .style import HEIGHT, downsample, escape, even, is_empty, layout, log_y, placeholder
+from .style import HEIGHT, downsample, escape, even, figure, is_empty, layout, log_axis, log_y, placeholder
 
 MAX_ROWS = 300  # rows the ||dL/dh_t|| heatmap keeps
 
@@ -39,6 +39,11 @@ _CELL_COLORS = ("#dbe9f6", "#fde3c8")  # alternating segment shades
 # ---------------------------------------------------------------------------------------------------
 
 
+def _line(x, y, name: str, mode: str = "lines", **kw) -> dict:
+    """A scatter trace as a dict, for `figure` (the live panel's charts are built in one go)."""
+    return {"type": "scatter", "x": x, "y": y, "mode": mode, "name": name, **kw}
+
+
 def metric_chart(runs: dict[str, pd.DataFrame], y: str = "loss", x: str = "tokens") -> go.Figure:
     """One line per run of a training metric: the runs the user ticked, overlaid.
 
@@ -52,16 +57,12 @@ def metric_chart(runs: dict[str, pd.DataFrame], y: str = "loss", x: str = "token
     runs = {name: df for name, df in (runs or {}).items() if not is_empty(df, x, y)}
     if not runs:
         return placeholder(title, uirev)
-    fig = go.Figure()
-    for name, df in runs.items():
-        idx = downsample(len(df))
-        fig.add_trace(go.Scatter(
-            x=df[x].to_numpy()[idx], y=df[y].to_numpy()[idx], mode="lines", name=escape(str(name)),
-        ))  # fmt: skip
-    fig = layout(fig, title, _(_AXES[x]), _(_METRICS[y]), uirev, hovermode="x unified")
-    if y == "perplexity":
-        log_y(fig, np.concatenate([df[y].to_numpy() for df in runs.values()]))
-    return fig
+    traces = [
+        _line(df[x].to_numpy()[(idx := downsample(len(df)))], df[y].to_numpy()[idx], escape(str(name)))
+        for name, df in runs.items()
+    ]
+    yaxis = log_axis(np.concatenate([df[y].to_numpy() for df in runs.values()])) if y == "perplexity" else {}
+    return figure(traces, title, _(_AXES[x]), _(_METRICS[y]), uirev, hovermode="x unified", yaxis=yaxis)
 
 
 def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
@@ -76,21 +77,19 @@ def grad_norm_chart(df: pd.DataFrame, theta: float | None) -> go.Figure:
     idx = downsample(len(df), keep=clipped)
     step, raw, after = (df[c].to_numpy()[idx] for c in ("step", "grad_norm", "grad_norm_clipped"))
     hit = clipped[idx]
-    fig = go.Figure([
+    traces = [
         # The markers first, so that they lie beneath the lines: once most steps clip, markers on top
         # would hide how large ‖g‖ was before clipping. Where nothing was clipped the two lines coincide.
-        go.Scatter(x=step[hit], y=raw[hit], mode="markers", name=_("clipped"),
-                   marker={"symbol": "line-ns", "size": 7, "line": {"width": 1, "color": "#e8a0a8"}}),
-        go.Scatter(x=step, y=raw, mode="lines", name=_("‖g‖ before clipping"), line={"width": 1.5}),
-        go.Scatter(x=step, y=after, mode="lines", name=_("‖g‖ after clipping"), line={"width": 1.5}),
-    ])  # fmt: skip
+        _line(step[hit], raw[hit], _("clipped"), mode="markers",
+              marker={"symbol": "line-ns", "size": 7, "line": {"width": 1, "color": "#e8a0a8"}}),
+        _line(step, raw, _("‖g‖ before clipping"), line={"width": 1.5}),
+        _line(step, after, _("‖g‖ after clipping"), line={"width": 1.5}),
+    ]  # fmt: skip
     if theta is not None and math.isfinite(theta) and theta > 0:
-        fig.add_trace(go.Scatter(
-            x=[step[0], step[-1]], y=[theta, theta], mode="lines", name=f"θ = {theta:g}",
-            line={"dash": "dash", "color": "gray"}, hoverinfo="skip",
-        ))  # fmt: skip
-    fig = layout(fig, title, _("step"), "‖g‖", uirev, hovermode="x unified")
-    return log_y(fig, np.concatenate([raw, after, [theta or np.nan]]))
+        traces.append(_line([step[0], step[-1]], [theta, theta], f"θ = {theta:g}",
+                            line={"dash": "dash", "color": "gray"}, hoverinfo="skip"))  # fmt: skip
+    yaxis = log_axis(np.concatenate([raw, after, [theta or np.nan]]))
+    return figure(traces, title, _("step"), "‖g‖", uirev, hovermode="x unified", yaxis=yaxis)
 
 
 def param_norm_chart(df: pd.DataFrame) -> go.Figure:
@@ -105,11 +104,9 @@ def param_norm_chart(df: pd.DataFrame) -> go.Figure:
         return placeholder(title, uirev)
     idx = downsample(len(df))
     step = df["step"].to_numpy()[idx]
-    fig = go.Figure(
-        [go.Scatter(x=step, y=df[f"norm_{p}"].to_numpy()[idx], mode="lines", name=p) for p in cols]
-    )
-    fig = layout(fig, title, _("step"), "‖∂L/∂W‖", uirev, hovermode="x unified")
-    return log_y(fig, np.concatenate([df[f"norm_{p}"].to_numpy() for p in cols]))
+    traces = [_line(step, df[f"norm_{p}"].to_numpy()[idx], p) for p in cols]
+    yaxis = log_axis(np.concatenate([df[f"norm_{p}"].to_numpy() for p in cols]))
+    return figure(traces, title, _("step"), "‖∂L/∂W‖", uirev, hovermode="x unified", yaxis=yaxis)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -141,16 +138,18 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
     positive = rows[rows > 0]
     floor = positive.min() if positive.size else 1e-30
     z = np.log10(np.where(rows > 0, rows, floor))  # NaN stays NaN: a gap
-    fig = go.Figure(go.Heatmap(
-        z=z, x=np.arange(1, dh.shape[1] + 1), y=steps[idx], colorscale="Viridis",
-        colorbar={"title": {"text": "log10 ‖∂L/∂h_t‖", "side": "right"}, "thickness": 12},
-        hovertemplate=_("t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}") + "<extra></extra>",
-    ))  # fmt: skip
-    fig = layout(fig, title, _("t (time step in the window)"), _("training step"), uirev)
+    heatmap = {
+        "type": "heatmap", "z": z, "x": np.arange(1, dh.shape[1] + 1), "y": steps[idx],
+        "colorscale": "Viridis",
+        "colorbar": {"title": {"text": "log10 ‖∂L/∂h_t‖", "side": "right"}, "thickness": 12},
+        "hovertemplate": _("t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}") + "<extra></extra>",
+    }  # fmt: skip
     # Two lines: Plotly places a title's first line at y and does not lift it for a second line under
     # yanchor "top", which cut the first line off; anchor the bottom line instead, and leave it room.
-    fig.update_layout(margin_t=84, title={"y": 1.0, "yref": "paper", "yanchor": "bottom", "pad": {"b": 10}})
-    return fig.update_yaxes(autorange="reversed")
+    two_lines = {"text": title, "x": 0.01, "y": 1.0, "yref": "paper", "yanchor": "bottom", "pad": {"b": 10},
+                 "font": {"size": 14}}  # fmt: skip
+    return figure([heatmap], two_lines, _("t (time step in the window)"), _("training step"), uirev,
+                  margin={"l": 55, "r": 15, "t": 84, "b": 40}, yaxis={"autorange": "reversed"})  # fmt: skip
 
 
 def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
@@ -165,18 +164,20 @@ def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
     d = None if is_empty(df, "step", "spectral_norm") else df.dropna(subset=["spectral_norm"])
     if d is None or d.empty:
         return placeholder(title, uirev)
-    fig = go.Figure(go.Scatter(
-        x=d["step"].to_numpy(), y=d["spectral_norm"].to_numpy(), mode="lines+markers", name="σ_max(W_hh)",
-        marker={"size": 4},
-    ))  # fmt: skip
-    fig.add_hline(
-        y=1 / gamma, line_dash="dash", line_color="gray",
-        annotation_text=_(
+    line = _line(d["step"].to_numpy(), d["spectral_norm"].to_numpy(), "σ_max(W_hh)", mode="lines+markers",
+                 marker={"size": 4})  # fmt: skip
+    # The dashed line at 1/γ across the x range and its note above its left end, as add_hline draws them.
+    bound = {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": 1 / gamma,
+             "y1": 1 / gamma, "line": {"dash": "dash", "color": "gray"}}  # fmt: skip
+    note = {
+        "text": _(
             "1/γ = {inverse:g}, γ bounding |f′| (γ = 1 for tanh): below it long-lag gradients must vanish, "
             "above it they can explode (Pascanu et al. 2013)").format(inverse=1 / gamma),
-        annotation_position="top left", annotation_font_size=10,
-    )  # fmt: skip
-    return layout(fig, title, _("step"), "σ_max(W_hh)", uirev, hovermode="x unified")
+        "xref": "x domain", "x": 0, "yref": "y", "y": 1 / gamma, "xanchor": "left", "yanchor": "bottom",
+        "showarrow": False, "font": {"size": 10},
+    }  # fmt: skip
+    return figure([line], title, _("step"), "σ_max(W_hh)", uirev, hovermode="x unified",
+                  shapes=[bound], annotations=[note])  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,20 +254,23 @@ def segmentation_strip(tokens: list[str], rows: dict[str, np.ndarray]) -> go.Fig
         for t in np.flatnonzero((xi == 0) | (np.arange(T) == 0)):  # one bar per cut, on its left edge
             cut_x += [t - 0.5, t - 0.5, None]
             cut_y += [r - 0.48, r + 0.48, None]
-    fig = go.Figure([
-        go.Heatmap(
-            z=z, x=np.arange(T), y=np.arange(len(rows)), text=[chars] * len(rows), texttemplate="%{text}",
-            textfont={"size": max(6, min(12, 600 // T))}, hovertext=hover, hoverinfo="text",
-            colorscale=[[0, _CELL_COLORS[0]], [1, _CELL_COLORS[1]]], zmin=0, zmax=1, showscale=False,
-            xgap=1,
-        ),
-        go.Scatter(x=cut_x, y=cut_y, mode="lines", line={"color": "black", "width": 3}, name=_("cut"),
-                   hoverinfo="skip", showlegend=False),
-    ])  # fmt: skip
+    traces = [
+        {"type": "heatmap", "z": z, "x": np.arange(T), "y": np.arange(len(rows)), "text": [chars] * len(rows),
+         "texttemplate": "%{text}", "textfont": {"size": max(6, min(12, 600 // T))}, "hovertext": hover,
+         "hoverinfo": "text", "colorscale": [[0, _CELL_COLORS[0]], [1, _CELL_COLORS[1]]], "zmin": 0,
+         "zmax": 1, "showscale": False, "xgap": 1},
+        _line(cut_x, cut_y, _("cut"), line={"color": "black", "width": 3}, hoverinfo="skip",
+              showlegend=False),
+    ]  # fmt: skip
     labels = [escape(str(k)) for k in rows]
-    fig = layout(fig, title, "t", "", uirev, height=90 + 40 * len(rows), hovermode="closest")
-    fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed", showgrid=False)
-    return fig.update_xaxes(showgrid=False, zeroline=False)
+    yaxis = {
+        "tickvals": list(range(len(rows))),
+        "ticktext": labels,
+        "autorange": "reversed",
+        "showgrid": False,
+    }
+    return figure(traces, title, "t", "", uirev, height=90 + 40 * len(rows), hovermode="closest",
+                  xaxis={"showgrid": False, "zeroline": False}, yaxis=yaxis)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------

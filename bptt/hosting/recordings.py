@@ -30,9 +30,10 @@ import torch
 
 from ..config import RunConfig
 from ..corpora import load_corpus
+from ..history import COLUMNS
 from ..i18n import N_, _
 from ..snapshots import copy_params
-from ..training import COLUMNS, Trainer
+from ..training import Trainer
 
 FORMAT = 1  # the recording format's version, in its metadata
 INT32 = ("step", "tokens")

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..history import perplexity
 from ..i18n import _
 from ..model import CharRNN
-from ..training import perplexity
 from ..truncation import Strategy
 from .recordings import Recording, _Corpus, _Vocab
 from .runs import Run
@@ -156,6 +156,8 @@ class Replay:
             "A replay keeps only what the model wrote when it was recorded: after “{prefix}”, greedy, at "
             "step {step}: {text}"
         ).format(prefix=recorded, step=step, text=text)
+
+    writes = predict  # the live panel's reading (bptt.training.Trainer.writes): nothing to wait for here
 
     # -- weights: a recording keeps only the final ones -----------------------------------------------
     def _final(self) -> tuple[int, dict[str, float]]:

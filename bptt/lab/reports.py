@@ -17,9 +17,9 @@ import pandas as pd
 import torch
 
 from ..data import seq_data_iter_random
+from ..history import perplexity
 from ..model import CharRNN
 from ..slices import TimeSliced
-from ..training import perplexity
 from ..truncation import Strategy
 from . import estimators, lags, moments
 

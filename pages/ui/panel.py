@@ -146,7 +146,8 @@ def draw() -> None:
     temperature = float(ss.get("ui_temperature", 0.0))
     how = _("greedy") if temperature == 0 else _("sampled")
     caption.caption(_("What {name} writes after the prefix ({how})").format(name=run.name, how=how))
-    sample.code(t.predict(prefix, NUM_PREDS, temperature), language=None, wrap_lines=True)
+    # writes(): the text as of the latest step, never waiting for the step in flight ("…" for a second)
+    sample.code(t.writes(prefix, NUM_PREDS, temperature) or "…", language=None, wrap_lines=True)
 
     shown = [r for r in (registry().get(i) for i in ss.get("ui_overlay", [])) if r is not None] or [run]
     curves = {r.name: (df if r is run else r.trainer.snapshot()[0]) for r in shown}
