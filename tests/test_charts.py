@@ -418,13 +418,12 @@ def test_segmentation_strip_draws_a_long_window_as_two_traces():
 
 def test_dh_heatmap_says_it_is_the_estimators_gradient():
     dh = np.ones((3, 4))
-    title = charts.dh_heatmap(dh, strategy="regular (k=5)").layout.title.text
-    assert "regular (k=5)" in title and "not the full gradient" in title
-    assert "vanish" not in title.lower()
-    assert "not the full gradient" in charts.dh_heatmap(dh).layout.title.text
-    # Two lines anchored at their bottom, above the plot: anchored at the top, the first line was cut off.
-    layout = charts.dh_heatmap(dh).layout
-    assert (layout.title.yref, layout.title.yanchor, layout.title.y) == ("paper", "bottom", 1.0)
+    title = charts.dh_heatmap(dh, strategy="regular (k=5)").layout.title
+    assert "regular (k=5)" in title.text and "not the full gradient" in title.subtitle.text
+    assert "vanish" not in (title.text + title.subtitle.text).lower()
+    assert "not the full gradient" in charts.dh_heatmap(dh).layout.title.subtitle.text
+    # A second line as the subtitle, not a "<br>" in the title: Plotly placed such a line over the plot.
+    assert "<br>" not in title.text
 
 
 def lab_figures(weights: str) -> list[go.Figure]:

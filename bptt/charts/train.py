@@ -125,9 +125,9 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
     lab's travel view shows that). Rows are thinned to at most `MAX_ROWS`, evenly, keeping the latest;
     zeros are drawn at the smallest positive value so the log is defined."""
     if strategy:
-        title = _("‖∂L/∂h_t‖ as {strategy} computes it<br>(not the full gradient)").format(strategy=strategy)
+        title = _("‖∂L/∂h_t‖ as {strategy} computes it").format(strategy=strategy)
     else:
-        title = _("‖∂L/∂h_t‖ as the training estimator computes it<br>(not the full gradient)")
+        title = _("‖∂L/∂h_t‖ as the training estimator computes it")
     uirev = "dh_heatmap"
     dh = np.asarray(dh, dtype=np.float64)
     if dh.ndim != 2 or dh.size == 0:
@@ -144,11 +144,18 @@ def dh_heatmap(dh: np.ndarray, steps: np.ndarray | None = None, strategy: str | 
         "colorbar": {"title": {"text": "log10 ‖∂L/∂h_t‖", "side": "right"}, "thickness": 12},
         "hovertemplate": _("t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}") + "<extra></extra>",
     }  # fmt: skip
-    # Two lines: Plotly places a title's first line at y and does not lift it for a second line under
-    # yanchor "top", which cut the first line off; anchor the bottom line instead, and leave it room.
-    two_lines = {"text": title, "x": 0.01, "y": 1.0, "yref": "paper", "yanchor": "bottom", "pad": {"b": 10},
-                 "font": {"size": 14}}  # fmt: skip
-    return figure([heatmap], two_lines, _("t (time step in the window)"), _("training step"), uirev,
+    # What it is not, as the title's second line (Plotly's subtitle, placed under the title in the room
+    # the top margin leaves; a "<br>" in the title ran into the plot).
+    subtitle = {"text": _("(not the full gradient)"), "font": {"size": 12}}
+    titled = {
+        "text": title,
+        "subtitle": subtitle,
+        "x": 0.01,
+        "y": 0.98,
+        "yanchor": "top",
+        "font": {"size": 14},
+    }
+    return figure([heatmap], titled, _("t (time step in the window)"), _("training step"), uirev,
                   margin={"l": 55, "r": 15, "t": 84, "b": 40}, yaxis={"autorange": "reversed"})  # fmt: skip
 
 
@@ -171,10 +178,10 @@ def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
              "y1": 1 / gamma, "line": {"dash": "dash", "color": "gray"}}  # fmt: skip
     note = {
         "text": _(
-            "1/γ = {inverse:g}, γ bounding |f′| (γ = 1 for tanh): below it long-lag gradients must vanish, "
-            "above it they can explode (Pascanu et al. 2013)").format(inverse=1 / gamma),
+            "1/γ = {inverse:g} (γ bounds |f′|; γ = 1 for tanh)<br>below it long-lag gradients must vanish,"
+            "<br>above it they can explode (Pascanu et al. 2013)").format(inverse=1 / gamma),
         "xref": "x domain", "x": 0, "yref": "y", "y": 1 / gamma, "xanchor": "left", "yanchor": "bottom",
-        "showarrow": False, "font": {"size": 10},
+        "showarrow": False, "font": {"size": 10}, "align": "left",
     }  # fmt: skip
     return figure([line], title, _("step"), "σ_max(W_hh)", uirev, hovermode="x unified",
                   shapes=[bound], annotations=[note])  # fmt: skip
