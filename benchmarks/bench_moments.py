@@ -3,7 +3,10 @@ benchmarks/results/bench_moments.json: the per-window parts (forward pass and la
 rows' Gram matrices of the path gradients) and each further strategy (its pair moments and sums), as
 medians over repeats, beside one full-window backward pass `bptt.truncation.bptt` for scale.
 
-    python benchmarks/bench_moments.py [--repeats 5] [--threads 1] [--corpus timemachine.txt]
+    python benchmarks/bench_moments.py [--repeats 5] [--threads 1] [--corpus path/to/timemachine.txt]
+
+The minibatch comes from a local text file given with --corpus (the book's The Time Machine, for the
+figures README quotes), else from the bundled corpus.
 """
 
 from __future__ import annotations
@@ -23,11 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from bptt.corpora import load_corpus  # noqa: E402
 from bptt.data import make_corpus  # noqa: E402
-from bptt.lab import (
-    lags,
-    moments,  # noqa: E402
-)
-from bptt.lab import reports as gradlab
+from bptt.lab import lags, moments  # noqa: E402
+from bptt.lab import reports as gradlab  # noqa: E402
 from bptt.truncation import ARTBPPi, ConstantPi, Full, Randomized, bptt  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_moments.json"
@@ -43,14 +43,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--corpus", default="/work/shared/data/timemachine.txt")
+    ap.add_argument(
+        "--corpus", type=Path, default=None, help="a local text file (default: the bundled corpus)"
+    )
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    path = Path(a.corpus)
-    corpus = (
-        make_corpus(path.read_text(), "The Time Machine (local)") if path.exists() else load_corpus("bundled")
-    )
+    if a.corpus is None:
+        corpus = load_corpus("bundled")
+    else:
+        corpus = make_corpus(a.corpus.read_text(encoding="utf-8"), f"{a.corpus.name} (local)")
     X, Y = gradlab.minibatch(corpus, 32, 35, 0)
     model = gradlab.init_model(len(corpus.vocab), 256, 0)
     xi = Full().gates(32, 35)

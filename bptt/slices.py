@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Generator
 from typing import Any
 
 
@@ -61,3 +62,25 @@ class TimeSliced:
             if time.perf_counter() >= deadline:
                 break
         return records
+
+
+def mapped(steps: Generator, f: Callable[[Any], Any]) -> Generator:
+    """Resumable work (a generator that yields its progress and returns its result) with each progress
+    value passed through `f`; it returns what `steps` returns."""
+    while True:
+        try:
+            done = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        yield f(done)
+
+
+def drain(steps: Generator, progress: Callable[[Any], None] | None = None) -> Any:
+    """Run resumable work to its end in this thread, telling `progress` each value it yields; its result."""
+    while True:
+        try:
+            done = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(done)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from bptt.slices import TimeSliced
 
 
@@ -62,3 +64,20 @@ def test_interrupt_ends_a_slice_in_flight_after_its_step():
     assert not worker.is_alive(), "the slice went on after interrupt()"
     assert out[0] == list(range(1, len(out[0]) + 1)) and c.n == len(out[0])
     assert len(c.run_for(0.0)) == 1  # a new slice is not affected by the old interrupt
+
+
+def test_drain_and_mapped_pass_progress_on_and_keep_the_result():
+    from bptt.slices import drain, mapped
+
+    def work():
+        yield from range(3)
+        return "done"
+
+    seen = []
+    assert drain(work(), seen.append) == "done" and seen == [0, 1, 2]
+    assert drain(work()) == "done"
+    doubled = mapped(work(), lambda i: 2 * i)
+    assert [next(doubled) for _ in range(3)] == [0, 2, 4]
+    with pytest.raises(StopIteration) as stop:
+        next(doubled)
+    assert stop.value.value == "done"

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..slices import drain
 from ..truncation import Regular
 from .lags import CHUNK_BYTES, Window, flatten, full_adjoints, param_grads
 
@@ -116,13 +117,7 @@ def estimator_stats(
     a gate maker (Strategy.gates(T) or an object of bptt/truncation/gates.py); `label` names the row, as
     the lab reports name it by the Strategy's key."""
     steps = stats_steps(win, strategy, n, label=label, generator=generator, chunk=chunk, g=g)
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress:
-            progress(done, total)
+    return drain(steps, progress and (lambda p: progress(*p)))
 
 
 @torch.no_grad()  # torch re-enters no_grad at each resumption of a generator it decorates

@@ -19,7 +19,7 @@ import torch
 from ..data import seq_data_iter_random
 from ..history import perplexity
 from ..model import CharRNN
-from ..slices import TimeSliced
+from ..slices import TimeSliced, drain, mapped
 from ..truncation import Strategy
 from . import estimators, lags, moments
 
@@ -216,14 +216,9 @@ def estimator_report(
     (computed in float64); the draws themselves in `dtype` (float32 by default: 4x faster, relative error
     ~1e-7, far below any Monte Carlo error here). Returns (stats table, {key: cos per draw}, regular sweep
     k=1..T)."""
-    steps = report_steps(model, X, Y, strategies, draws, seed=seed, dtype=dtype, with_sweep=with_sweep)
-    while True:
-        try:
-            fraction = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress:
-            progress(fraction)
+    return drain(
+        report_steps(model, X, Y, strategies, draws, seed=seed, dtype=dtype, with_sweep=with_sweep), progress
+    )
 
 
 def report_steps(
@@ -251,13 +246,7 @@ def _report_steps(model, X, Y, strategies, draws, seed, dtype, with_sweep):
     for i, s in enumerate(strategies):
         n = draws if s.random else 1
         steps = estimators.stats_steps(win, s.gates(T), n, label=s.key, generator=gen, g=g)
-        while True:
-            try:
-                done, total = next(steps)
-            except StopIteration as stop:
-                st = stop.value
-                break
-            yield (i + done / total) / len(strategies)
+        st = yield from mapped(steps, lambda p, i=i: (i + p[0] / p[1]) / len(strategies))
         rows.append({"kind": s.kind, "value": s.value, **st.row()})
         cos[s.key] = st.cos
     return pd.DataFrame(rows), cos, sweep

@@ -44,25 +44,32 @@ def show_note() -> None:
 # -- the board page ------------------------------------------------------------------------------------
 
 
-def _on_open() -> None:
-    with guarded(_("Opening the board")):
+def _go_to_board(what: str, act, done: str | None = None) -> None:
+    """Run `act()` (it returns a board) under `what`'s guard; the board becomes the page's board, and
+    `done` (formatted with its code) is said. A BoardError's message is said instead."""
+    with guarded(what):
         try:
-            board = store().board(st.session_state.get("board_open_input", ""))
+            board = act()
         except BoardError as e:
             _note("error", e.message)
             return
         st.session_state[CODE] = board.code
+        if done is not None:
+            _note("success", done.format(code=board.code))
+
+
+def _on_open() -> None:
+    ss = st.session_state
+    _go_to_board(_("Opening the board"), lambda: store().board(ss.get("board_open_input", "")))
 
 
 def _on_create() -> None:
-    with guarded(_("Creating a board")):
-        try:
-            board = store().create(st.session_state.get("board_title_input", ""))
-        except BoardError as e:
-            _note("error", e.message)
-            return
-        st.session_state[CODE] = board.code
-        _note("success", _("Board {code} is ready: give your students this code.").format(code=board.code))
+    ss = st.session_state
+    _go_to_board(
+        _("Creating a board"),
+        lambda: store().create(ss.get("board_title_input", "")),
+        _("Board {code} is ready: give your students this code."),
+    )
 
 
 def open_or_create() -> None:
