@@ -12,11 +12,13 @@ clipping at 1) on the bundled corpus, 10,000 tokens.
     while the run trains in the process's workers. Per view: the live panel's timer runs (about one a
     second: what a watcher costs) and the page runs (a click's full rerun), median and max of those that
     finished. The first second after each click is left out (the click's own run is counted as a page run).
-(2) Training speed, alternating over `--rounds`: the app (the Train page reruns once a second, as its
-    live panel does, while the workers train its run for `--seconds`; tokens from the run's step count)
-    and the CLI (`python -m bptt train` on the same settings for about as many steps; its training
-    loop's tokens over its wall time, as it reports them). Both with one torch thread: the app's setting
-    with two training slots on two cores. The ratio is the median of the per-round ratios.
+(2) Training speed, alternating over `--rounds`, in the same server and browser: the app (the run
+    resumed, its live panel redrawing once a second in the loss view while the workers train it for
+    `--seconds`; tokens from the run's step count as the panel's runs read it, over the server's clock
+    between the first and the last of them; then paused) and the CLI (`python -m bptt train` on the same
+    settings for about as many steps; its training loop's tokens over its wall time, as it reports
+    them). Both with one torch thread: the app's setting with two training slots on two cores. The ratio
+    is the median of the per-round ratios.
 
 Writes benchmarks/results/page_runs.json (with the machine's load average).
 """
@@ -41,25 +43,7 @@ VIEWS = ("curves", "gradients", "dh", "speed", "runs")
 B, T = 32, 35
 
 
-def open_train():
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.query_params.update(SETTINGS)
-    at.switch_page("pages/train.py").run()
-    key = next(w.key for w in at.segmented_control if w.key and w.key.startswith("ui_run_"))
-    at.segmented_control(key=key).set_value("running").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def steps(at) -> int:
-    run = at.session_state["registry"].get(at.session_state["active"])
-    return run.trainer.step_count
-
-
-def server_times(view_seconds: float) -> dict:
+def measure(view_seconds: float, rounds: int, seconds: float) -> tuple[dict, list[dict]]:
     import tempfile
 
     from playwright.sync_api import sync_playwright
@@ -97,6 +81,9 @@ def server_times(view_seconds: float) -> dict:
                 if panel["runs"]:
                     n, med, top = panel["runs"], panel["median_s"], panel["max_s"]
                     print(f"  view {view}: panel runs {n}, median {med:.3f} s, max {top:.3f} s", flush=True)
+            print("(2) training speed: the app against the CLI", flush=True)
+            view_buttons(page).nth(0).click()
+            speed = speed_rounds(page, log, rounds, seconds)
             control(page, "Stop").click()
             if pw.errors:
                 print("browser errors:", pw.errors)
@@ -111,23 +98,44 @@ def server_times(view_seconds: float) -> dict:
               f"max {max(runs):.3f} s", flush=True)  # fmt: skip
     finally:
         server.stop()
-    return out
+    return out, speed
 
 
-def stop(at) -> None:
-    key = next(w.key for w in at.segmented_control if w.key and w.key.startswith("ui_run_"))
-    at.segmented_control(key=key).set_value("stopped").run()
+def app_speed(page, log: Path, seconds: float) -> dict:
+    """Resume the run, let it train `seconds` with its panel redrawing, pause: tokens/s from the step
+    counts the panel's runs read, over the server's clock between the first and the last of them."""
+    from conftest import control
 
-
-def app_speed(seconds: float) -> dict:
-    at = open_train()
-    s0, t0 = steps(at), time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        time.sleep(1.0)  # the live panel's timer
-        at.run()
-    n, wall = steps(at) - s0, time.perf_counter() - t0
-    stop(at)
+    control(page, "Resume").click()
+    time.sleep(2.0)  # the Resume's own page run and the first slice
+    t0 = time.time()
+    time.sleep(seconds)
+    control(page, "Pause").click()
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    seen = [x for x in lines if x["kind"] == "panel" and "steps" in x and t0 <= x["steps_at"] <= t0 + seconds]
+    first, last = seen[0], seen[-1]
+    n, wall = last["steps"] - first["steps"], last["steps_at"] - first["steps_at"]
+    time.sleep(1.0)  # the pause takes effect after the step in flight
     return {"steps": n, "seconds": wall, "tokens_per_sec": n * B * T / wall}
+
+
+def speed_rounds(page, log: Path, rounds: int, seconds: float) -> list[dict]:
+    from conftest import control
+
+    from bptt.data import num_batches
+
+    control(page, "Pause").click()
+    time.sleep(1.0)
+    per_epoch = num_batches(10_000, B, T, "sequential")
+    out = []
+    for i in range(rounds):
+        app = app_speed(page, log, seconds)
+        cli = cli_speed(max(1, round(app["steps"] / per_epoch)))
+        out.append({"app": app, "cli": cli, "ratio": app["tokens_per_sec"] / cli["tokens_per_sec"]})
+        a, c, r = app["tokens_per_sec"], cli["tokens_per_sec"], out[-1]["ratio"]
+        print(f"  round {i}: app {a:,.0f} tokens/s ({app['steps']} steps), CLI {c:,.0f} tokens/s "
+              f"({cli['steps']} steps): ratio {r:.2f}", flush=True)  # fmt: skip
+    return out
 
 
 def cli_speed(epochs: int) -> dict:
@@ -148,21 +156,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     os.environ.setdefault("BPTT_MAX_TRAINING", "2")
-    from bptt.data import num_batches
-
     load = os.getloadavg()
     print("(1) page-run time at the book's settings", flush=True)
-    pages = server_times(args.view_seconds)
-    print("(2) training speed: the app against the CLI", flush=True)
-    rounds = []
-    per_epoch = num_batches(10_000, B, T, "sequential")
-    for i in range(args.rounds):
-        app = app_speed(args.seconds)
-        cli = cli_speed(max(1, round(app["steps"] / per_epoch)))
-        rounds.append({"app": app, "cli": cli, "ratio": app["tokens_per_sec"] / cli["tokens_per_sec"]})
-        a, c, r = app["tokens_per_sec"], cli["tokens_per_sec"], rounds[-1]["ratio"]
-        print(f"  round {i}: app {a:,.0f} tokens/s ({app['steps']} steps), CLI {c:,.0f} tokens/s "
-              f"({cli['steps']} steps): ratio {r:.2f}", flush=True)  # fmt: skip
+    pages, rounds = measure(args.view_seconds, args.rounds, args.seconds)
     ratio = statistics.median(r["ratio"] for r in rounds)
     print(f"  median ratio app / CLI: {ratio:.2f}")
     result = {
@@ -171,6 +167,7 @@ def main(argv=None) -> int:
             "platform": platform.platform(),
             "cores": os.cpu_count(),
             "load_average": load,
+            "load_average_after": os.getloadavg(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },  # fmt: skip
         "page_runs": pages,

@@ -20,6 +20,7 @@ skeleton of placeholders, see pages/ui/panel.py).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -183,8 +184,10 @@ def panel(
 
     @st.fragment(run_every=REFRESH_SECONDS if lane.phase() == "running" or replaying else None)
     def live() -> None:
-        with timed("panel", page=lane.name, view=ss.get("ui_view")):
+        with timed("panel", page=lane.name, view=ss.get("ui_view")) as extra:
             _live()
+            if (trainer := getattr(lane.job(), "trainer", None)) is not None:
+                extra.update(steps=trainer.step_count, steps_at=time.time())  # read by page_runs.py
 
     def _live() -> None:
         apply_language()
