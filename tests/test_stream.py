@@ -4,6 +4,9 @@ with one forward from the stream's start (one-hot inputs, no state carried betwe
 the last window only. The window-level "full" (detached between windows) is tested against the unrolled
 graph of one window in tests/test_truncation.py (test_full_equals_autograd_on_unrolled_graph)."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -150,6 +153,24 @@ def test_graph_bytes_count_the_saved_states_and_the_weights_copies():
     indices = T * B * 8  # int64 token ids, one (B,) column a step
     assert sizes[0] == states + weights + indices + B * H * f64  # h_0: the zero state, saved by the matmul
     assert [b - a for a, b in zip(sizes, sizes[1:], strict=False)] == [states + weights + indices] * 3
+
+
+def test_a_restart_frees_the_graph_without_the_garbage_collector():
+    """The graph is freed by reference counting alone: nothing in it refers back to itself (a saved
+    output that held its own grad_fn would keep every window alive until a gc pass, or for ever)."""
+    model = make_model()
+    X, Y = text()
+    stream = Stream(max_steps=2 * T)
+    gc.disable()
+    try:
+        stream.step(model, window(X, 0), window(Y, 0))
+        first = weakref.ref(stream.copies[0]["W_hh"])
+        stream.step(model, window(X, 1), window(Y, 1))
+        assert first() is not None  # held while the stream lasts
+        stream.step(model, window(X, 2), window(Y, 2))  # the cap: a restart
+        assert first() is None
+    finally:
+        gc.enable()
 
 
 def corpus():

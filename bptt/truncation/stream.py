@@ -25,13 +25,15 @@ import torch
 
 from .backward import Backward
 
-# Time steps one stream may hold: 2,000 (57 of the book's windows of 35) keeps the slowest step within a
-# second on one core at the book's H = 256, B = 32 (benchmarks/bench_stream.py measures it).
+# Time steps one stream may hold: 2,000 (57 of the book's windows of 35), where a step's backward pass
+# takes well under a second of CPU at the book's H = 256, B = 32 (benchmarks/bench_stream.py).
 MAX_STREAM_STEPS = 2_000
-# Bytes the held graph may keep (saved activations and the weights' copies): 160 MiB. At the book's H = 256,
-# B = 32 the 2,000-step cap binds first (about 67 KB a step, benchmarks/bench_stream.py); a larger H or B
-# hits this one, so two training slots and a few paused runs stay well within a 3 GB host.
-MAX_STREAM_BYTES = 160 * 2**20
+# Bytes the held graph may keep, counted as the tensors its forward saved for backward plus the weights'
+# copies: 128 MiB. At the book's H = 256, B = 32 the step cap binds first (about 41 KB a step, 79 MiB at
+# the cap); at the largest settings allowed (H = 512, B = 128) this one does, after about 400 steps. The
+# process grows by up to four times the count (the allocator keeps the backward pass's freed buffers;
+# benchmarks/bench_stream.py measures both), so two training slots stay well within a 3 GB host.
+MAX_STREAM_BYTES = 128 * 2**20
 RECURRENT = ("W_xh", "W_hh", "b_h")  # the parameters of the recurrence (d2l §8.4.2): kept per window
 
 
@@ -74,7 +76,7 @@ class Stream:
 
         def pack(t: torch.Tensor) -> torch.Tensor:  # count each tensor the recurrence saves, once
             saved.setdefault(t.untyped_storage().data_ptr(), t.numel() * t.element_size())
-            return t
+            return t.detach()  # not t itself: a saved output holding its own grad_fn is a reference cycle
 
         h = model.begin_state(B) if self.state is None else self.state
         hs = []
@@ -93,9 +95,10 @@ class Stream:
         self.steps, self.bytes = self.steps + T, self.bytes + self.window_bytes
         held = [c for window in self.copies for c in window.values()]
         heads = [mine[n] for n in ("W_hq", "b_q") if mine[n].requires_grad]
-        start = time.perf_counter()
+        clock = _clock(dev)
+        start = clock()
         got = torch.autograd.grad(loss, [*held, *heads, *hs], retain_graph=True, allow_unused=True)
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
         grads = {n: torch.zeros_like(p) for n, p in params.items() if p.requires_grad}
         names = [n for window in self.copies for n in window] + [n for n in ("W_hq", "b_q") if n in grads]
         for n, g in zip(names, got, strict=False):
@@ -110,3 +113,12 @@ class Stream:
         return Backward(
             float(loss.detach()), grads, torch.linalg.vector_norm(dh.reshape(T, -1), dim=1), xi, h.detach()
         )
+
+
+def _clock(dev: torch.device):
+    """The backward pass's clock. On the CPU autograd runs in the calling thread: its CPU time
+    (time.thread_time) counts the work itself, not the waits of a core shared with other sessions. On a
+    GPU: wall time, the device synchronized."""
+    if dev.type == "cpu":
+        return time.thread_time
+    return lambda: (torch.cuda.synchronize(dev), time.perf_counter())[1]
