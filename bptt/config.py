@@ -132,11 +132,13 @@ class RunConfig:
     num_hiddens: int = setting(
         256, N_("Hidden units (num_hiddens)"), N_("size of the hidden state h_t"), lo=4, hi=512)
     # "full" within each window of num_steps, the state detached between minibatches, is the book's
-    # experiment: its regular truncation at tau = num_steps (d2l §8.7.1.2).
+    # experiment: its regular truncation at tau = num_steps (d2l §8.7.1.2). "stream" is §8.7.1.1's full
+    # computation over the whole sequence (bptt/truncation/stream.py).
     truncation: str = setting(
-        "full", N_("Truncation"), N_("full, regular (cut every k steps) or randomized (pi_t)"),
-        choices={"full": N_("full"), "regular": N_("regular"), "randomized": N_("randomized")},
-        cli=NO_STRATEGY)
+        "full", N_("Truncation"),
+        N_("full within each window or over the whole sequence, regular (cut every k steps) or randomized"),
+        choices={"full": N_("full within each window"), "stream": N_("full over the whole sequence"),
+                 "regular": N_("regular"), "randomized": N_("randomized")}, cli=NO_STRATEGY)
     # below num_steps, so that regular differs from full
     k: int = setting(
         10, N_("k (regular)"), N_("regular truncation: cut the gradient every k steps"), lo=1, hi=200,
@@ -243,23 +245,17 @@ def validate(cfg: RunConfig) -> list[str]:
     if problems:
         return problems
     if cfg.batch_size * cfg.num_steps > MAX_BATCH_TOKENS:
-        problems.append(
-            _(
-                "batch_size x num_steps must be at most {limit} on this host "
-                "(got {batch_size} x {num_steps} = {product})"
-            ).format(
-                limit=f"{MAX_BATCH_TOKENS:,}",
-                batch_size=cfg.batch_size,
-                num_steps=cfg.num_steps,
-                product=f"{cfg.batch_size * cfg.num_steps:,}",
-            )
-        )
+        text = _("batch_size x num_steps must be at most {limit} on this host "
+                 "(got {batch_size} x {num_steps} = {product})")  # fmt: skip
+        product = f"{cfg.batch_size * cfg.num_steps:,}"
+        problems.append(text.format(limit=f"{MAX_BATCH_TOKENS:,}", batch_size=cfg.batch_size,
+                                    num_steps=cfg.num_steps, product=product))  # fmt: skip
+    if cfg.truncation == "stream" and cfg.sampler != "sequential":  # random sampling has no stream (§8.3.4)
+        problems.append(_("full over the whole sequence needs sequential partitioning, not random sampling"))
     if cfg.epochs * cfg.max_tokens > MAX_RUN_TOKENS:
-        problems.append(
-            _(
-                "epochs x max_tokens must be at most {limit} on this host (got {epochs} x {max_tokens})"
-            ).format(limit=f"{MAX_RUN_TOKENS:,}", epochs=f"{cfg.epochs:,}", max_tokens=f"{cfg.max_tokens:,}")
-        )
+        text = _("epochs x max_tokens must be at most {limit} on this host (got {epochs} x {max_tokens})")
+        problems.append(text.format(limit=f"{MAX_RUN_TOKENS:,}", epochs=f"{cfg.epochs:,}",
+                                    max_tokens=f"{cfg.max_tokens:,}"))  # fmt: skip
     return problems
 
 
@@ -312,6 +308,11 @@ def from_mapping(params: Mapping[str, Any], base: RunConfig | None = None) -> tu
             )
         values[name] = value
     # Cross-field bounds: shrink the batch, then the epochs, rather than refuse the whole link.
+    if values["truncation"] == "stream" and values["sampler"] != "sequential":
+        notes.append(
+            _("sampler set to sequential partitioning: full over the whole sequence follows a stream")
+        )
+        values["sampler"] = "sequential"
     if values["batch_size"] > (top := batch_size_max(values["num_steps"])):
         text = _("batch_size lowered to {top} so that batch_size × num_steps ≤ {limit}")
         notes.append(text.format(top=top, limit=f"{MAX_BATCH_TOKENS:,}"))

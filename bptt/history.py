@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .truncation.stream import Stream
+
 # Scalar columns of the history, in order; `dh_norms` (one row of T values per step) is kept apart.
 COLUMNS = (
     "step", "epoch", "tokens", "loss", "perplexity", "grad_norm", "grad_norm_clipped", "clipped",
@@ -34,6 +36,7 @@ class History:
     def __init__(self) -> None:
         self.columns: dict[str, list[float]] = {c: [] for c in COLUMNS}
         self.dh_norms: list[np.ndarray] = []  # per step: (T,) ||dL/dh_t||
+        self.stream: dict[str, list[float]] = {}  # Stream.COLUMNS, for a run over the whole sequence
         self.epochs: dict[str, list[float]] = {"epoch": [], "perplexity": [], "tokens": [], "wall_time": []}
         self.lock = threading.Lock()
 
@@ -45,6 +48,8 @@ class History:
             for c in COLUMNS:
                 self.columns[c].append(record[c])
             self.dh_norms.append(record["dh_norms"])
+            for c in Stream.COLUMNS if "held_steps" in record else ():
+                self.stream.setdefault(c, []).append(record[c])
 
     def end_epoch(self, row: dict[str, float]) -> None:
         with self.lock:
@@ -54,13 +59,13 @@ class History:
     def copy(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
         """(per-step frame, dh matrix, per-epoch frame), all three of the same moment."""
         with self.lock:
-            columns = {c: list(v) for c, v in self.columns.items()}
+            columns = {c: list(v) for c, v in {**self.columns, **self.stream}.items()}
             dh, epochs = list(self.dh_norms), {c: list(v) for c, v in self.epochs.items()}
         dh = np.stack(dh) if dh else np.zeros((0, 0), dtype=np.float32)
         return pd.DataFrame(columns), dh, pd.DataFrame(epochs)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({c: list(v) for c, v in self.columns.items()})
+        return pd.DataFrame({c: list(v) for c, v in {**self.columns, **self.stream}.items()})
 
     def dh_matrix(self) -> np.ndarray:
         """(steps, T) matrix of ||dL/dh_t||; empty (0, 0) before the first step."""

@@ -32,6 +32,7 @@ from .model import CharRNN, resolve_device
 from .slices import TimeSliced
 from .snapshots import Snapshot, Snapshots, cap_for, copy_params
 from .truncation import Strategy, bptt
+from .truncation.stream import Stream
 
 # A loss above 100 nats per token (perplexity e^100) means training has blown up: chance level is ln V,
 # at most ln 2000 = 7.6 here. Stopping there keeps the run's weights and charts meaningful.
@@ -56,6 +57,7 @@ class Trainer(TimeSliced):
         init = torch.Generator().manual_seed(cfg.seed)
         self.model = CharRNN(len(corpus.vocab), cfg.num_hiddens, device=self.device, generator=init)
         self.strategy = Strategy.of_config(cfg).gates(cfg.num_steps)  # the gate maker
+        self.stream = Stream() if cfg.truncation == "stream" else None  # d2l §8.7.1.1 over the stream
         self.rng = np.random.default_rng(cfg.seed)  # sampler offsets and shuffles
         self.gate_generator = torch.Generator().manual_seed(cfg.seed + 1)  # the xi_t draws
         params = list(self.model.parameters())
@@ -140,6 +142,7 @@ class Trainer(TimeSliced):
         batch = self._next_batch()
         if batch is None:
             self.status = "finished"
+            self._release()
             self._message = [(N_("Finished {epochs} epochs."), {"epochs": self.cfg.epochs})]
             return None
         self.status = "running"
@@ -161,8 +164,12 @@ class Trainer(TimeSliced):
         guard, the optimizer step and the state carried to the next window. None when it diverged (the
         weights are put back and nothing is counted)."""
         state = None if self.cfg.sampler == "random" else self._state  # random sampling: fresh state
-        xi = self.strategy.gates(X.shape[0], X.shape[1], self.gate_generator)
-        out = bptt(self.model, X, Y, xi, state)
+        if self.stream is not None:  # backpropagated through every window since the stream began
+            out = self.stream.step(self.model, X, Y, fresh=self._state is None)
+        else:
+            out = bptt(
+                self.model, X, Y, self.strategy.gates(X.shape[0], X.shape[1], self.gate_generator), state
+            )
         params = dict(self.model.named_parameters())
         for name, g in out.grads.items():
             params[name].grad = g
@@ -219,6 +226,7 @@ class Trainer(TimeSliced):
             # the history would pin the heap around the large per-step buffers.
             "dh_norms": out.dh_norms.float().cpu().numpy().copy(),
             "cuts": (out.xi == 0).cpu(),  # (T, B): where the gradient was cut, the window boundary included
+            **(self.stream.last if self.stream is not None else {}),
         }
 
     @property
@@ -234,12 +242,18 @@ class Trainer(TimeSliced):
         for p in self.model.parameters():
             p.grad = None
         self.status = "diverged"
+        self._release()
         stopped = N_(
             "Training stopped: try a smaller learning rate or turn clipping on. "
             "The weights and the history up to step {step} are kept."
         )
         self._message = [(why, args), (stopped, {"step": self.step_count})]
         return None
+
+    def _release(self) -> None:
+        """A finished or diverged run keeps no stream graph (bptt/truncation/stream.py)."""
+        if self.stream is not None:
+            self.stream.restart()
 
     def run(self, callback=None) -> None:
         """Train to the end; `callback(record)` after each step (the CLI prints progress with it)."""

@@ -92,7 +92,11 @@ def test_a_run_posted_from_train_appears_on_the_board(browser, server):
     settle(page)
     page.locator(f"{MAIN} .st-key-ui_board_x button").filter(has_text="num_steps").click()
     settle(page)
-    poll(lambda: set(chart_traces(page, "board_final")) == {"full", "randomized"}, 60, what="both posts")
+    poll(
+        lambda: set(chart_traces(page, "board_final")) == {"full within each window", "randomized"},
+        60,
+        what="both posts",
+    )
     poll(lambda: len(chart_traces(page, "board_curves")) == 2, 60, what="both curves")
     assert page.locator(f"{MAIN} [data-testid='stText']").first.inner_text() == "Week 8 <b>BPTT</b>"
     assert page.locator(f"{MAIN} b").count() == 0  # no markup from a user reached the page
@@ -101,7 +105,7 @@ def test_a_run_posted_from_train_appears_on_the_board(browser, server):
     # The same board in Chinese: the strategies in the book's terms, the posts unchanged.
     page.locator("[data-testid='stSidebar'] .st-key-ui_lang button").filter(has_text="中文").click()
     settle(page)
-    zh = {"完全计算", "随机截断"}
+    zh = {"窗口内完全计算", "随机截断"}
     poll(lambda: set(chart_traces(page, "board_final")) == zh, 60, what="the traces in Chinese")
     poll(lambda: page.locator(f"{MAIN} h1").first.inner_text() == "班级看板", 30, what="the title in Chinese")
     page.screenshot(path=str(ARTIFACTS / "board-zh.png"), full_page=True)

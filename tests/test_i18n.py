@@ -267,7 +267,8 @@ def test_every_choice_has_a_label_in_both_languages():
     with use_language("zh"):
         shown = {(f.name, c): f.choice_text(c) for f in FIELDS.values() for c in f.choices}
         assert english_words(shown.values()) == []
-        assert (shown["truncation", "full"], shown["truncation", "regular"]) == ("完全计算", "常规截断")
+        assert (shown["truncation", "full"], shown["truncation", "regular"]) == ("窗口内完全计算", "常规截断")
+        assert shown["truncation", "stream"] == "完全计算（整个序列）"
         assert shown["truncation", "randomized"] == "随机截断"
         assert shown["tokenizer", "chars"] == "每个字符"
     assert FIELDS["truncation"].choice_text("regular") == "regular"
@@ -276,7 +277,8 @@ def test_every_choice_has_a_label_in_both_languages():
 @pytest.mark.parametrize(
     ("changes", "en", "zh"),
     [
-        ({"truncation": "full"}, "full", "完全计算"),
+        ({"truncation": "full"}, "full within each window", "窗口内完全计算"),
+        ({"truncation": "stream"}, "full over the whole sequence", "完全计算（整个序列）"),
         ({"truncation": "regular", "k": 7}, "regular (k=7)", "常规截断（k=7）"),
         ({"truncation": "randomized", "pi": 0.5}, "randomized (π=0.5)", "随机截断（π=0.5）"),
         (

@@ -162,7 +162,16 @@ def _help_words(text: str) -> list[str]:
     return english_words([text], allowed=CLI_VALUES)
 
 
-CLI_VALUES = {"time_machine", "bundled", "text", "synthetic", "full", "stderr", "npz"}  # typed as they are
+CLI_VALUES = {
+    "time_machine",
+    "bundled",
+    "text",
+    "synthetic",
+    "full",
+    "stream",
+    "stderr",
+    "npz",
+}  # typed as they are
 
 
 @pytest.mark.parametrize("command", ["train", "compare", "gradlab"])

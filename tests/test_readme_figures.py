@@ -156,3 +156,27 @@ def test_readme_compare_figures_are_the_shipped_results(name):
     for quoted_raw in re.findall(r"unadjusted p is (\S+?)[;,)]", own):  # a raw p quoted beside the Holm ones
         raws = {f"{stats.welch(ok[best], ok[s]):.2g}" for s in ok if s != best}
         assert quoted_raw in raws, f"README's unadjusted p {quoted_raw} is none of {raws} ({name})"
+
+
+def test_readme_stream_figures_are_the_benchmark_file():
+    """The two "full"s: every figure quoted is benchmarks/bench_stream.py's results file, and the caps
+    quoted are the code's."""
+    from bptt.truncation.stream import MAX_STREAM_BYTES, MAX_STREAM_STEPS
+
+    bench = json.loads((ROOT / "benchmarks" / "results" / "bench_stream.json").read_text())
+    text = " ".join(section("The library and the CLI").split())
+    quoted = [
+        f"{bench['bytes_per_step'] / 1000:.0f} KB per time step",
+        f"{bench['graph_mib_at_cap']:.0f} MiB at the cap",
+        f"({bench['held_steps_at_cap']:,} steps",
+        f"{bench['backward_cpu_s_first_windows']:.3f} s of CPU",
+        f"{bench['backward_cpu_s_at_cap']:.2f} s at the cap",
+        f"{bench['full_within_window_step_wall_s']:.3f} s (wall)",
+        f"grows by {bench['rss_growth_mib']:.0f} MiB",
+        f"({bench['rss_growth_trimmed_mib']:.0f} MiB once",
+        f"after {bench['largest_settings']['steps_before_byte_cap']} steps",
+        f"{MAX_STREAM_STEPS:,} time steps or {MAX_STREAM_BYTES // 2**20} MiB",
+    ]
+    for figure in quoted:
+        assert figure in text, f"README lacks {figure!r} from bench_stream.json"
+    assert bench["caps"] == {"max_steps": MAX_STREAM_STEPS, "max_bytes": MAX_STREAM_BYTES}

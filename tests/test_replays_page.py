@@ -123,7 +123,7 @@ def test_the_replay_box_and_its_run_speak_chinese():
     assert any(e.label == "回放一次录制的运行（不训练）" for e in at.expander)
     with use_language("zh"):  # AppTest formats the widgets' values in this thread, with their format_func
         add_replay(at, "book-full", math.inf)
-        assert at.session_state["registry"].get(1).name == "#1 回放 · 完全计算"  # named when read
+        assert at.session_state["registry"].get(1).name == "#1 回放 · 窗口内完全计算"  # named when read
     texts = [c.value for c in at.caption if "torch" in c.value]
     assert texts and all(HAN.search(t) for t in texts)
     assert at.button(key="btn_replay").label == "添加回放"

@@ -28,7 +28,13 @@ T = 12
 
 # Written by hand from the grammar (not by the code under test): text -> (RunConfig fields, gates, en, zh)
 CASES = {
-    "full": ({"truncation": "full"}, Full(), "full", "完全计算"),
+    "full": ({"truncation": "full"}, Full(), "full within each window", "窗口内完全计算"),
+    "stream": (
+        {"truncation": "stream", "sampler": "sequential"},
+        Full(),
+        "full over the whole sequence",
+        "完全计算（整个序列）",
+    ),
     "regular:5": ({"truncation": "regular", "k": 5}, Regular(5), "regular (k=5)", "常规截断（k=5）"),
     "randomized:0.9": (
         {"truncation": "randomized", "schedule": "constant", "pi": 0.9},

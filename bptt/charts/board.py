@@ -20,7 +20,7 @@ from ..i18n import N_, _
 from ..truncation import Strategy
 from .style import COLORWAY, HEIGHT, escape, layout, placeholder
 
-STRATEGIES = ("full", "regular", "randomized")  # d2l §8.7.1, in the book's order
+STRATEGIES = ("full", "regular", "randomized", "stream")  # d2l §8.7.1; the full computation last
 STRATEGY_COLORS = dict(zip(STRATEGIES, COLORWAY))
 # The settings a board can put on the x axis; keys are RunConfig fields, values message ids.
 X_CHOICES = {

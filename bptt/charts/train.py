@@ -187,6 +187,35 @@ def spectral_chart(df: pd.DataFrame, gamma: float = 1.0) -> go.Figure:
                   shapes=[bound], annotations=[note])  # fmt: skip
 
 
+# Full computation over the whole sequence: what each step's graph costs (bptt/truncation/stream.py)
+_STREAM = {
+    "backward_time": (N_("Backward time per step"), N_("seconds (CPU time on a CPU)")),
+    "graph_bytes": (N_("Memory the graph holds"), "MiB"),
+}
+
+
+def stream_chart(df: pd.DataFrame, y: str) -> go.Figure:
+    """Full computation over the whole sequence (d2l §8.7.1.1): each step's backward time (the training
+    thread's CPU time on a CPU, bptt/truncation/stream.py), or the MiB its graph holds (the tensors saved
+    for backward and the weights' copies), against the step, with the time steps held in the hover. Both
+    grow with the steps held and drop where the stream restarts."""
+    title, unit = _(_STREAM[y][0]), _(_STREAM[y][1])
+    uirev = f"stream:{y}"
+    if is_empty(df, "step", "held_steps", y):
+        return placeholder(
+            title, uirev, _("Only full computation over the whole sequence keeps a graph across windows")
+        )
+    idx = downsample(len(df))
+    scale = 2**20 if y == "graph_bytes" else 1.0
+    held = _("time steps held")
+    fig = go.Figure(go.Scatter(
+        x=df["step"].to_numpy()[idx], y=df[y].to_numpy()[idx] / scale, mode="lines", name=title,
+        customdata=df["held_steps"].to_numpy()[idx],
+        hovertemplate=f"%{{x}}: %{{y:.3g}} {escape(unit)} · %{{customdata}} {escape(held)}<extra></extra>",
+    ))  # fmt: skip
+    return layout(fig, title, _("step"), unit, uirev, showlegend=False, yaxis={"rangemode": "tozero"})
+
+
 # ---------------------------------------------------------------------------------------------------
 # Randomized truncation
 # ---------------------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ def gradlab_command(args: argparse.Namespace) -> int:
         X, Y = gradlab.minibatch(corpus, cfg.batch_size, cfg.num_steps, cfg.seed)
         model = gradlab.init_model(len(corpus.vocab), cfg.num_hiddens, cfg.seed)
         strategies = tuple(Strategy.parse(s) for s in (args.strategy or DEFAULT_STRATEGIES))
+        if any(s.kind == "stream" for s in strategies):  # the lab's gradients are of one window
+            raise ValueError(_("gradlab analyses one window; 'stream' spans many windows (train it instead)"))
     except (ValueError, CorpusError, OSError, RuntimeError) as e:
         print(_("error: {error}").format(error=e), file=sys.stderr)
         return 2

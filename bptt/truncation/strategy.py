@@ -4,7 +4,10 @@ in the reader's language, and built into its gates (bptt/truncation/gates.py).
 The grammar, read by the CLI (`train`, `compare --strategies`, `gradlab --strategy`), Compare's picker
 and the results files' keys:
 
-    full               full BPTT within the window (d2l §8.7.1.1)
+    full               full BPTT within each window, the state detached between windows: the book's
+                       train_ch8, which is regular truncation at τ = num_steps (d2l §8.7.1.2)
+    stream             full computation over the whole sequence (d2l §8.7.1.1): never detached, capped
+                       (bptt/truncation/stream.py); sequential partitioning only
     regular:K          regular truncation, a cut every K steps (d2l §8.7.1.2)
     randomized:PI      randomized truncation with a constant pi_t = PI in (0, 1] (d2l §8.7.1.3)
     linear:PI:PI_END   randomized, pi_t linear in t from PI at the window's start to PI_END at its end
@@ -25,12 +28,13 @@ from ..i18n import _
 # kind -> the names of its numbers, in the order the grammar writes them
 PARAMS: dict[str, tuple[str, ...]] = {
     "full": (),
+    "stream": (),
     "regular": ("k",),
     "randomized": ("pi",),
     "linear": ("pi", "pi_end"),
     "artbp": ("alpha", "t0"),
 }
-GRAMMAR = "full, regular:K, randomized:PI, linear:PI:PI_END, artbp:ALPHA:T0"
+GRAMMAR = "full, stream, regular:K, randomized:PI, linear:PI:PI_END, artbp:ALPHA:T0"
 # RunConfig's schedule for each randomized kind
 SCHEDULES = {"randomized": "constant", "linear": "linear", "artbp": "artbp"}
 
@@ -157,7 +161,9 @@ class Strategy:
             )
         if self.kind == "linear":
             return _("randomized (π {start}→{end})").format(start=_number(self.pi), end=_number(self.pi_end))
-        return _("full")
+        if self.kind == "stream":
+            return _("full over the whole sequence")
+        return _("full within each window")
 
     @staticmethod
     def title_of(key: str) -> str:
@@ -188,7 +194,8 @@ class Strategy:
         over the window): `.gates(batch_size, num_steps, generator)` gives xi (T, B)."""
         from .gates import ARTBPPi, ConstantPi, Full, LinearPi, Randomized, Regular
 
-        if self.kind == "full":
+        # stream: the gates within its window; the windows before it are bptt/truncation/stream.py's
+        if self.kind in ("full", "stream"):
             return Full()
         if self.kind == "regular":
             return Regular(self.k)
@@ -202,14 +209,16 @@ class Strategy:
         """The RunConfig fields that name this strategy (the others keep their values)."""
         if self.kind in ("full", "regular"):
             return {"truncation": self.kind, **({"k": self.k} if self.kind == "regular" else {})}
+        if self.kind == "stream":  # a stream needs sequential partitioning (d2l §8.3.4.2)
+            return {"truncation": "stream", "sampler": "sequential"}
         return {"truncation": "randomized", "schedule": SCHEDULES[self.kind],
                 **{n: getattr(self, n) for n in PARAMS[self.kind]}}  # fmt: skip
 
     @classmethod
     def of_config(cls, cfg) -> Strategy:
         """The strategy a RunConfig's truncation fields name (its other fields play no part)."""
-        if cfg.truncation == "full":
-            return cls("full")
+        if cfg.truncation in ("full", "stream"):
+            return cls(cfg.truncation)
         if cfg.truncation == "regular":
             return cls("regular", k=cfg.k)
         kind = {v: k for k, v in SCHEDULES.items()}[cfg.schedule]

@@ -80,6 +80,19 @@ def worse_text(finished: str, worse) -> str:
     )
 
 
+def stream_text(run: Run) -> str:
+    """Why a run over the whole sequence slows down and fills memory step after step (d2l §8.7.1.1)."""
+    stream = run.trainer.stream
+    return _(
+        "For {name}. Full computation over the whole sequence backpropagates each step's loss through every "
+        "window since its stream began, so each backward pass takes longer and the graph holds more memory "
+        "than the step before, growing linearly with the time steps held. The stream restarts (the state is "
+        "detached, the graph freed) at each epoch's start, or before it would hold {steps:,} time steps or "
+        "{mib:.0f} MiB. This is why the book calls the full computation slow; and a gradient that goes "
+        "through so many steps can explode (d2l §8.7.1.1)."
+    ).format(name=run.name, steps=stream.max_steps, mib=stream.max_bytes / 2**20)
+
+
 def metric_row() -> list:
     """Five metric places in a row that wraps: two to a row on a phone, not five stacked."""
     with st.container(horizontal=True, gap="small"):
@@ -173,6 +186,10 @@ def draw() -> None:
         chart(left, charts.dh_heatmap(dh, steps, strategy), "chart_dh")
         chart(right, charts.spectral_chart(df), "chart_spectral")
     elif view == "speed":
+        if run.cfg.truncation == "stream":
+            view_caption.caption(stream_text(run))
+            chart(left, charts.stream_chart(df, "backward_time"), "chart_stream_time")
+            chart(right, charts.stream_chart(df, "graph_bytes"), "chart_stream_bytes")
         chart(wide, charts.metric_chart(curves, "tokens_per_sec", x), "chart_speed")
     else:
         wide.dataframe(summary(runs), hide_index=True)

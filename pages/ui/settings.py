@@ -150,7 +150,8 @@ def model_and_training(cfg: RunConfig) -> None:
     number("batch_size", slider=True, hi=batch_size_max(cfg.num_steps))
     number("num_hiddens", slider=True, step=4)
     st.subheader(_("Training"))
-    choice("sampler", radio=True, horizontal=True)
+    # full computation over the whole sequence follows one stream: sequential partitioning only
+    choice("sampler", radio=True, horizontal=True, disabled=cfg.truncation == "stream")
     choice("optimizer", radio=True, horizontal=True)
     number("lr", step=0.1, format="%g")
     number("clip", step=0.5, format="%g")
@@ -196,12 +197,26 @@ def truncation_explained(cfg: RunConfig) -> None:
                 "book's experiment."
             ).format(k=cfg.k, num_steps=cfg.num_steps)
         )
+    elif cfg.truncation == "stream":
+        from bptt.truncation.stream import MAX_STREAM_BYTES, MAX_STREAM_STEPS
+
+        st.markdown(
+            _(
+                "The book's **full computation** (d2l §8.7.1.1): the state is never detached, so each "
+                "step's loss is backpropagated through the current window and every window before it since "
+                "the stream began (sequential partitioning: each row of a minibatch continues the same row "
+                "of the last one). Each step costs more time and memory than the one before, and a gradient "
+                "through so many steps can explode: the stream restarts at each epoch's start, or before it "
+                "would hold {steps:,} time steps or {mib} MiB. The **Speed** charts show both growing."
+            ).format(steps=MAX_STREAM_STEPS, mib=MAX_STREAM_BYTES // 2**20)
+        )
     else:
         st.markdown(
             _(
                 "The gradient flows back through the whole window (num_steps = {num_steps}); only the "
                 "window's start is cut, by the detach between minibatches. This is the book's experiment: "
-                "its regular truncation at τ = num_steps."
+                "its regular truncation at τ = num_steps, not the full computation over the whole sequence "
+                "(§8.7.1.1), which never detaches."
             ).format(num_steps=cfg.num_steps)
         )
 
