@@ -12,7 +12,7 @@ import streamlit as st
 from bptt.i18n import _
 from pages import ensure_router
 from pages.ui import compare as cmp
-from pages.ui import live
+from pages.ui import live, three
 from pages.ui.session import show_messages
 
 ensure_router()
@@ -46,12 +46,15 @@ for key, value in {"ui_cmp_task": "time_machine", "ui_cmp_x": "tokens",
                    "ui_cmp_seconds": 10}.items():  # fmt: skip
     ss.setdefault(key, value)
 
+three.follow_wish()  # Train's "three strategies" click, made true (pages/ui/three.py)
 with st.sidebar:
     st.subheader(_("Live rerun"))
     task = ss["ui_cmp_task"]
-    cmp.settings(task)
-create = partial(cmp.create, task)
+    if not three.settings(task):  # Train's settings while they are in use, else the page's own
+        cmp.settings(task)
+create = partial(three.create, task)
 live.reconcile(cmp.LANE, create)  # the controls' value, made true
+three.follow_wish()
 
 st.title(_("Compare truncation strategies"))
 with st.container():

@@ -11,7 +11,7 @@ from bptt.config import config_diff
 from bptt.i18n import _
 from bptt.truncation import Strategy
 from pages import ensure_router
-from pages.ui import board, live, panel, replays, settings
+from pages.ui import board, live, panel, replays, settings, three
 from pages.ui import corpus as text
 from pages.ui.runs import (
     LANE,
@@ -64,6 +64,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
     live.controls(LANE, can_start=corpus is not None)
     reset_button()
     analyse_button()
+    three.three_button(can_start=corpus is not None)
 
 # On a phone the truncation box is folded (its title names the strategy), so the charts come into view.
 truncation_box = (

@@ -272,3 +272,71 @@ def test_picking_the_best_after_looking_keeps_the_family_wise_rate():
     se = math.sqrt(0.05 * 0.95 / trials)
     assert said / trials <= 0.05 + 3 * se
     assert raw / trials > 0.08
+
+
+TRAIN = RunConfig(corpus="bundled", tokenizer="chars", max_tokens=3_000, max_vocab=60, num_steps=20,
+                  batch_size=6, num_hiddens=24, optimizer="adam", lr=0.02, clip=2.5, epochs=3, seed=42,
+                  sampler="random", truncation="full")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "strategies"),
+    [
+        ({}, ("full", "regular:10", "randomized:0.9")),  # the defaults: k = 10, π = 0.9
+        ({"truncation": "regular", "k": 4}, ("full", "regular:4", "randomized:0.9")),  # Train's k
+        ({"truncation": "randomized", "pi": 0.6, "k": 3}, ("full", "regular:10", "randomized:0.6")),  # its π
+        ({"truncation": "randomized", "schedule": "artbp", "alpha": 2.0, "t0": 30.0},
+         ("full", "regular:10", "artbp:2:30")),  # Train's schedule, whatever it is
+        ({"truncation": "randomized", "schedule": "linear", "pi": 0.8, "pi_end": 0.4},
+         ("full", "regular:10", "linear:0.8:0.4")),
+        ({"num_steps": 8}, ("full", "regular:4", "randomized:0.9")),  # k = 10 would not cut in 8 steps
+        ({"num_steps": 10, "truncation": "regular", "k": 12}, ("full", "regular:12", "randomized:0.9")),
+    ],
+)  # fmt: skip
+def test_three_strategies_are_trains_settings_and_seed_for_each_strategy(changes, strategies):
+    from bptt.compare.runner import three_strategies
+
+    cfg = TRAIN.replace(**changes)
+    spec = three_strategies(cfg)
+    assert spec.strategies == strategies
+    assert spec.seeds == (42,) and spec.task == "text" and spec.budget == "epochs"
+    assert len(Comparison(spec, corpus=object()).order) == 3  # one run per strategy, no other seed
+    # Every run: each of Train's settings but the truncation's, written out field by field.
+    strategy_fields = {"truncation", "k", "schedule", "pi", "pi_end", "alpha", "t0"}
+    expected = {"full": {"truncation": "full"}}
+    expected[strategies[1]] = {"truncation": "regular", "k": int(strategies[1].split(":")[1])}
+    expected[strategies[2]] = {"truncation": "randomized", **{
+        "randomized": lambda a: {"schedule": "constant", "pi": float(a[0])},
+        "artbp": lambda a: {"schedule": "artbp", "alpha": float(a[0]), "t0": float(a[1])},
+        "linear": lambda a: {"schedule": "linear", "pi": float(a[0]), "pi_end": float(a[1])},
+    }[strategies[2].split(":")[0]](strategies[2].split(":")[1:])}  # fmt: skip
+    for s in strategies:
+        run = spec.config(s, spec.seeds[0]).to_dict()
+        for name, value in cfg.to_dict().items():
+            if name not in strategy_fields:
+                assert run[name] == value, (s, name)
+        for name, value in expected[s].items():
+            assert run[name] == value, (s, name)
+
+
+def test_three_strategies_train_exactly_as_train_does():
+    """The comparison's runs are Train's runs: each strategy's curve equals a Trainer built from Train's
+    settings with that strategy, step for step (same seed: same weights, minibatches and draws)."""
+    from bptt.compare.runner import three_strategies
+    from bptt.corpora import load_corpus
+    from bptt.training import Trainer
+
+    cfg = TRAIN.replace(tokenizer="letters", num_hiddens=8, max_tokens=1_000, epochs=2, seed=5,
+                        truncation="randomized", pi=0.7)  # fmt: skip
+    corpus = load_corpus("bundled", tokenizer="letters", max_tokens=1_000)
+    comparison = Comparison(three_strategies(cfg), corpus)
+    comparison.run()
+    curves = comparison.curves()
+    runs = {"full": {"truncation": "full"}, "regular:10": {"truncation": "regular", "k": 10},
+            "randomized:0.7": {}}  # fmt: skip
+    for strategy, fields in runs.items():
+        trainer = Trainer(cfg.replace(**fields), corpus)
+        while not trainer.done:
+            trainer.step()
+        got = curves[curves["strategy"] == strategy]["perplexity"].to_numpy()
+        np.testing.assert_array_equal(got, np.asarray(trainer.history.epochs["perplexity"]))

@@ -217,3 +217,91 @@ def test_a_show_choice_that_races_start_is_kept():
     at.radio(key="ui_cmp_show_2").set_value("live").run(timeout=TIMEOUT)
     assert at.session_state["cmp_show"] == "live"
     press(at, "stopped", CMP)
+
+
+def open_train(**params) -> AppTest:
+    from test_app import TINY as TRAIN_TINY
+    from test_app import open_page
+
+    at = open_page("pages/train.py", {**TRAIN_TINY, **params})
+    assert not at.exception, at.exception
+    return at
+
+
+def train_config(at: AppTest):
+    from bptt.config import FIELDS, RunConfig
+
+    return RunConfig(**{name: at.session_state[f"cfg_{name}"] for name in FIELDS})
+
+
+def test_three_strategies_from_train_open_compare_running_them_overlaid():
+    """Train's action: one click, and Compare trains full, regular (Train's k) and randomized at Train's
+    settings with Train's seed, shown live; the chart overlays the three."""
+    from bptt.compare.runner import three_strategies
+
+    at = open_train(seed="7", truncation="regular", k="5", num_hiddens="16", lr="0.5", clip="2.0")
+    cfg = train_config(at)
+    assert (cfg.seed, cfg.k, cfg.num_hiddens, cfg.lr, cfg.clip) == (7, 5, 16, 0.5, 2.0)
+    at.button(key="btn_three").click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Compare truncation strategies"
+    at.switch_page(PAGE)  # AppTest reruns the page it was sent to; the browser stays on Compare
+    lc = live(at)
+    spec = lc.comparison.spec
+    assert spec == three_strategies(cfg)
+    assert spec.strategies == ("full", "regular:5", "randomized:0.9") and spec.seeds == (7,)
+    assert spec.base == cfg and lc.comparison.corpus is at.session_state["corpus"][1], "Train's text"
+    assert at.session_state["cmp_phase"] == "running" and at.session_state["cmp_show"] == "live"
+    assert "cmp_wish" not in at.session_state, "the wish is done once its comparison is built"
+    wait_until(at, lambda: lc.comparison.done, timeout=180, what="the three runs to end")
+    tick(at)
+    assert [r.trainer.cfg.seed for r in lc.comparison.finished] == [7, 7, 7]
+    names = [t.get("name") for t in chart(at)["data"] if t.get("name")]
+    assert names == ["full (n=1)", "regular (k=5) (n=1)", "randomized (π=0.9) (n=1)"]
+    assert list(shown_table(at)["strategy"]) == ["full", "regular (k=5)", "randomized (π=0.9)"]
+    assert any("each with seed 7" in c.value for c in at.caption), "the sidebar names Train's settings"
+    # The page's own settings are one click away, and then Start uses them again.
+    at.button(key="btn_cmp_own").click().run(timeout=TIMEOUT)
+    assert "cmp_from_train" not in at.session_state
+    assert at.multiselect(key="ui_cmp_strategies_time_machine").value == [
+        "full",
+        "regular:5",
+        "randomized:0.9",
+    ]
+
+
+def test_the_three_strategies_wish_survives_lost_and_repeated_runs():
+    """The click is a wish that every run makes true: a wish whose Train run was lost before it switched
+    (the callback's write is all that remains) switches on the next Train run; Compare's runs repeated
+    build one comparison; a run cut short after it took a second wish but before it set the control is
+    finished by the next one, and the first comparison gives way."""
+    from bptt.compare.runner import three_strategies
+    from pages.ui.three import Wish
+
+    at = open_train(seed="3", epochs="50")
+    cfg, corpus = train_config(at), at.session_state["corpus"][1]
+    at.session_state["cmp_wish"] = Wish("first", three_strategies(cfg), corpus)
+    at.run(timeout=TIMEOUT)  # any later Train run
+    assert at.title[0].value == "Compare truncation strategies"
+    at.switch_page(PAGE)
+    first = live(at)
+    assert first.wish == "first" and first.comparison.spec.seeds == (3,)
+    for _ in range(3):  # repeated runs build nothing more
+        at.run(timeout=TIMEOUT)
+    assert at.session_state["cmp_lane"].latest[0] == 1 and live(at) is first
+    assert at.session_state["cmp_phase"] == "running" and "cmp_wish" not in at.session_state
+
+    wish = Wish("second", three_strategies(cfg.replace(seed=4)), corpus)
+    first.stopped, wish.control = True, "ui_cmp_run_2"  # what the cut-short run did before it stopped
+    at.session_state["cmp_wish"] = wish
+    at.run(timeout=TIMEOUT)
+    second = live(at)
+    assert second.wish == "second" and second.comparison.spec.seeds == (4,)
+    assert at.session_state["cmp_lane"].latest[0] == 2 and at.session_state["cmp_phase"] == "running"
+    assert "cmp_wish" not in at.session_state
+
+    third = Wish("third", three_strategies(cfg.replace(seed=5)), corpus)  # a new click during the second
+    at.session_state["cmp_wish"] = third
+    at.run(timeout=TIMEOUT)
+    assert second.finished and live(at).wish == "third" and live(at).comparison.spec.seeds == (5,)
+    press(at, "stopped", CMP)

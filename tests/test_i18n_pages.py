@@ -251,6 +251,19 @@ def test_compare_live_settings_in_chinese(free_slots):
     assert "策略" in text and "随机种子数" in text
 
 
+def test_the_three_strategies_action_in_chinese(free_slots):
+    """Train's "three strategies" button and the Compare page it opens, Train's settings in its sidebar."""
+    at = _train_page({**TRAIN_ZH, "epochs": "2", "max_tokens": "2000"})
+    assert at.button(key="btn_three").label == "比较三种截断策略"
+    at.button(key="btn_three").click().run(timeout=TIMEOUT)  # this run ends on Compare (no other run:
+    assert not at.exception, at.exception  # AppTest would format Compare's radios in English before it)
+    assert at.title[0].value == "比较截断策略"
+    assert english_left(at, allowed={"welch", "holm"}) == []
+    text = "\n".join(visible_text(at))
+    assert "“训练”页面的设置" in text and "随机种子都是 0" in text and "随机截断（π=0.9）" in text, text
+    at.session_state["cmp_lane"].latest[1].stopped = True  # (a press would format the radios in English)
+
+
 def test_the_finished_message_follows_a_language_switch(free_slots):
     """The end-of-run message is formatted when read: a run finished in English reads in Chinese after
     the switch (training.Trainer.message)."""

@@ -101,6 +101,24 @@ class Spec:
         return cls(**data)
 
 
+def three_strategies(cfg: RunConfig) -> Spec:
+    """The book's three strategies (d2l §8.7.1.4, Fig. 8.7.1) at one run's settings: full, regular and
+    randomized truncation, each trained with every other setting of `cfg` and its seed, so the three
+    start from the same initial weights and see the same minibatches. Regular uses cfg's k when cfg is
+    regular, else the default k (half the window when that k would not cut inside it, since regular
+    with k >= num_steps is full); randomized uses cfg's schedule when cfg is randomized, else constant
+    pi at the default pi."""
+    default = RunConfig()
+    chosen = Strategy.of_config(cfg)
+    if cfg.truncation == "regular":
+        regular = chosen
+    else:
+        k = default.k if default.k < cfg.num_steps else max(1, cfg.num_steps // 2)
+        regular = Strategy("regular", k=k)
+    randomized = chosen if cfg.truncation == "randomized" else Strategy("randomized", pi=default.pi)
+    return Spec(base=cfg, strategies=("full", regular.key, randomized.key), seeds=(cfg.seed,))
+
+
 @dataclass
 class _Run:
     strategy: str

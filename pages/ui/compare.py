@@ -75,8 +75,9 @@ class LiveComparison:
     """A Comparison as the training workers train it (bptt/hosting/workers.py): `advance(seconds)`, `finished`
     once every run is done or Stop was pressed."""
 
-    def __init__(self, comparison: Comparison, notice: str | None = None) -> None:
+    def __init__(self, comparison: Comparison, notice: str | None = None, wish: str | None = None) -> None:
         self.comparison, self.notice = comparison, notice
+        self.wish = wish  # the id of the click that asked for it (pages/ui/three.py), if any
         self.stopped = False
 
     def run_for(self, seconds: float) -> list:
