@@ -60,16 +60,18 @@ with st.container():
     text.corpus_notices(corpus, corpus_error)
 # Start comes right under the title and the chart options under the charts, so that on a phone (where
 # the sidebar is folded away) Start and the first chart share the first screen.
+phone = on_phone()
 with st.container(horizontal=True, vertical_alignment="center"):
     live.controls(LANE, can_start=corpus is not None)
     reset_button()
     analyse_button()
-    three.three_button(can_start=corpus is not None)
+    if not phone:
+        three.three_button(can_start=corpus is not None)
 
 # On a phone the truncation box is folded (its title names the strategy), so the charts come into view.
 truncation_box = (
     st.expander(_("Truncation: {strategy}").format(strategy=Strategy.of_config(cfg).title()))
-    if (phone := on_phone())
+    if phone
     else st.container(border=True)
 )
 with truncation_box:
@@ -95,6 +97,7 @@ if not phone:
 live.panel(LANE, create_run, panel.draw, replays.playing)
 if phone:  # under the charts, so that the first one is in the first screen
     panel.view_select()
+    three.three_button(can_start=corpus is not None)
 with st.container(horizontal=True):
     overlay_select()
     st.radio(
