@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from bptt.config import RunConfig  # noqa: E402
 from bptt.corpora import load_corpus  # noqa: E402
+from bptt.data import num_batches  # noqa: E402
 from bptt.model import CharRNN  # noqa: E402
 from bptt.training import Trainer  # noqa: E402
 from bptt.truncation.stream import MAX_STREAM_BYTES, MAX_STREAM_STEPS, Stream  # noqa: E402
@@ -76,6 +77,10 @@ def main() -> None:
         start = time.perf_counter()
         full.step()
         walls.append(time.perf_counter() - start)
+    # The book's experiment reads 10,000 tokens: its epochs are short streams, restarted long before the cap.
+    book = Trainer(cfg.replace(max_tokens=10_000), load_corpus("bundled", max_tokens=10_000))
+    book_held = [book.step()["held_steps"] for _ in range(book.batches_per_epoch)]
+    need = next(n for n in range(10_000, 200_001, 1_000) if num_batches(n, 32, 35, "sequential") >= windows)
     big = CharRNN(len(corpus.vocab), 512)  # the largest model and window the app allows
     stream = Stream()
     X = torch.randint(0, len(corpus.vocab), (128, 32))
@@ -90,6 +95,9 @@ def main() -> None:
         "backward_cpu_s_first_windows": statistics.median(first),
         "backward_cpu_s_at_cap": statistics.median(at_cap),
         "full_within_window_step_wall_s": statistics.median(walls),
+        "book_experiment": {"max_tokens": 10_000, "windows_per_epoch": book.batches_per_epoch,
+                            "max_held_steps": max(book_held)},
+        "tokens_for_a_full_stream": need,
         "rss_mib": rss,
         "rss_growth_mib": rss["at_cap"] - rss["before"],
         "rss_growth_trimmed_mib": rss["at_cap_trimmed"] - rss["before_trimmed"],

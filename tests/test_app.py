@@ -270,7 +270,10 @@ def test_runs_are_overlaid_on_the_curves():
     wait_until(at, lambda: steps(at) > 0)
     tick(at)
     names = [r.name for r in registry(at).list()]
-    assert names == ["#1 full", "#2 regular (k=10)"]  # the defaults: the book's experiment, then k = 10
+    assert names == [
+        "#1 full within each window",
+        "#2 regular (k=10)",
+    ]  # the defaults: the book's experiment, then k = 10
     loss = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "loss" in c.proto.spec)
     assert [trace["name"] for trace in loss["data"]] == names
     assert [b.proto.label for b in at.get("download_button")] == ["Metrics (CSV)", "Settings (JSON)"]

@@ -259,7 +259,7 @@ def test_compare_page(app_server, browser):
     page.wait_for_selector(SETTLED, timeout=60_000)
     control(page, "Start", "cmp").wait_for()
     poll(lambda: len(chart_traces(page, "cmp_chart")) == 12, 30, what="the shipped chart")
-    assert "full (n=3)" in chart_traces(page, "cmp_chart")
+    assert "full within each window (n=3)" in chart_traces(page, "cmp_chart")
     expect(page.locator(MAIN).get_by_text("Mean of 3 seeds per strategy").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
@@ -314,7 +314,7 @@ def test_gradient_lab_from_a_run_and_back(app_server, browser):
     open_tab(page, "∂L/∂h_t", "chart_spectral")
     poll(lambda: heatmap_rows(page, "chart_dh") > 0, 30, what="the ∂L/∂h_t heatmap")
     title = page.evaluate(f"k => ({PLOT_JS})(k)?._fullLayout?.title?.text", "chart_dh")
-    assert "as full computes it" in title and "not the full gradient" in title, title
+    assert "as full within each window computes it" in title and "not the full gradient" in title, title
     page.screenshot(path=str(ARTIFACTS / "train_analyse.png"))
     button(page, "btn_analyse").click()
     expect(page.locator(f"{MAIN} h1").first).to_have_text("Gradient lab", timeout=60_000)
@@ -322,7 +322,7 @@ def test_gradient_lab_from_a_run_and_back(app_server, browser):
     lab_settled(page)
     assert checked_radio(page, "lab_weights") == "a run of this session, at a step"
     about = page.locator(f"{MAIN} [data-testid='stAlert']").filter(has_text="Weights:").first.inner_text()
-    assert "#1 full at step" in about and "32 × 35 tokens" in about, about
+    assert "#1 full within each window at step" in about and "32 × 35 tokens" in about, about
     assert "run=1" in page.url and "step=" in page.url
     page.set_viewport_size({"width": 1400, "height": 1700})
     page.wait_for_timeout(1000)

@@ -35,7 +35,7 @@ def test_mean_and_band_are_numpys(band):
         sd = per_x.std(axis=0, ddof=1)
         np.testing.assert_allclose(upper.y, per_x.mean(axis=0) + sd)
         np.testing.assert_allclose(lower.y, per_x.mean(axis=0) - sd)
-    assert mean.name == "full (n=3)" and fig.data[5].name == "regular (k=5) (n=3)"
+    assert mean.name == "full within each window (n=3)" and fig.data[5].name == "regular (k=5) (n=3)"
     assert lower.fill == "tonexty" and "Mean of 3 seeds" in fig.layout.title.text
     assert all(t.type == "scatter" for t in fig.data)
     assert sum(len(t.x) for t in fig.data) <= 2000

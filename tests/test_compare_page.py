@@ -155,7 +155,7 @@ def test_live_comparison_runs_to_the_end_and_fills_the_table():
     tick(at)
     assert at.session_state["cmp_phase"] == "idle"
     table = shown_table(at)
-    assert list(table["strategy"]) == ["full", "regular (k=4)"]
+    assert list(table["strategy"]) == ["full within each window", "regular (k=4)"]
     expected = summary(lc.comparison.runs(), "recall_perplexity")
     got = table["final recall perplexity, mean"].to_numpy(float)
     np.testing.assert_allclose(got, expected["mean"].to_numpy(float))

@@ -176,6 +176,9 @@ def test_readme_stream_figures_are_the_benchmark_file():
         f"({bench['rss_growth_trimmed_mib']:.0f} MiB once",
         f"after {bench['largest_settings']['steps_before_byte_cap']} steps",
         f"{MAX_STREAM_STEPS:,} time steps or {MAX_STREAM_BYTES // 2**20} MiB",
+        f"an epoch is {bench['book_experiment']['windows_per_epoch']} windows",
+        f"end at {bench['book_experiment']['max_held_steps']} steps",
+        f"from {bench['tokens_for_a_full_stream']:,} tokens",
     ]
     for figure in quoted:
         assert figure in text, f"README lacks {figure!r} from bench_stream.json"

@@ -42,7 +42,7 @@ def test_a_replay_overlays_a_trained_run(app_server, browser):
     page.wait_for_timeout(1500)  # the choice reaches the server before the click
     button(page, "btn_replay").click()
     names = poll(lambda: len(t := chart_traces(page, "chart_loss")) >= 2 and t, 30, what="the replay's curve")
-    assert names == ["#1 full", "#2 replay · regular (k=10)"], names
+    assert names == ["#1 full within each window", "#2 replay · regular (k=10)"], names
     page.wait_for_timeout(3000)  # a few seconds of playing at 10×
     # no scrolling to the chart: the panel redraws it every second, and a redrawn element is a new one;
     # the 1,600 px viewport holds it under the controls

@@ -78,8 +78,12 @@ def test_a_replay_draws_its_whole_curves_at_once_and_overlays_a_trained_run():
     at = open_train(TINY)
     add_replay(at, "book-full", math.inf)
     runs = at.session_state["registry"].list()
-    assert [r.name for r in runs] == ["#1 replay · full"] and runs[0].trainer.step_count == 4000
-    assert loss_traces(at) == {"#1 replay · full": 4000 * 32 * 35}  # 500 epochs x 8 minibatches of 32 x 35
+    assert [r.name for r in runs] == ["#1 replay · full within each window"] and runs[
+        0
+    ].trainer.step_count == 4000
+    assert loss_traces(at) == {
+        "#1 replay · full within each window": 4000 * 32 * 35
+    }  # 500 epochs x 8 minibatches of 32 x 35
     assert any("python -m bptt train --record" in c.value for c in at.caption)
     assert not any(e.label == "Post this run to a class board" for e in at.expander)  # nobody's to post
     press(at, "running")

@@ -52,7 +52,7 @@ def test_names_number_the_runs_and_use_the_books_notation():
         ]
     ]
     assert names == [
-        "#1 full",
+        "#1 full within each window",
         "#2 regular (k=10)",
         "#3 randomized (π=0.9)",
         "#4 randomized (ARTBP α=3, T0=10)",
@@ -182,11 +182,11 @@ def test_config_diff_names_what_changed():
 def test_segmentation_rows_compare_with_regular_and_full():
     xi = np.array([0.0, 1.25, 0.0, 1.25, 1.25, 1.25])
     rows = segmentation_rows(RunConfig(truncation="randomized", k=2), xi)
-    assert list(rows) == ["this run: randomized (π=0.9)", "regular (k=2)", "full"]
+    assert list(rows) == ["this run: randomized (π=0.9)", "regular (k=2)", "full within each window"]
     np.testing.assert_array_equal(rows["regular (k=2)"], [0, 1, 0, 1, 0, 1])
-    np.testing.assert_array_equal(rows["full"], [0, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(rows["full within each window"], [0, 1, 1, 1, 1, 1])
     rows = segmentation_rows(RunConfig(truncation="regular", k=3), np.array([0.0, 1, 1, 0, 1, 1]))
-    assert list(rows) == ["this run: regular (k=3)", "full"]
+    assert list(rows) == ["this run: regular (k=3)", "full within each window"]
 
 
 @pytest.fixture(scope="module")

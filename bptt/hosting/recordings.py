@@ -139,8 +139,8 @@ def write_recording(path: Path, trainer: Trainer, recorder: Recorder, *, corpus_
 
 
 def strategy_key(cfg: RunConfig) -> str:
-    """The strategy as `python -m bptt compare` names it: full, regular:K, randomized:PI, artbp:A:T0,
-    linear:PI:PI_END."""
+    """The strategy as `python -m bptt compare` names it: full, stream, regular:K, randomized:PI,
+    artbp:A:T0, linear:PI:PI_END."""
     if cfg.truncation == "regular":
         return f"regular:{cfg.k}"
     if cfg.truncation == "randomized":
@@ -149,7 +149,7 @@ def strategy_key(cfg: RunConfig) -> str:
         if cfg.schedule == "linear":
             return f"linear:{cfg.pi:g}:{cfg.pi_end:g}"
         return f"randomized:{cfg.pi:g}"
-    return "full"
+    return cfg.truncation  # full (within each window) or stream (over the whole sequence)
 
 
 @dataclass
