@@ -8,6 +8,7 @@ import streamlit as st
 from bptt.i18n import _
 from pages import page_list, route
 from pages.ui.lang import language_switch
+from pages.ui.session import heartbeat
 from pages.ui.warm import warm_up
 
 # Visitors never see a traceback, whatever the host's config: Streamlit Community Cloud forces
@@ -29,6 +30,7 @@ if os.environ.get("BPTT_WARM_UP", "1") != "0":  # 0: the cold baseline of benchm
 
 with st.sidebar:
     language_switch()  # first: every message below is in the chosen language
+    heartbeat()  # while the session keeps runs (pages/ui/session.py)
 
 try:
     route(page_list())  # pages/__init__.py: the router, and the page runs it marks as routed

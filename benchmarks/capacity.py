@@ -27,10 +27,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import dataclasses
-import gc
 import json
 import os
 import platform
@@ -48,6 +45,7 @@ import torch  # noqa: E402
 from bptt.config import PRESETS, RunConfig  # noqa: E402
 from bptt.corpora import load_corpus  # noqa: E402
 from bptt.hosting.runs import RunRegistry  # noqa: E402
+from bptt.hosting.sessions import release_memory, rss_mb  # noqa: E402
 from bptt.training import Trainer  # noqa: E402
 
 # The hosts README's table describes: (cores, GB of memory).
@@ -58,18 +56,10 @@ RESERVED_GB = 0.5  # memory left to the system and nginx
 CORES_PER_REPLICA = 2  # deploy/: one replica per 2 cores, BPTT_MAX_TRAINING = 2 (one thread a slot)
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 def settled_rss_mb() -> float:
-    """RSS after the garbage collector and glibc's malloc_trim returned what they can."""
-    gc.collect()
-    with contextlib.suppress(OSError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    """RSS after the garbage collector and glibc's malloc_trim returned what they can (as the server
+    does when it lets a closed session go, bptt/hosting/sessions.py)."""
+    release_memory()
     return rss_mb()
 
 

@@ -26,7 +26,7 @@ from .data import (
     seq_data_iter_sequential,
     tokenize,
 )
-from .history import History, perplexity
+from .history import COLUMNS, History, perplexity
 from .i18n import N_, _
 from .model import CharRNN, resolve_device
 from .slices import TimeSliced
@@ -268,6 +268,25 @@ class Trainer(TimeSliced):
         within = self._batch_in_epoch if self._batches is not None else 0
         epoch = self.epoch + within / max(self.batches_per_epoch, 1)
         return Snapshot(self.step_count, epoch, self.perplexity(), copy_params(self.model.named_parameters()))
+
+    def nbytes(self, at_end: bool = False) -> int:
+        """Bytes the run's own objects hold (weights, gradients, last good weights, optimizer state,
+        snapshots, history); `at_end`: once every epoch is trained, with the snapshots at their cap and
+        a pinned copy (an upper bound while it trains, what bptt/hosting/runs.py's budget counts)."""
+        with self.lock:
+            params = sum(p.numel() * p.element_size() for p in self.model.parameters())
+            state = [v for s in self.optimizer.state.values() for v in s.values() if torch.is_tensor(v)]
+            # a step: a float (24 B) and its slot per column, ||dL/dh_t|| (T float32, 112-B header, slot)
+            per_step = 32 * len(COLUMNS) + 120 + 4 * self.cfg.num_steps
+            now = sum(t.numel() * t.element_size() for t in state) + self.weights.nbytes
+            now += params * (2 + any(p.grad is not None for p in self.model.parameters()))  # + _backup
+            now += len(self.history) * per_step
+            if not at_end or self.done:
+                return now
+            steps = self.cfg.epochs * self.batches_per_epoch
+            adam = 2 * params if self.cfg.optimizer == "adam" else 0
+            end = params * (3 + self.weights.cap + 1) + adam + steps * per_step
+            return max(now, end)
 
     # -- reading, safe while another thread trains ----------------------------------------------------
     def snapshots(self) -> list[tuple[int, dict[str, float]]]:

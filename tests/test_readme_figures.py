@@ -183,3 +183,14 @@ def test_readme_stream_figures_are_the_benchmark_file():
     for figure in quoted:
         assert figure in text, f"README lacks {figure!r} from bench_stream.json"
     assert bench["caps"] == {"max_steps": MAX_STREAM_STEPS, "max_bytes": MAX_STREAM_BYTES}
+
+
+def test_readme_session_memory_is_the_results_file():
+    """For a class quotes benchmarks/session_memory.py's sentence for its results file, and that run
+    held: every tab trained, no error, the memory rose and was back within the margin within 60 s."""
+    result = json.loads((ROOT / "benchmarks" / "results" / "session_memory.json").read_text())
+    assert not any(result["errors"]) and all(s > 0 for s in result["steps"]), result
+    assert result["rss_peak_mb"] > result["rss_before_mb"] + 100
+    assert result["freed_after_s"] is not None and result["freed_after_s"] <= 60
+    quoted = benchmark_module("session_memory").readme_text(result)
+    assert quoted in " ".join(section("For a class").split()), f"README's For a class lacks:\n{quoted}"

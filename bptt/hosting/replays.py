@@ -182,6 +182,11 @@ class Replay:
             raise KeyError("this recording keeps no weights")
         return len(self.rec)
 
+    def nbytes(self, at_end: bool = False) -> int:
+        """0: a replay's arrays are the process's one copy of its recording (recordings.load_shipped),
+        shared read-only by every replay of every session; a replay holds none of its own."""
+        return 0
+
     # -- what a Trainer does and a replay cannot -----------------------------------------------------
 
     def interrupt(self) -> None:

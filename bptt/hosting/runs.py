@@ -1,8 +1,9 @@
 """The runs of one dashboard session (no Streamlit).
 
 A session keeps a few runs side by side ("full vs regular vs randomized" is three runs and one glance),
-each with the settings it was started with. The registry is capped, because a shared public host has
-one or two cores and under 3 GB for all visitors: the oldest finished run goes first.
+each with the settings it was started with. The registry is bounded in bytes (and in runs, for the
+curves' sake), because a shared public host has one or two cores and under 3 GB for all visitors: the
+oldest finished run goes first.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from ..corpora import corpus_title
 from ..i18n import N_, _
 from ..truncation import Strategy
 
-MAX_RUNS = 8  # runs kept per session; each holds a model, an optimizer and its history
+MAX_RUNS = 8  # runs kept per session: more curves than one chart can tell apart
+# The bytes a session's runs may hold, each counted at its end (Trainer.nbytes(at_end=True)). Community
+# Cloud gives a whole class under 3 GB, and a replica holds about 450 MB with a page training
+# (benchmarks/results/capacity.json); the resident memory of a kept run is about twice its own objects'
+# bytes (allocator slack, same file). 64 MiB holds the book's comparison (three runs at H = 256, about
+# 11.6 MB each at their end) with room to spare, or one run at H = 512 (about 34 MB); 20 sessions at the
+# full budget take about 2.5 GB resident.
+SESSION_BYTES = 64 * 2**20
 # A run's status (Run.status) as a page names it: translate with _(run.status)
 STATUS_LABELS = (N_("ready"), N_("running"), N_("finished"), N_("diverged"), N_("stopped"), N_("paused"))
 # A run worsened when its last epoch's perplexity is more than this fraction above the best epoch's: well
@@ -84,6 +92,13 @@ class Run:
         self.trainer.interrupt()
 
     @property
+    def nbytes(self) -> int:
+        """The bytes the run will hold at most: a finished or stopped run what it holds now, a run that
+        can still train what it will hold at its end (0 for a trainer that does not count them)."""
+        count = getattr(self.trainer, "nbytes", None)
+        return 0 if count is None else int(count(at_end=not self.finished))
+
+    @property
     def status(self) -> str:
         """ready / running / finished / diverged, or 'stopped'."""
         if self.stopped and not self.trainer.done:
@@ -92,30 +107,57 @@ class Run:
 
 
 class RunRegistry:
-    """The runs of one session, oldest first, at most `cap` of them."""
+    """The runs of one session, oldest first: at most `cap` of them, holding at most `budget` bytes
+    (Run.nbytes) unless the newest alone holds more."""
 
-    def __init__(self, cap: int = MAX_RUNS) -> None:
+    def __init__(self, cap: int = MAX_RUNS, budget: int = SESSION_BYTES) -> None:
         if cap < 1:
             raise ValueError(f"cap must be at least 1 (got {cap})")
-        self.cap = cap
+        self.cap, self.budget = cap, budget
         self._runs: dict[int, Run] = {}  # insertion order = creation order
         self._next_id = 1
 
     def add(self, cfg: RunConfig, trainer: Any, kind: type[Run] = Run) -> tuple[Run, list[Run]]:
         """Register a new run (of `kind`: a Run, or a subclass such as a replay); returns it and the runs
-        dropped to stay within the cap.
+        dropped to stay within the cap and the byte budget.
 
-        The oldest finished run is dropped first; only when every run is still live does the oldest one
-        go, so the cap holds whatever happens."""
+        The new run is always kept. The oldest finished run is dropped first; only when every other run
+        is still live does the oldest one go, so the bounds hold whatever happens. A run that alone holds
+        more than the budget is kept alone (`alone_over_budget` says so): the budget bounds what a
+        session adds to its runs, and one run's own size is bounded by the settings' limits
+        (bptt/config.py) and the snapshots' (bptt/snapshots.py)."""
         run = kind(id=self._next_id, cfg=cfg, trainer=trainer)
         self._next_id += 1
         dropped: list[Run] = []
-        while len(self._runs) >= self.cap:
+        while self._runs and (len(self._runs) >= self.cap or self.nbytes() + run.nbytes > self.budget):
             victim = next((r for r in self._runs.values() if r.finished), None)
             victim = victim or next(iter(self._runs.values()))
             dropped.append(self._runs.pop(victim.id))
         self._runs[run.id] = run
         return run, dropped
+
+    def nbytes(self) -> int:
+        """The bytes the kept runs will hold at most (Run.nbytes)."""
+        return sum(r.nbytes for r in self._runs.values())
+
+    def notices(self, run: Run, dropped: list[Run]) -> list[str]:
+        """What the page tells the visitor after `add`: each run dropped, and a new run that alone holds
+        more than the budget; in the current language."""
+        mb = self.budget / 2**20
+        out = [
+            _(
+                "Dropped {name} to stay within this session's memory: at most {cap} runs and {mb:.0f} MB."
+            ).format(name=r.name, cap=self.cap, mb=mb)
+            for r in dropped
+        ]
+        if run.nbytes > self.budget:
+            out.append(
+                _(
+                    "{name} will hold about {size:.0f} MB, more than a session's {mb:.0f} MB: it is kept, "
+                    "and no other run with it."
+                ).format(name=run.name, size=run.nbytes / 2**20, mb=mb)
+            )
+        return out
 
     @property
     def next_id(self) -> int:
@@ -132,6 +174,10 @@ class RunRegistry:
     def clear(self) -> None:
         """Forget every run (the numbering goes on, so names stay unique within the session)."""
         self._runs.clear()
+
+    def release(self) -> None:
+        """The session is gone (bptt/hosting/sessions.py): forget its runs."""
+        self.clear()
 
     def list(self) -> list[Run]:
         """The runs, oldest first."""

@@ -12,7 +12,8 @@ workers on one session (its runs take turns in one slot, so a job is never stepp
 
 The lease: an entry trains only while its page keeps reconciling it; `lease` seconds after the last
 reconcile it is dropped (a closed tab stops its page runs, so its run stops training within seconds and
-costs the server nothing). A later reconcile of the same wish picks it up again.
+costs the server nothing). A later reconcile of the same wish picks it up again. A worker idle for
+IDLE_EXIT_SECONDS ends, and gives back what it kept per thread.
 
 A job is time-sliced work (bptt/slices.py: a Trainer or a Comparison, or a run or live comparison that
 wraps one): `run_for(seconds)` trains about that long, at least one step, and returns the steps' records;
@@ -36,6 +37,9 @@ SLICE_SECONDS = 0.5  # one turn of a worker on an entry, between scheduling deci
 LEASE_SECONDS = 5.0  # an entry not reconciled for this long stops training
 MAX_THREADS = 8
 RELEASE_WAIT = 2.0  # reconcile(running=False) waits at most this long for the step in flight
+# A worker with nothing to train for this long ends; the next wish starts another. A thread that trained
+# keeps per-thread memory (torch's and its BLAS's buffers, its malloc arena) until it ends.
+IDLE_EXIT_SECONDS = 10.0
 
 
 @dataclass
@@ -164,12 +168,17 @@ class Workers:
         return entry
 
     def _work(self) -> None:
+        idle_since = time.monotonic()
         while True:
             with self._cond:
                 entry = self._schedule()
                 if entry is None:
+                    if not self._entries and time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
+                        self._threads.remove(threading.current_thread())
+                        return
                     self._cond.wait(0.1)
                     continue
+            idle_since = time.monotonic()
             try:
                 self._turn(entry)
             except Exception as e:  # a job's failure stops that job, never the worker

@@ -13,7 +13,7 @@ from bptt.charts.board import X_CHOICES, applies, curves_chart, final_chart, pos
 from bptt.i18n import _
 
 from .lang import query_with_language
-from .session import guarded
+from .session import guarded, registry
 
 LIMITS = Limits()
 CODE = "board_code"  # session_state: the board this session has open (also ?board= in the URL)
@@ -146,9 +146,11 @@ def show_board(db: BoardStore) -> None:
 # -- the Train page's box ------------------------------------------------------------------------------
 
 
-def _on_post(run) -> None:
+def _on_post(run_id: int) -> None:
     ss = st.session_state
     with guarded(_("Posting the run")):
+        if (run := registry().get(run_id)) is None:  # removed since the box was drawn
+            return
         try:
             per_epoch = run.trainer.snapshot()[2]  # per-epoch history: epoch, perplexity, tokens, wall_time
             entry = entry_from_history(
@@ -194,7 +196,7 @@ def post_box(run) -> None:
                 _("Post"),
                 key="btn_board_post",
                 on_click=_on_post,
-                args=(run,),
+                args=(run.id,),  # an id: a widget's arguments live as long as the session's state
                 disabled=not finished,
                 help=None if finished else _("Only a finished run can be posted."),
             )

@@ -32,7 +32,7 @@ from bptt.hosting.workers import shared_workers
 from bptt.i18n import _, ngettext
 
 from .lang import apply_language
-from .session import session_id, session_lock, tell
+from .session import keep, session_id, session_lock, tell
 from .timing import timed
 
 log = logging.getLogger("bptt_lab.live")
@@ -87,6 +87,10 @@ class LaneState:
     next: int = 1  # the number of the next run
     fresh: Any = None  # a run built by a page run whose page has not yet taken note of it
 
+    def release(self) -> None:
+        """The session is gone (bptt/hosting/sessions.py): let go of its runs."""
+        self.latest = self.fresh = None
+
 
 @dataclass(frozen=True)
 class Lane:
@@ -101,7 +105,9 @@ class Lane:
     queue_key: str
 
     def state(self) -> LaneState:
-        return st.session_state.setdefault(f"{self.name}_lane", LaneState())
+        record = st.session_state.setdefault(f"{self.name}_lane", LaneState())
+        keep(record)
+        return record
 
     def latest(self) -> tuple[int, Any] | None:
         return self.state().latest

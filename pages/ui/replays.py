@@ -51,11 +51,8 @@ def on_add() -> None:
         run, dropped = registry().add(rec.cfg, Replay(rec, speed=float(ss.get(SPEED_KEY) or 1.0)), ReplayRun)
         ss["ui_overlay"] = [*prune("ui_overlay"), run.id]
         ss["ui_manage_run"] = run.id
-        for gone in dropped:
-            tell(
-                "info",
-                _("Dropped {name}: a session keeps {cap} runs.").format(name=gone.name, cap=registry().cap),
-            )
+        for notice in registry().notices(run, dropped):
+            tell("info", notice)
 
 
 def on_speed() -> None:

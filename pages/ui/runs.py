@@ -3,6 +3,8 @@ Remove, and the run management widgets: which runs are on the curves, and a run'
 
 from __future__ import annotations
 
+import weakref
+
 import streamlit as st
 
 from bptt.hosting.export import metrics_csv, settings_json
@@ -33,7 +35,8 @@ def create_run():
             return None
         runs = registry()
         trainer = Trainer(cfg, corpus)  # CorpusError('too_short') when one minibatch does not fit
-        run, run.dropped = runs.add(cfg, trainer)
+        run, dropped = runs.add(cfg, trainer)
+        run.dropped = runs.notices(run, dropped)  # their text only: the dropped runs are let go now
         return run
     return None
 
@@ -46,11 +49,8 @@ def take_note_of_new_run() -> None:
     ss["ui_manage_run"] = run.id
     if run.id in registry() and run.id not in prune("ui_overlay"):
         ss["ui_overlay"] = [*ss["ui_overlay"], run.id]
-    for dropped in run.dropped:
-        tell(
-            "info",
-            _("Dropped {name}: a session keeps {cap} runs.").format(name=dropped.name, cap=registry().cap),
-        )
+    for notice in run.dropped:
+        tell("info", notice)
     run.dropped = []
     LANE.state().fresh = None
 
@@ -146,6 +146,14 @@ def overlay_select() -> None:
     )
 
 
+def deferred(run, render):
+    """A download's data, made when clicked, holding the run by weak reference: Streamlit keeps a page's
+    deferred downloads until the session shuts down, which a closed tab's session may never do, long
+    after its runs were let go (pages/ui/session.py)."""
+    ref = weakref.ref(run)
+    return lambda: "" if (r := ref()) is None else render(r)
+
+
 def export_box() -> None:
     """Download a run's history or settings, or remove it (only once there is a run)."""
     ss = st.session_state
@@ -160,7 +168,7 @@ def export_box() -> None:
         with st.container(horizontal=True):
             st.download_button(
                 _("Metrics (CSV)"),
-                data=lambda r=chosen: metrics_csv(r.trainer),
+                data=deferred(chosen, lambda r: metrics_csv(r.trainer)),
                 on_click="ignore",
                 file_name=f"bptt-run-{chosen.id}.csv",
                 mime="text/csv",
@@ -168,7 +176,7 @@ def export_box() -> None:
             )
             st.download_button(
                 _("Settings (JSON)"),
-                data=lambda r=chosen: settings_json(r),
+                data=deferred(chosen, settings_json),
                 on_click="ignore",
                 file_name=f"bptt-run-{chosen.id}.json",
                 mime="application/json",

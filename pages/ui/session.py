@@ -1,5 +1,8 @@
 """One visitor's state in st.session_state: the run registry, queued messages, and the guard every
 callback runs under. Callbacks only change session state; the page body derives what it shows.
+
+What holds the session's runs is handed to the process's reaper (bptt/hosting/sessions.py), which
+releases it once the session has been disconnected for longer than Streamlit would keep it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import streamlit as st
 
 from bptt.data import CorpusError
 from bptt.hosting.runs import RunRegistry
+from bptt.hosting.sessions import shared_reaper
 from bptt.i18n import _
 
 log = logging.getLogger("bptt_lab.ui")
@@ -42,9 +46,50 @@ def on_phone() -> bool:
     return "Mobile" in (headers.get("User-Agent", "") if headers else "")
 
 
+# A page with a timed fragment asks for a full run when its websocket reconnects (an idle page does
+# not); the heartbeat is such a fragment, so a session that comes back says so at once.
+HEARTBEAT_SECONDS = 30
+GRACE_MARGIN = 2.0  # seconds past Streamlit's own keeping of a disconnected session
+
+
+def _reaper():
+    return shared_reaper(st.get_option("server.disconnectedSessionTTL") + GRACE_MARGIN)
+
+
+def _closed(session: str) -> None:
+    _reaper().away(session)
+
+
+@st.cache_resource(scope="session", on_release=_closed, show_spinner=False)
+def _connection(session: str) -> str:
+    """Once per connection of the session: Streamlit releases a session's scoped resources when its
+    websocket closes (then `_closed`), and the first run after a reconnect makes it again."""
+    _reaper().back(session)
+    return session
+
+
+def keep(*holders) -> None:
+    """Hand objects that hold the session's runs (each with a `release()`) to the reaper."""
+    _reaper().attach(session_id(), *holders)
+    _connection(session_id())
+
+
 def registry() -> RunRegistry:
     """The session's runs, shared by every page of the session."""
-    return state().setdefault("registry", RunRegistry())
+    runs = state().setdefault("registry", RunRegistry())
+    keep(runs)
+    return runs
+
+
+def heartbeat() -> None:
+    """While the session keeps runs: the slow timed fragment (HEARTBEAT_SECONDS) that draws nothing."""
+    if state().get("registry"):
+
+        @st.fragment(run_every=HEARTBEAT_SECONDS)
+        def beat() -> None:
+            keep()
+
+        beat()
 
 
 def tell(kind: str, message: str) -> None:
