@@ -20,6 +20,11 @@ clipping at 1) on the bundled corpus, 10,000 tokens.
     them). Both with one torch thread: the app's setting with two training slots on two cores. The ratio
     is the median of the per-round ratios.
 
+On a machine with two cores or more, the server and the CLI run on core 0 and this script with its
+browser on core 1 (`--no-pin` turns it off): a watcher's browser is on the student's machine, not the
+server's, and Chromium redrawing two Plotly charts a second on the server's cores would be charged to
+the app. Each side, app and CLI, then has one core, as a Community Cloud app has one or two.
+
 Writes benchmarks/results/page_runs.json (with the machine's load average).
 """
 
@@ -40,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results" / "page_runs.json"
 SETTINGS = {"corpus": "bundled", "max_tokens": "10000", "epochs": "5000"}  # the book's model, never done
 VIEWS = ("curves", "gradients", "dh", "speed", "runs")
+PIN: dict[str, set[int]] = {}  # {"server": cores for the server and the CLI, "browser": this script's}
 B, T = 32, 35
 
 
@@ -53,6 +59,9 @@ def measure(view_seconds: float, rounds: int, seconds: float) -> tuple[dict, lis
 
     log = Path(tempfile.mkdtemp()) / "times.jsonl"
     server = start_server("page-runs", BPTT_PAGE_TIMES=str(log), BPTT_MAX_TRAINING="2")
+    if PIN:  # every thread the server has now; the threads it starts later inherit their creator's
+        for task in Path(f"/proc/{server.proc.pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), PIN["server"])
     out = {}
     try:
         with sync_playwright() as p:
@@ -141,7 +150,8 @@ def speed_rounds(page, log: Path, rounds: int, seconds: float) -> list[dict]:
 def cli_speed(epochs: int) -> dict:
     args = ["--corpus=bundled", "--max-tokens=10000", f"--epochs={epochs}", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "BPTT_DATA_URL": "http://127.0.0.1:9/"}
-    out = subprocess.run([sys.executable, "-m", "bptt", "train", *args], cwd=ROOT, env=env,
+    pin = ["taskset", "-c", ",".join(map(str, PIN["server"]))] if PIN else []
+    out = subprocess.run([*pin, sys.executable, "-m", "bptt", "train", *args], cwd=ROOT, env=env,
                          capture_output=True, text=True, check=False)  # fmt: skip
     r = json.loads(out.stdout.strip().splitlines()[-1])  # exit 1 when the run diverged: still timed
     return {"steps": r["steps"], "seconds": r["seconds"], "tokens_per_sec": r["tokens"] / r["seconds"],
@@ -154,7 +164,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--no-pin", action="store_true", help="leave the server, CLI and browser on every core")
     args = ap.parse_args(argv)
+    cores = sorted(os.sched_getaffinity(0))
+    if not args.no_pin and len(cores) >= 2:
+        PIN.update(server={cores[0]}, browser={cores[1]})
+        os.sched_setaffinity(0, PIN["browser"])  # this script, and the Chromium it starts
     os.environ.setdefault("BPTT_MAX_TRAINING", "2")
     load = os.getloadavg()
     print("(1) page-run time at the book's settings", flush=True)
@@ -168,6 +183,7 @@ def main(argv=None) -> int:
             "cores": os.cpu_count(),
             "load_average": load,
             "load_average_after": os.getloadavg(),
+            "pinned": {k: sorted(v) for k, v in PIN.items()},
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },  # fmt: skip
         "page_runs": pages,

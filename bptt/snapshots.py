@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .model import CharRNN
+
 MAX_SNAPSHOTS = 24
 MIN_SNAPSHOTS = 2
 MAX_BYTES = 40 * 2**20
@@ -88,3 +90,29 @@ class Snapshots:
     @property
     def nbytes(self) -> int:
         return sum(s.nbytes for s in self.all())
+
+
+class KeepsWeights:
+    """Reading a run's kept weights (`self.weights`, a Snapshots, under `self.lock`) while another thread
+    trains it: what the Gradient lab asks of a run. The Trainer takes a snapshot (`_take_snapshot`)."""
+
+    def snapshots(self) -> list[tuple[int, dict[str, float]]]:
+        """The steps whose weights are kept, oldest first, each with (step, epoch, perplexity)."""
+        with self.lock:
+            return [(s.step, s.meta()) for s in self.weights.all()]
+
+    def pin_snapshot(self) -> int:
+        """Keep a copy of the weights as they are now (one such copy per run); returns its step."""
+        with self.lock:
+            self.weights.pin(self._take_snapshot())
+            return self.step_count
+
+    def snapshot_model(self, step: int) -> CharRNN:
+        """A CPU CharRNN holding the weights kept at `step`; KeyError when that step is not kept."""
+        with self.lock:
+            snap = self.weights.get(int(step))
+            if snap is None:
+                raise KeyError(f"no weights kept at step {step}; kept: {self.weights.steps()}")
+            model = CharRNN(self.model.vocab_size, self.model.num_hiddens)
+            model.load_state_dict(snap.params)
+            return model

@@ -30,7 +30,7 @@ from .history import COLUMNS, History, perplexity
 from .i18n import N_, _
 from .model import CharRNN, resolve_device
 from .slices import TimeSliced
-from .snapshots import Snapshot, Snapshots, cap_for, copy_params
+from .snapshots import KeepsWeights, Snapshot, Snapshots, cap_for, copy_params
 from .truncation import Strategy, bptt
 from .truncation.stream import Stream
 
@@ -42,7 +42,7 @@ DIVERGED_LOSS = 100.0
 SAMPLE_SECONDS = 1.0
 
 
-class Trainer(TimeSliced):
+class Trainer(KeepsWeights, TimeSliced):
     """Trains a CharRNN on a corpus with one truncation strategy, one minibatch per `step()`.
 
     status: 'ready' -> 'running' -> 'finished', or 'diverged' when the loss or gradient stops being
@@ -281,6 +281,7 @@ class Trainer(TimeSliced):
             now = sum(t.numel() * t.element_size() for t in state) + self.weights.nbytes
             now += params * (2 + any(p.grad is not None for p in self.model.parameters()))  # + _backup
             now += len(self.history) * per_step
+            now += self.stream.bytes if self.stream is not None else 0  # freed when the run ends
             if not at_end or self.done:
                 return now
             steps = self.cfg.epochs * self.batches_per_epoch
@@ -288,28 +289,7 @@ class Trainer(TimeSliced):
             end = params * (3 + self.weights.cap + 1) + adam + steps * per_step
             return max(now, end)
 
-    # -- reading, safe while another thread trains ----------------------------------------------------
-    def snapshots(self) -> list[tuple[int, dict[str, float]]]:
-        """The steps whose weights are kept, oldest first, each with (step, epoch, perplexity)."""
-        with self.lock:
-            return [(s.step, s.meta()) for s in self.weights.all()]
-
-    def pin_snapshot(self) -> int:
-        """Keep a copy of the weights as they are now (one such copy per run); returns its step."""
-        with self.lock:
-            self.weights.pin(self._take_snapshot())
-            return self.step_count
-
-    def snapshot_model(self, step: int) -> CharRNN:
-        """A CPU CharRNN holding the weights kept at `step`; KeyError when that step is not kept."""
-        with self.lock:
-            snap = self.weights.get(int(step))
-            if snap is None:
-                raise KeyError(f"no weights kept at step {step}; kept: {self.weights.steps()}")
-            model = CharRNN(self.model.vocab_size, self.model.num_hiddens)
-            model.load_state_dict(snap.params)
-            return model
-
+    # -- reading, safe while another thread trains (the kept weights: snapshots.KeepsWeights) ----------
     def snapshot(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
         """Copies of (per-step history, (steps, T) ||dL/dh_t|| matrix, per-epoch history), taken under
         the history's lock (never half-written), without waiting for the step in flight."""

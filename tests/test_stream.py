@@ -223,3 +223,17 @@ def test_stream_needs_sequential_partitioning():
     assert cfg.sampler == "sequential" and any("sequential" in n for n in notes)
     assert Strategy.parse("stream").config_fields() == {"truncation": "stream", "sampler": "sequential"}
     assert Strategy.of_config(cfg) == Strategy("stream") and Strategy("stream").key == "stream"
+
+
+def test_a_streams_graph_counts_toward_the_runs_bytes_until_it_is_freed():
+    """What the session's byte budget reads (Trainer.nbytes, bptt/hosting/runs.py) includes the graph a
+    stream holds, and loses exactly that when the stream restarts."""
+    cfg = RunConfig(truncation="stream", num_steps=5, batch_size=4, num_hiddens=8, epochs=1, max_tokens=1_000)
+    trainer = Trainer(cfg, corpus())
+    for _ in range(3):
+        trainer.step()
+    held = trainer.stream.bytes
+    assert held > 0
+    with_graph = trainer.nbytes()
+    trainer.stream.restart()
+    assert with_graph - trainer.nbytes() == held
