@@ -10,6 +10,7 @@ from bptt.i18n import _
 from bptt.tasks.influence import InfluenceBalancing, train_theta
 from bptt.truncation import ARTBPPi, ConstantPi
 from pages import ensure_router
+from pages.ui.path_steps import EQ_RECURSION, EQ_REGULAR, EQ_UNROLLED
 
 log = logging.getLogger("bptt_lab.theory")
 
@@ -42,26 +43,19 @@ st.subheader(_("Why the gradient is hard"))
 st.markdown(
     _("With $h_t = f(x_t, h_{t-1}, w_h)$, the hidden state depends on $w_h$ directly and through $h_{t-1}$:")
 )
-st.latex(
-    r"\frac{\partial h_t}{\partial w_h} = \frac{\partial f(x_t,h_{t-1},w_h)}{\partial w_h}"
-    r" + \frac{\partial f(x_t,h_{t-1},w_h)}{\partial h_{t-1}}\,\frac{\partial h_{t-1}}{\partial w_h}"
-)
-st.markdown(
-    _("For the linear RNN of §8.7.2 the gradient reaching $h_t$ is a sum of powers of $W_{hh}^\\top$:")
-)
-st.latex(
-    r"\frac{\partial L}{\partial h_t} = W_{hh}^\top \frac{\partial L}{\partial h_{t+1}}"
-    r" + W_{qh}^\top \frac{\partial L}{\partial o_t}"
-    r" = \sum_{i=t}^{T} \left(W_{hh}^\top\right)^{T-i} W_{qh}^\top \frac{\partial L}{\partial o_{T+t-i}}"
-)
+st.latex(EQ_RECURSION + r"\qquad(8.7.4)")
+st.markdown(_("Unrolled, the gradient is a sum over every earlier step:"))
+st.latex(EQ_UNROLLED + r"\qquad(8.7.7)")
 st.markdown(
     _(
-        "Eigenvalues of $W_{hh}$ below 1 in magnitude vanish in those powers, above 1 they explode: the "
-        "vanishing and exploding gradient."
+        "**Full computation** (§8.7.1.1) evaluates the whole sum; **regular truncation** (§8.7.1.2) stops it "
+        "after $\\tau$ terms, which the book says in words:"
     )
 )
-
-st.subheader(_("Randomized truncation (Tallec & Ollivier 2017)"))
+st.latex(EQ_REGULAR)
+st.markdown(
+    _("**Randomized truncation** (§8.7.1.3; Tallec & Ollivier 2017) replaces the sum by a random variable:")
+)
 st.latex(
     r"P(\xi_t = 0) = 1-\pi_t,\quad P\!\left(\xi_t = \tfrac{1}{\pi_t}\right) = \pi_t"
     r"\quad\Longrightarrow\quad E[\xi_t] = 1"
@@ -69,7 +63,14 @@ st.latex(
 st.latex(
     r"z_t = \frac{\partial f(x_t,h_{t-1},w_h)}{\partial w_h}"
     r" + \xi_t\,\frac{\partial f(x_t,h_{t-1},w_h)}{\partial h_{t-1}}\,\frac{\partial h_{t-1}}{\partial w_h},"
-    r"\qquad E[z_t] = \frac{\partial h_t}{\partial w_h}"
+    r"\qquad E[z_t] = \frac{\partial h_t}{\partial w_h}\qquad(8.7.8)"
+)
+st.page_link(
+    "pages/path.py",
+    label=_(
+        "The three strategies side by side (Fig. 8.7.1, drawn from real cuts): the guided path, step 8.7.1.4"
+    ),
+    icon=":material/route:",
 )
 st.info(
     _(
@@ -81,6 +82,23 @@ st.info(
         "$\\pi_t$ depends on the steps since the last cut and it is still unbiased."
     ),
     icon=":material/edit_note:",
+)
+
+st.subheader(_("Vanishing and exploding gradients (§8.7.2)"))
+st.markdown(
+    _("For the linear RNN of §8.7.2 the gradient reaching $h_t$ is a sum of powers of $W_{hh}^\\top$:")
+)
+st.latex(
+    r"\frac{\partial L}{\partial h_t} = W_{hh}^\top \frac{\partial L}{\partial h_{t+1}}"
+    r" + W_{qh}^\top \frac{\partial L}{\partial o_t}"
+    r" = \sum_{i=t}^{T} \left(W_{hh}^\top\right)^{T-i} W_{qh}^\top \frac{\partial L}{\partial o_{T+t-i}}"
+    r"\qquad(8.7.14,\ 8.7.15)"
+)
+st.markdown(
+    _(
+        "Eigenvalues of $W_{hh}$ below 1 in magnitude vanish in those powers, above 1 they explode: the "
+        "vanishing and exploding gradient."
+    )
 )
 
 st.subheader(_("What a schedule does to one window"))

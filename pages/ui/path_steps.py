@@ -32,6 +32,13 @@ EQ_UNROLLED = (
     r"\frac{\partial f(x_i,h_{i-1},w_h)}{\partial w_h}"
 )
 
+EQ_REGULAR = (  # (8.7.7) stopped after tau terms: the book says it in words (§8.7.1.2)
+    r"\frac{\partial h_t}{\partial w_h} \approx \frac{\partial f(x_t,h_{t-1},w_h)}{\partial w_h}"
+    r" + \sum_{i=t-\tau+1}^{t-1}\Big(\prod_{j=i+1}^{t}"
+    r"\frac{\partial f(x_j,h_{j-1},w_h)}{\partial h_{j-1}}\Big)"
+    r"\frac{\partial f(x_i,h_{i-1},w_h)}{\partial w_h}"
+)
+
 
 def _scalar_rnn() -> recursion.ScalarRNN:
     """The scalar RNN h_t = f(w_h h_{t-1} + x_t) with the sliders' w_h and f, on fixed inputs."""
@@ -116,12 +123,7 @@ def regular_step() -> None:
             "The book states it in words; the sum it keeps is:"
         )
     )
-    st.latex(
-        r"\frac{\partial h_t}{\partial w_h} \approx \frac{\partial f(x_t,h_{t-1},w_h)}{\partial w_h}"
-        r" + \sum_{i=t-\tau+1}^{t-1}\Big(\prod_{j=i+1}^{t}"
-        r"\frac{\partial f(x_j,h_{j-1},w_h)}{\partial h_{j-1}}\Big)"
-        r"\frac{\partial f(x_i,h_{i-1},w_h)}{\partial w_h}"
-    )
+    st.latex(EQ_REGULAR)
     rnn = _scalar_controls()
     tau = st.slider("τ", 1, T, key="ui_path_tau", width=300)
     full = recursion.gradient_path(rnn)[-1]
