@@ -251,9 +251,14 @@ class Trainer(KeepsWeights, TimeSliced):
         return None
 
     def _release(self) -> None:
-        """A finished or diverged run keeps no stream graph (bptt/truncation/stream.py)."""
+        """A finished, diverged or stopped run keeps no stream graph (bptt/truncation/stream.py)."""
         if self.stream is not None:
             self.stream.restart()
+
+    def release(self) -> None:
+        """_release() for a run stopped from outside, after the step in flight."""
+        with self.lock:
+            self._release()
 
     def run(self, callback=None) -> None:
         """Train to the end; `callback(record)` after each step (the CLI prints progress with it)."""

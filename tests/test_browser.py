@@ -314,7 +314,8 @@ def test_gradient_lab_from_a_run_and_back(app_server, browser):
     open_tab(page, "∂L/∂h_t", "chart_spectral")
     poll(lambda: heatmap_rows(page, "chart_dh") > 0, 30, what="the ∂L/∂h_t heatmap")
     title = page.evaluate(f"k => ({PLOT_JS})(k)?._fullLayout?.title?.text", "chart_dh")
-    assert "as full within each window computes it" in title and "not the full gradient" in title, title
+    subtitle = page.evaluate(f"k => ({PLOT_JS})(k)?._fullLayout?.title?.subtitle?.text", "chart_dh")
+    assert "as full within each window computes it" in title and "not the full gradient" in subtitle, title
     page.screenshot(path=str(ARTIFACTS / "train_analyse.png"))
     button(page, "btn_analyse").click()
     expect(page.locator(f"{MAIN} h1").first).to_have_text("Gradient lab", timeout=60_000)

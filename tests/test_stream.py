@@ -237,3 +237,15 @@ def test_a_streams_graph_counts_toward_the_runs_bytes_until_it_is_freed():
     with_graph = trainer.nbytes()
     trainer.stream.restart()
     assert with_graph - trainer.nbytes() == held
+
+
+def test_a_stopped_stream_run_lets_its_graph_go():
+    from bptt.hosting.runs import Run
+
+    cfg = RunConfig(truncation="stream", num_steps=5, batch_size=4, num_hiddens=8, epochs=1, max_tokens=1_000)
+    run = Run(1, cfg, Trainer(cfg, corpus()))
+    for _ in range(3):
+        run.trainer.step()
+    assert run.trainer.stream.bytes > 0
+    run.stopped = True  # what the page's Stop writes
+    assert run.trainer.stream.bytes == 0 and run.finished

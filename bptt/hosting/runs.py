@@ -78,6 +78,11 @@ class Run:
         another language mid-run names its runs in that language."""
         return f"#{self.id} {Strategy.of_config(self.cfg).title()}"
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "stopped" and value and hasattr(self.trainer, "release"):
+            self.trainer.release()  # a stopped run never trains again: it keeps no stream graph
+
     @property
     def finished(self) -> bool:
         """True when the run will not train again (finished, diverged or stopped)."""
