@@ -21,7 +21,7 @@ TRAIN = (
     "/train?corpus=bundled&max_tokens=3000&num_hiddens=64&optimizer=adam&lr=0.01&epochs=100&seed=3"
     "&truncation=regular&k=5"
 )
-LINES = ["full (n=1)", "regular (k=5) (n=1)", "randomized (π=0.9) (n=1)"]
+LINES = ["full within each window (n=1)", "regular (k=5) (n=1)", "randomized (π=0.9) (n=1)"]
 
 
 def lines(page) -> list[str]:

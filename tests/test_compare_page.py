@@ -257,8 +257,12 @@ def test_three_strategies_from_train_open_compare_running_them_overlaid():
     tick(at)
     assert [r.trainer.cfg.seed for r in lc.comparison.finished] == [7, 7, 7]
     names = [t.get("name") for t in chart(at)["data"] if t.get("name")]
-    assert names == ["full (n=1)", "regular (k=5) (n=1)", "randomized (π=0.9) (n=1)"]
-    assert list(shown_table(at)["strategy"]) == ["full", "regular (k=5)", "randomized (π=0.9)"]
+    assert names == ["full within each window (n=1)", "regular (k=5) (n=1)", "randomized (π=0.9) (n=1)"]
+    assert list(shown_table(at)["strategy"]) == [
+        "full within each window",
+        "regular (k=5)",
+        "randomized (π=0.9)",
+    ]
     assert any("each with seed 7" in c.value for c in at.caption), "the sidebar names Train's settings"
     # The page's own settings are one click away, and then Start uses them again.
     at.button(key="btn_cmp_own").click().run(timeout=TIMEOUT)
