@@ -200,6 +200,10 @@ def test_stop_keeps_the_run_and_reset_forgets_every_run():
     assert control_key(at) == "ui_run_2" and labels(at)[0] == "Start"  # a fresh control for the next run
     assert at.segmented_control(key="ui_run_2").value is None
 
+    press(at, "stopped")  # Stop where no run is (one that finished just before the click): nothing happens
+    assert control_key(at) == "ui_run_3" and labels(at)[0] == "Start" and len(registry(at)) == 1
+    assert at.segmented_control(key="ui_run_3").value is None and at.session_state["phase"] == "idle"
+
     press(at, "running")  # a second run
     assert len(registry(at)) == 2 and at.session_state["ui_overlay"] == [1, 2]
     click(at, "btn_reset")  # Reset asks first

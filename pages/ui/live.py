@@ -149,6 +149,8 @@ def _reconcile(lane: Lane, create: Callable[[], Any]) -> str:
             record.latest, record.fresh = (n, job), job
     if job is not None and want == "stopped":
         job.stopped = True
+    elif job is None and want == "stopped":  # Stop where no run is (it finished just before the click):
+        record.next = n + 1  # nothing to stop, and a fresh control offers Start again
     running = job is not None and not job.finished and want == "running"
     state = shared_workers().reconcile(session_id(), lane.name, job, running)
     if state.error is not None and job is not None:
