@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from models import float64_rnn
 
 import bptt
 from bptt.config import ConfigError, RunConfig, from_mapping
@@ -26,13 +27,7 @@ NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 
 def make_model(activation="tanh", bias=True, scale=0.8, seed=0):
     """A small float64 model with weights large enough that gradients reach several windows back."""
-    g = torch.Generator().manual_seed(seed)
-    model = bptt.CharRNN(V, H, activation=activation, bias=bias, dtype=torch.float64, generator=g)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * scale)
-    return model
+    return float64_rnn(V, H, activation, bias, scale, seed)
 
 
 def text(seed=1, windows=WINDOWS):

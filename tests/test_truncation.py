@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from models import float64_rnn
 
-import bptt
 from bptt.truncation import (
     ARTBPPi,
     ConstantPi,
@@ -29,13 +29,7 @@ V, H, B, T = 6, 5, 3, 10
 
 def make_model(activation="tanh", bias=True, scale=0.6, seed=0):
     """A small float64 model with weights large enough that the recurrence matters."""
-    g = torch.Generator().manual_seed(seed)
-    model = bptt.CharRNN(V, H, activation=activation, bias=bias, dtype=torch.float64, generator=g)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * scale)
-    return model
+    return float64_rnn(V, H, activation, bias, scale, seed)
 
 
 def make_batch(seed=1):

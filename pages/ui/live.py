@@ -31,9 +31,9 @@ from bptt.hosting.slots import expected_finish
 from bptt.hosting.workers import shared_workers
 from bptt.i18n import _, ngettext
 
+from . import timing
 from .lang import apply_language
 from .session import keep, session_id, session_lock, tell
-from .timing import timed
 
 log = logging.getLogger("bptt_lab.live")
 
@@ -192,9 +192,9 @@ def panel(
 
     @st.fragment(run_every=REFRESH_SECONDS if lane.phase() == "running" or replaying else None)
     def live() -> None:
-        with timed("panel", page=lane.name, view=ss.get("ui_view")) as extra:
+        with timing.timed("panel", page=lane.name, view=ss.get("ui_view")) as extra:
             _live()
-            if (trainer := getattr(lane.job(), "trainer", None)) is not None:
+            if timing.PATH and (trainer := getattr(lane.job(), "trainer", None)) is not None:
                 extra.update(steps=trainer.step_count, steps_at=time.time())  # read by page_runs.py
 
     def _live() -> None:
