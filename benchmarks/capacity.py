@@ -17,9 +17,11 @@
     state, weight snapshots, history), a lower bound that does not count the allocator's slack.
 (c) Watching: `streamlit run app.py` with one Train page open in Chromium while the book's experiment
     trains. The server's CPU per second with no page open (idle), and with the page open while it trains;
-    the training part is the steps the page's Step metric moved times (a)'s CPU per step, the rest is
-    what the watching page costs (its page runs, the panel's timer runs, the messages). The busiest
-    thread's CPU per second is stored as a check of the training part.
+    the training part is the training worker's own CPU (the busiest thread), the rest is what the
+    watching page costs (its page runs, the panel's timer runs, the messages). The steps the page's Step
+    metric moved times (a)'s CPU per step are stored as a check of the training part (a difference of
+    (a)'s figure, measured at another time, from the total would be mostly noise: the page costs a few
+    hundredths of a core).
 (d) The capacity table: derived from (a)-(c) in this script (`capacity_table`), with its assumptions
     stored beside it.
 """
@@ -187,7 +189,10 @@ def measure_watching(cpu_per_step: float, seconds: float) -> dict:
         "steps_per_s": steps_per_s,
         "training_cpu_per_s": training,
         "busiest_thread_cpu_per_s": busiest,
-        "watching_cpu_per_s": max(total - idle - training, 0.0),
+        # The page's cost: the server's CPU less its rest and the training worker's own CPU (the busiest
+        # thread), all measured over the same seconds. (a)'s CPU a step times the steps made is the check
+        # that the busiest thread is the training: both near 1 core while one run trains.
+        "watching_cpu_per_s": max(total - idle - busiest, 0.0),
         "server_rss_mb_idle": rss_idle,
         "server_rss_mb_one_page_training": rss_watching,
         "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
@@ -279,8 +284,9 @@ def readme_watching(result: dict) -> str:
         f"A Train page watching the book's experiment costs the server {w['watching_cpu_per_s']:.3f} of a "
         f"core: {w['server_cpu_per_s_watching_and_training']:.3f} CPU seconds a second with the page open "
         f"and the run training, less {w['server_cpu_per_s_idle']:.3f} at rest and "
-        f"{w['training_cpu_per_s']:.3f} for training ({w['steps_per_s']:.1f} steps/s x the CPU a step "
-        f"above; the busiest thread took {w['busiest_thread_cpu_per_s']:.3f}). A replica holds "
+        f"{w['busiest_thread_cpu_per_s']:.3f} for the training thread (its own CPU time; as a check, "
+        f"{w['steps_per_s']:.1f} steps/s x the CPU a step above is {w['training_cpu_per_s']:.3f}). "
+        f"A replica holds "
         f"{w['server_rss_mb_idle']:.0f} MB at rest and {w['server_rss_mb_one_page_training']:.0f} MB "
         f"with one page training (load average {w['load_average'][0]:.1f} at the start, "
         f"{w['load_average'][1]:.1f} at the end, {m['cpus']} cores). A class of {CLASS} with Train open "
