@@ -57,19 +57,19 @@ class History:
                 self.epochs[c].append(v)
 
     def copy(self) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-        """(per-step frame, dh matrix, per-epoch frame), all three of the same moment."""
+        """(per-step frame, (steps, T) ||dL/dh_t|| matrix, per-epoch frame), all three of the same moment;
+        the lock is held only to copy the lists, the frames are built outside it."""
         with self.lock:
             columns = {c: list(v) for c, v in {**self.columns, **self.stream}.items()}
             dh, epochs = list(self.dh_norms), {c: list(v) for c, v in self.epochs.items()}
-        dh = np.stack(dh) if dh else np.zeros((0, 0), dtype=np.float32)
+        dh = np.stack(dh) if dh else np.zeros((0, 0), dtype=np.float32)  # (0, 0) before the first step
         return pd.DataFrame(columns), dh, pd.DataFrame(epochs)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({c: list(v) for c, v in {**self.columns, **self.stream}.items()})
+        return self.copy()[0]
 
     def dh_matrix(self) -> np.ndarray:
-        """(steps, T) matrix of ||dL/dh_t||; empty (0, 0) before the first step."""
-        return np.stack(self.dh_norms) if self.dh_norms else np.zeros((0, 0), dtype=np.float32)
+        return self.copy()[1]
 
     def epoch_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({c: list(v) for c, v in self.epochs.items()})
+        return self.copy()[2]

@@ -157,6 +157,7 @@ class Trainer(KeepsWeights, TimeSliced):
         request = self._sample_request  # a page is waiting for a fresher text (writes())
         if request is not None and time.perf_counter() - self._sample_at >= SAMPLE_SECONDS:
             self._predict(request)
+            self._sample_request = None  # answered: the page asks again when it wants a newer one
         return record
 
     def _update(self, X: torch.Tensor, Y: torch.Tensor) -> dict[str, Any] | None:

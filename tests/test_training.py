@@ -421,3 +421,7 @@ def test_writes_answers_at_once_and_the_stepping_thread_writes_the_asked_text(co
         release.set()
     time.sleep(0.05)
     assert text and text == trainer.predict("other prefix", 20, 0.0)  # the text of this very step
+    answered = len(calls)
+    trainer._sample_at = -math.inf
+    trainer.step()  # nobody asked since: the training thread writes nothing more
+    assert len(calls) == answered

@@ -36,7 +36,7 @@ def create_run():
         runs = registry()
         trainer = Trainer(cfg, corpus)  # CorpusError('too_short') when one minibatch does not fit
         run, dropped = runs.add(cfg, trainer)
-        run.dropped = runs.notices(run, dropped)  # their text only: the dropped runs are let go now
+        run.notices = runs.notices(run, dropped)  # their text only: the dropped runs are let go now
         return run
     return None
 
@@ -49,9 +49,9 @@ def take_note_of_new_run() -> None:
     ss["ui_manage_run"] = run.id
     if run.id in registry() and run.id not in prune("ui_overlay"):
         ss["ui_overlay"] = [*ss["ui_overlay"], run.id]
-    for notice in run.dropped:
+    for notice in run.notices:
         tell("info", notice)
-    run.dropped = []
+    run.notices = []
     LANE.state().fresh = None
 
 
