@@ -90,6 +90,7 @@ def test_a_replay_draws_its_whole_curves_at_once_and_overlays_a_trained_run():
     wait_until(
         at, lambda: at.session_state["registry"].get(2) and at.session_state["registry"].get(2).finished
     )
+    at.run()  # the run that saw it finished may have drawn it a step before its end: draw it finished
     traces = loss_traces(at)
     replay, trained = at.session_state["registry"].get(1), at.session_state["registry"].get(2)
     assert replay.name.startswith("#1 replay · ") and trained.name.startswith("#2 ")
